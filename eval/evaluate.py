@@ -1,0 +1,77 @@
+"""`neuralese evaluate`: score a run's models on a corpus file of (ideally unseen) games."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eval.metrics import accuracy_report, expected_calibration_error, reliability
+from eval.report import format_table, write_report
+from translator.bundle import BundleError, write_json
+from translator.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
+from translator.english import EnglishModels
+
+
+def load_english(run: str | Path) -> EnglishModels:
+    path = Path(run) / "english"
+    if not path.is_dir():
+        raise BundleError(f"{run}: no English bundle at {path} (train one with `neuralese train english --out {run}`)")
+    return EnglishModels.from_pretrained(path)
+
+
+def data_summary(path: str | Path, rounds: list[Round]) -> dict:
+    return {
+        "file": str(path),
+        "rounds": len(rounds),
+        "games": len({r.game_id for r in rounds}),
+        "by_condition": {c: sum(r.condition == c for r in rounds) for c in CONDITIONS},
+    }
+
+
+def evaluate_english(english: EnglishModels, rounds: list[Round]) -> dict:
+    """Listener accuracy and calibration, speaker perplexity and its Bayesian listener."""
+    texts = [r.text for r in rounds]
+    colors = contexts_tensor(rounds)
+    y = np.array([r.target for r in rounds])
+    cond, games = [r.condition for r in rounds], [r.game_id for r in rounds]
+
+    raw = english.listen(texts, colors, calibrated=False).numpy()
+    cal = english.listen(texts, colors).numpy()
+    listener = accuracy_report(cal.argmax(1) == y, cond, games)
+    listener.update(
+        ece=expected_calibration_error(cal, y),
+        ece_uncalibrated=expected_calibration_error(raw, y),
+        nll=float(-np.log(cal[np.arange(len(y)), y] + 1e-12).mean()),
+        mean_confidence=float(cal.max(1).mean()),
+        temperature=english.listener.config.temperature,
+        reliability={"calibrated": reliability(cal, y), "uncalibrated": reliability(raw, y)},
+    )
+
+    targets = torch.as_tensor(y)
+    tokens, lengths = english.encode(texts)
+    lp = english.speaker_log_prob(texts, colors, targets)
+    perplexity = math.exp(-lp.sum().item() / (lengths + 1).sum().item())
+    posterior = english.bayesian_listen(texts, colors).numpy()
+    speaker = {"perplexity": perplexity, "bayesian_listener": accuracy_report(posterior.argmax(1) == y, cond, games)}
+    return {"human_listener": listener, "english_speaker": speaker}
+
+
+def evaluate(run: str | Path, data: str | Path, out: str | Path) -> dict:
+    """Evaluate everything the run holds on `data`; writes `out/metrics.json` and a report."""
+    rounds = load_rounds(data)
+    english = load_english(run)
+    with torch.inference_mode():
+        metrics = {
+            "data": data_summary(data, rounds),
+            "human": accuracy_report([r.outcome for r in rounds], [r.condition for r in rounds], [r.game_id for r in rounds]),
+            **evaluate_english(english, rounds),
+        }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", metrics)
+    write_report(metrics, out)
+    print(format_table(metrics))
+    return metrics

@@ -1,0 +1,151 @@
+"""Train the English side: tokenizer, listener `H_l`, speaker `H_s`, then calibrate the listener.
+
+Validation (early stopping and the calibration temperature) uses held-out *training* games by
+default, so the dev games stay untouched for reporting. Pass `val_rounds` to use another file.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+
+from training.calibration import fit_temperature
+from training.loop import fit
+from translator.corpus import Round, split_games, to_dataset
+from translator.english import EnglishModels
+from translator.listener import EnglishListener, ListenerConfig
+from translator.speaker import EnglishSpeaker, SpeakerConfig
+from translator.tokenizer import PAD, Tokenizer, pad_batch
+
+
+@dataclass
+class EnglishTrainArgs:
+    seed: int = 0
+    vocab_size: int = 1000
+    max_len: int = 48
+    batch_size: int = 64
+    lr: float = 2e-3
+    listener_epochs: int = 10  # the cosine schedule spans these; early stopping may end sooner
+    speaker_epochs: int = 6
+    patience: int = 3
+    val_fraction: float = 0.1  # of training games, when no validation file is given
+    max_steps: int | None = None  # cap per model, for quick tests
+
+
+def english_dataset(rounds: list[Round], tokenizer: Tokenizer, max_len: int):
+    """`datasets.Dataset` with token ids added to the round columns."""
+    ds = to_dataset(rounds)
+    return ds.map(lambda b: {"input_ids": tokenizer.encode(b["text"], max_len)}, batched=True)
+
+
+def collate(rows: list[dict]) -> dict[str, torch.Tensor]:
+    tokens, lengths = pad_batch([r["input_ids"] for r in rows])
+    return {
+        "tokens": tokens,
+        "lengths": lengths,
+        "colors": torch.tensor([r["colors"] for r in rows], dtype=torch.float32),
+        "target": torch.tensor([r["target"] for r in rows], dtype=torch.long),
+    }
+
+
+def batches(ds, batch_size: int) -> list[dict[str, torch.Tensor]]:
+    return [collate([ds[j] for j in range(i, min(i + batch_size, len(ds)))]) for i in range(0, len(ds), batch_size)]
+
+
+def listener_loss(model, b) -> torch.Tensor:
+    return F.cross_entropy(model(b["tokens"], b["lengths"], b["colors"]), b["target"])
+
+
+def speaker_nll(model, b, reduction: str = "mean") -> torch.Tensor:
+    lp = model.token_log_probs(b["tokens"], b["lengths"], b["colors"], b["target"])
+    n_tokens = (b["lengths"] + 1).sum()
+    return -lp.sum() / n_tokens if reduction == "mean" else -lp.sum()
+
+
+@torch.no_grad()
+def listener_logits(model: EnglishListener, val: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    logits = torch.cat([model(b["tokens"], b["lengths"], b["colors"]) for b in val])
+    return logits, torch.cat([b["target"] for b in val])
+
+
+def train_english(
+    train_rounds: list[Round],
+    val_rounds: list[Round] | None = None,
+    args: EnglishTrainArgs | None = None,
+    accelerator: Accelerator | None = None,
+) -> EnglishModels:
+    """Fit tokenizer, listener and speaker; returns the calibrated bundle (not yet saved)."""
+    args = args or EnglishTrainArgs()
+    accelerator = accelerator or Accelerator()
+    set_seed(args.seed)
+    val_source = "file"
+    if val_rounds is None:
+        train_rounds, val_rounds = split_games(train_rounds, args.val_fraction, seed=args.seed)
+        val_source = f"{args.val_fraction:.0%} of training games"
+    start = time.perf_counter()
+    tok = Tokenizer.train([r.text for r in train_rounds], args.vocab_size)
+    train_ds = english_dataset(train_rounds, tok, args.max_len)
+    val = batches(english_dataset(val_rounds, tok, args.max_len), 512)
+
+    def loader() -> DataLoader:
+        g = torch.Generator().manual_seed(args.seed)
+        return DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, collate_fn=collate, generator=g)
+
+    common = dict(accelerator=accelerator, lr=args.lr, patience=args.patience, max_steps=args.max_steps)
+
+    set_seed(args.seed)
+    listener = EnglishListener(ListenerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
+
+    def validate_listener(m) -> dict[str, float]:
+        logits, y = listener_logits(m, val)
+        return {"val_accuracy": (logits.argmax(-1) == y).float().mean().item(), "val_nll": F.cross_entropy(logits, y).item()}
+
+    lres = fit(listener, loader(), listener_loss, validate_listener, "val_accuracy", True, desc="listener", max_epochs=args.listener_epochs, **common)
+    listener = accelerator.unwrap_model(listener)
+    logits, y = listener_logits(listener, val)
+    listener.config.temperature = fit_temperature(logits, y)
+
+    set_seed(args.seed)
+    speaker = EnglishSpeaker(SpeakerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
+
+    @torch.no_grad()
+    def validate_speaker(m) -> dict[str, float]:
+        m.eval()
+        nll = sum(speaker_nll(m, b, "sum").item() for b in val)
+        n = sum((b["lengths"] + 1).sum().item() for b in val)
+        return {"val_perplexity": math.exp(nll / n)}
+
+    sres = fit(speaker, loader(), speaker_nll, validate_speaker, "val_perplexity", False, desc="speaker", max_epochs=args.speaker_epochs, **common)
+    speaker = accelerator.unwrap_model(speaker)
+
+    training = {
+        "args": asdict(args),
+        "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source},
+        "tokenizer": {"vocab_size": tok.vocab_size},
+        "listener": {"best_epoch": lres.best_epoch, "val_accuracy": lres.best_score, "seconds": lres.seconds,
+                     "temperature": listener.config.temperature, "history": lres.history},
+        "speaker": {"best_epoch": sres.best_epoch, "val_perplexity": sres.best_score, "seconds": sres.seconds,
+                    "history": sres.history},
+        "seconds": time.perf_counter() - start,
+    }
+    return EnglishModels(tok, listener.cpu(), speaker.cpu(), training)
+
+
+def save_english(models: EnglishModels, out: str | Path, accelerator: Accelerator | None = None) -> Path:
+    """Write the bundle to `out/english` (only the main process writes)."""
+    path = Path(out) / "english"
+    if accelerator is None or accelerator.is_main_process:
+        models.save_pretrained(path)
+    return path
+
+
+__all__ = ["EnglishTrainArgs", "train_english", "save_english", "PAD"]

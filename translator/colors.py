@@ -1,0 +1,67 @@
+"""Colour features for the colour reference game.
+
+Colours arrive as HSL (hue 0-360, saturation and lightness 0-100). A network needs features in
+which hue is circular (359 and 1 are neighbours), so we use the Fourier features of Monroe et al.
+(2017): cos/sin of integer combinations of hue, saturation and lightness. Hue enters with a full
+turn (2π) per integer frequency, so every feature is periodic in hue with period 360.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+
+import torch
+
+# Frequencies (hue, saturation, lightness); 27 combinations, each giving a cos and a sin.
+_FREQS = torch.tensor(list(product(range(3), repeat=3)), dtype=torch.float32)
+
+COLOR_DIM = 2 * len(_FREQS)
+
+
+def color_features(hsl: torch.Tensor) -> torch.Tensor:
+    """Map HSL colours `(..., 3)` to Fourier features `(..., COLOR_DIM)`."""
+    h = hsl[..., 0:1] / 360.0
+    s = hsl[..., 1:2] / 100.0
+    lum = hsl[..., 2:3] / 100.0
+    freqs = _FREQS.to(hsl.device)
+    # Hue gets 2π (circular); saturation and lightness live on [0, 1] and need no wrap-around.
+    phase = 2 * math.pi * h * freqs[:, 0] + math.pi * (s * freqs[:, 1] + lum * freqs[:, 2])
+    return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+
+
+def hsl_to_rgb(h: float, s: float, lum: float) -> tuple[float, float, float]:
+    """HSL (0-360, 0-100, 0-100) to RGB in [0, 1], for drawing swatches in reports."""
+    import colorsys
+
+    return colorsys.hls_to_rgb((h % 360) / 360.0, lum / 100.0, s / 100.0)
+
+
+class ContextEncoder(torch.nn.Module):
+    """Encode each of the three colours *together with the other two*.
+
+    Comparatives ("the darker blue") only make sense relative to the other patches, so colour i is
+    encoded as an MLP of (i, j, k), averaged over the two orders of the other two: the result does
+    not depend on how the distractors happen to be ordered.
+    """
+
+    def __init__(self, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(3 * COLOR_DIM, hidden),
+            torch.nn.GELU(),
+            torch.nn.Dropout(dropout),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.GELU(),
+        )
+
+    def forward(self, hsl: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, 3)` HSL colours to `(B, 3, hidden)`."""
+        f = color_features(hsl)
+        others = [(1, 2), (0, 2), (0, 1)]
+        out = []
+        for i, (j, k) in enumerate(others):
+            a = self.mlp(torch.cat([f[:, i], f[:, j], f[:, k]], dim=-1))
+            b = self.mlp(torch.cat([f[:, i], f[:, k], f[:, j]], dim=-1))
+            out.append((a + b) / 2)
+        return torch.stack(out, dim=1)

@@ -1,0 +1,143 @@
+"""The English side of a game as one bundle: tokenizer, listener `H_l` and speaker `H_s`.
+
+Layout of a saved bundle (`RUN/english/`)::
+
+    config.json          kind, format version, game
+    tokenizer.model      SentencePiece model
+    listener/            config.json + model.safetensors
+    speaker/             config.json + model.safetensors
+    training.json        how it was trained (data, seed, epochs, calibration, timings)
+
+Every method takes plain texts and HSL colours and batches internally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from translator.bundle import FORMAT_VERSION, BundleError, check_header, read_json, write_json
+from translator.listener import EnglishListener
+from translator.speaker import EnglishSpeaker
+from translator.tokenizer import Tokenizer, pad_batch
+
+GAME = "colors_in_context"
+KIND = "neuralese.english"
+
+
+class EnglishModels:
+    def __init__(self, tokenizer: Tokenizer, listener: EnglishListener, speaker: EnglishSpeaker, training: dict[str, Any] | None = None):
+        self.tokenizer, self.listener, self.speaker = tokenizer, listener, speaker
+        self.training = training or {}
+
+    # -- bundle -----------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        d = Path(directory)
+        self.tokenizer.save_pretrained(d)
+        self.listener.save_pretrained(d / "listener")
+        self.speaker.save_pretrained(d / "speaker")
+        write_json(d / "training.json", self.training)
+        write_json(d / "config.json", {"kind": KIND, "format_version": FORMAT_VERSION, "game": GAME})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> EnglishModels:
+        d = Path(directory)
+        if not d.is_dir():
+            raise BundleError(f"{d}: no such bundle directory")
+        config = read_json(d / "config.json")
+        check_header(d / "config.json", config, KIND)
+        if config.get("game") != GAME:
+            raise BundleError(f"{d / 'config.json'}: bundle is for game {config.get('game')!r}, expected {GAME!r}")
+        training = read_json(d / "training.json") if (d / "training.json").is_file() else {}
+        tok = Tokenizer.from_pretrained(d)
+        models = cls(tok, EnglishListener.from_pretrained(d / "listener"), EnglishSpeaker.from_pretrained(d / "speaker"), training)
+        for name, m in (("listener", models.listener), ("speaker", models.speaker)):
+            if m.config.vocab_size != tok.vocab_size:
+                raise BundleError(f"{d / name}: vocabulary size {m.config.vocab_size} does not match the tokenizer's {tok.vocab_size}")
+        return models
+
+    # -- inputs -----------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokenise and pad utterances; empty ones are refused (they carry no meaning to score)."""
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"utterance {i}: expected a string, got {type(t).__name__}")
+        ids = self.tokenizer.encode(list(texts), max_len=self.listener.config.max_len)
+        for i, x in enumerate(ids):
+            if not x:
+                raise ValueError(f"utterance {i}: empty text")
+        return pad_batch(ids)
+
+    def _batched(self, texts: Sequence[str], batch_size: int, fn) -> torch.Tensor:
+        """Apply `fn(tokens, lengths, index)` to batches of similar length; results in input order.
+
+        Sorting by length first keeps padding (and so wasted GRU steps) small.
+        """
+        tokens, lengths = self.encode(texts)
+        order = torch.argsort(lengths, stable=True)
+        parts = []
+        for s in range(0, len(texts), batch_size):
+            idx = order[s : s + batch_size]
+            t = int(lengths[idx].max())
+            parts.append(fn(tokens[idx, :t], lengths[idx], idx))
+        if not parts:
+            return torch.zeros(0)
+        out = torch.cat(parts)
+        return out[torch.argsort(order)]
+
+    @staticmethod
+    def check_colors(colors: torch.Tensor | Sequence, n: int | None = None) -> torch.Tensor:
+        """HSL contexts as a `(N, 3, 3)` float tensor; `n`, when given, is the number of texts."""
+        c = torch.as_tensor(colors, dtype=torch.float32)
+        if n is not None and len(c) != n:
+            raise ValueError(f"colours: {len(c)} contexts for {n} utterances")
+        if c.ndim != 3 or c.shape[1:] != (3, 3):
+            raise ValueError(f"colours: expected shape (N, 3, 3) of HSL triples, got {tuple(c.shape)}")
+        if not torch.isfinite(c).all():
+            raise ValueError("colours: NaN or infinite values")
+        return c
+
+    # -- models -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def listen(self, texts: Sequence[str], colors, batch_size: int = 1024, calibrated: bool = True) -> torch.Tensor:
+        """`H_l(x | u, c)`: `(N, 3)` probabilities over the colours (listener screen order)."""
+        colors = self.check_colors(colors, len(texts))
+        self.listener.eval()
+        t = self.listener.config.temperature if calibrated else 1.0
+        probs = self._batched(texts, batch_size, lambda tok, ln, i: torch.softmax(self.listener(tok, ln, colors[i]) / t, dim=-1))
+        return probs.reshape(-1, 3)
+
+    @torch.no_grad()
+    def speaker_log_prob(self, texts: Sequence[str], colors, targets, batch_size: int = 1024) -> torch.Tensor:
+        """`log H_s(u | c, x)` for each row, `(N,)`."""
+        colors = self.check_colors(colors, len(texts))
+        targets = torch.as_tensor(targets, dtype=torch.long)
+        self.speaker.eval()
+        return self._batched(texts, batch_size, lambda tok, ln, i: self.speaker.log_prob(tok, ln, colors[i], targets[i]))
+
+    @torch.no_grad()
+    def bayesian_listen(self, texts: Sequence[str], colors, batch_size: int = 1024) -> torch.Tensor:
+        """Posterior over the target from the speaker, `p(x | u, c) ∝ H_s(u | c, x)` (uniform prior)."""
+        colors = self.check_colors(colors, len(texts))
+        n = len(texts)
+        scores = torch.stack(
+            [self.speaker_log_prob(texts, colors, torch.full((n,), x), batch_size) for x in range(3)], dim=-1
+        )
+        return torch.softmax(scores, dim=-1)
+
+    @torch.no_grad()
+    def describe(self, colors, targets, method: str = "beam", beam_size: int = 5, seed: int = 0) -> list[str]:
+        """Generate an utterance for each (context, target): `beam` (most likely) or `sample`."""
+        targets = torch.as_tensor(targets, dtype=torch.long)
+        colors = self.check_colors(colors, len(targets))
+        self.speaker.eval()
+        if method == "beam":
+            ids = self.speaker.beam_search(colors, targets, beam_size)
+        elif method == "sample":
+            ids = self.speaker.sample(colors, targets, generator=torch.Generator().manual_seed(seed))
+        else:
+            raise ValueError(f"method: {method!r} is not 'beam' or 'sample'")
+        return self.tokenizer.decode(ids)
