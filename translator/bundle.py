@@ -53,7 +53,7 @@ def check_header(path: Path, data: dict[str, Any], kind: str) -> None:
     if data.get("kind") != kind:
         raise BundleError(f"{path}: holds a {data.get('kind')!r}, expected a {kind!r}")
     version = data.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise BundleError(
             f"{path}: format version {version!r} is not supported (this version reads up to {FORMAT_VERSION}); "
             "upgrade the package or re-train the bundle"

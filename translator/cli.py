@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CorpusError, BundleError) as e:
+    except (CorpusError, BundleError, ValueError) as e:
         print(f"neuralese: error: {e}", file=sys.stderr)
         sys.exit(2)
 

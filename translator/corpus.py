@@ -71,11 +71,14 @@ def load_rounds(path: str | Path) -> list[Round]:
     if not path.is_file():
         raise CorpusError(path, "no such file")
     with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+        # strict: an unbalanced quote is an error, not a field that swallows the rest of the file
+        reader = csv.reader(f, strict=True)
         try:
             header = next(reader)
         except StopIteration:
             raise CorpusError(path, "empty file (no header)") from None
+        except csv.Error as e:
+            raise CorpusError(path, f"malformed CSV ({e})", line=1) from None
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise CorpusError(path, f"missing column(s) {', '.join(missing)} in the header", line=1)
@@ -83,8 +86,14 @@ def load_rounds(path: str | Path) -> list[Round]:
         rounds: dict[tuple[str, int], tuple[Round, list[str], int]] = {}
         order: list[tuple[str, int]] = []
         last_line = 1
-        for row in reader:
+        while True:
             line = last_line + 1  # first physical line of this record
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                raise CorpusError(path, f"malformed CSV ({e}; an unbalanced quote?)", line=line) from None
             last_line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # blank line
@@ -220,6 +229,8 @@ def to_dataset(rounds: list[Round]):
 def split_games(rounds: list[Round], fraction: float, seed: int = 0) -> tuple[list[Round], list[Round]]:
     """Split rounds by whole games: `(rest, held_out)` with about `fraction` of games held out."""
     games = sorted({r.game_id for r in rounds})
+    if len(games) < 2:
+        raise ValueError(f"cannot hold out games for validation from {len(games)} game(s); give a validation file")
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(games), generator=g).tolist()
     n_out = max(1, round(fraction * len(games)))

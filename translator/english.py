@@ -100,6 +100,18 @@ class EnglishModels:
             raise ValueError("colours: NaN or infinite values")
         return c
 
+    @staticmethod
+    def check_targets(targets, n: int | None = None) -> torch.Tensor:
+        """Target indices as a `(N,)` long tensor of values 0-2."""
+        t = torch.as_tensor(targets)
+        if t.ndim != 1 or t.is_floating_point():
+            raise ValueError(f"targets: expected a 1-d sequence of integers, got shape {tuple(t.shape)} {t.dtype}")
+        if n is not None and len(t) != n:
+            raise ValueError(f"targets: {len(t)} targets for {n} utterances")
+        if len(t) and (t.min() < 0 or t.max() > 2):
+            raise ValueError("targets: each must be 0, 1 or 2 (a colour index)")
+        return t.long()
+
     # -- models -----------------------------------------------------------------------------
     @torch.no_grad()
     def listen(self, texts: Sequence[str], colors, batch_size: int = 1024, calibrated: bool = True) -> torch.Tensor:
@@ -114,7 +126,7 @@ class EnglishModels:
     def speaker_log_prob(self, texts: Sequence[str], colors, targets, batch_size: int = 1024) -> torch.Tensor:
         """`log H_s(u | c, x)` for each row, `(N,)`."""
         colors = self.check_colors(colors, len(texts))
-        targets = torch.as_tensor(targets, dtype=torch.long)
+        targets = self.check_targets(targets, len(texts))
         self.speaker.eval()
         return self._batched(texts, batch_size, lambda tok, ln, i: self.speaker.log_prob(tok, ln, colors[i], targets[i]))
 
@@ -131,7 +143,7 @@ class EnglishModels:
     @torch.no_grad()
     def describe(self, colors, targets, method: str = "beam", beam_size: int = 5, seed: int = 0) -> list[str]:
         """Generate an utterance for each (context, target): `beam` (most likely) or `sample`."""
-        targets = torch.as_tensor(targets, dtype=torch.long)
+        targets = self.check_targets(targets)
         colors = self.check_colors(colors, len(targets))
         self.speaker.eval()
         if method == "beam":

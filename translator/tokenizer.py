@@ -72,7 +72,7 @@ class Tokenizer:
     def encode(self, texts: list[str], max_len: int | None = None) -> list[list[int]]:
         """Token ids (no BOS/EOS), cut to `max_len` tokens."""
         ids = self.sp.encode([split_suffixes(t) for t in texts])
-        return [x[:max_len] for x in ids] if max_len else ids
+        return [x[:max_len] for x in ids] if max_len is not None else ids
 
     def decode(self, ids: list[list[int]]) -> list[str]:
         return [join_suffixes(self.sp.decode([i for i in x if i > EOS])) for x in ids]
@@ -92,9 +92,12 @@ class Tokenizer:
         if not path.is_file():
             raise BundleError(f"{path}: tokenizer model missing")
         try:
-            return cls(path.read_bytes())
+            tok = cls(path.read_bytes())
         except RuntimeError as e:  # sentencepiece rejects a truncated or foreign protobuf
             raise BundleError(f"{path}: not a readable SentencePiece model ({e})") from None
+        if tok.vocab_size == 0:  # an empty file parses as an empty model
+            raise BundleError(f"{path}: empty SentencePiece model")
+        return tok
 
 
 def pad_batch(ids: list[list[int]], bos: bool = False, eos: bool = False) -> tuple:
