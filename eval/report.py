@@ -77,7 +77,7 @@ def _plot_accuracy(metrics: dict, path: Path) -> None:
 
     rows = _rows(metrics)
     groups = ["all", *CONDITIONS]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.4))
     width = 0.8 / len(rows)
     for i, (name, rep) in enumerate(rows):
         reps = [rep] + [rep["by_condition"].get(c, {"accuracy": np.nan, "ci95": [np.nan, np.nan]}) for c in CONDITIONS]
@@ -88,7 +88,7 @@ def _plot_accuracy(metrics: dict, path: Path) -> None:
     ax.set_ylim(0.0, 1.0)
     ax.axhline(1 / 3, color="grey", ls=":", lw=1, label="chance")
     ax.set_ylabel("accuracy")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(rows) + 1, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
