@@ -59,6 +59,26 @@ def evaluate_english(english: EnglishModels, rounds: list[Round]) -> dict:
     return {"human_listener": listener, "english_speaker": speaker}
 
 
+def evaluate_agents(run: str | Path, rounds: list[Round]) -> dict:
+    """Self-play accuracy (R/R, channel noise on) and language metrics for every agents bundle in the run."""
+    from eval.language import analyse
+    from training.collect import collect
+    from translator.agents import Agents
+
+    out = {}
+    for bundle in sorted((Path(run) / "agents").glob("*/config.json")):
+        agents = Agents.from_pretrained(bundle.parent)
+        ds = collect(agents, rounds)
+        report = accuracy_report(ds["agent_correct"], ds["condition"], ds["game_id"])
+        channel = agents.channel
+        targets = np.array(ds["target"])
+        target_hsl = np.array(ds["colors"])[np.arange(len(targets)), targets]
+        report["language"] = analyse(np.array(ds["message"]), target_hsl, discrete=channel.discrete,
+                                     vocab_size=getattr(channel, "vocab_size", None))
+        out[channel.kind] = report
+    return out
+
+
 def evaluate(run: str | Path, data: str | Path, out: str | Path) -> dict:
     """Evaluate everything the run holds on `data`; writes `out/metrics.json` and a report."""
     rounds = load_rounds(data)
@@ -69,6 +89,9 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path) -> dict:
             "human": accuracy_report([r.outcome for r in rounds], [r.condition for r in rounds], [r.game_id for r in rounds]),
             **evaluate_english(english, rounds),
         }
+        agents = evaluate_agents(run, rounds)
+        if agents:
+            metrics["agents"] = agents
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)

@@ -12,7 +12,13 @@ def _rows(metrics: dict) -> list[tuple[str, dict]]:
     rows = [("people (corpus outcome)", metrics["human"]), ("English listener H_l", metrics["human_listener"])]
     if "english_speaker" in metrics:
         rows.append(("Bayesian listener from H_s", metrics["english_speaker"]["bayesian_listener"]))
+    for channel, rep in metrics.get("agents", {}).items():
+        rows.append((f"agents R/R ({channel})", rep))
     return rows
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def _cell(rep: dict) -> str:
@@ -66,6 +72,16 @@ def _markdown(metrics: dict) -> str:
         "",
         "![reliability diagram](calibration.png)",
     ]
+    if metrics.get("agents"):
+        keys = ["entropy", "mutual_information", "topographic_similarity", "posdis", "bosdis", "distinct_messages"]
+        out += ["", "## Agents' language", "",
+                "Entropy and mutual information with the target colour in bits (continuous messages quantised by "
+                "k-means into 64 codes); topographic similarity: Spearman correlation of colour and message distances; "
+                "posdis/bosdis: disentanglement (discrete channels).", "",
+                "| channel | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for channel, rep in metrics["agents"].items():
+            lang = rep["language"]
+            out.append(f"| {channel} | " + " | ".join(_num(lang.get(k)) for k in keys) + " |")
     if "english_speaker" in metrics:
         out += ["", "## English speaker", "", f"Perplexity per token (incl. end of utterance): {metrics['english_speaker']['perplexity']:.2f}."]
     return "\n".join(out) + "\n"

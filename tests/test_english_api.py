@@ -115,13 +115,13 @@ def test_non_finite_colours_raise(english_models, bad):
 
 
 def test_mismatched_counts_raise(english_models):
-    with pytest.raises(ValueError, match="2 contexts for 3 utterances"):
+    with pytest.raises(ValueError, match="2 contexts for 3 rows"):
         english_models.listen(["red", "blue", "green"], COLORS)
-    with pytest.raises(ValueError, match="2 contexts for 1 utterances"):
+    with pytest.raises(ValueError, match="2 contexts for 1 rows"):
         english_models.speaker_log_prob(["red"], COLORS, [0])
-    with pytest.raises(ValueError, match="2 contexts for 1 utterances"):
+    with pytest.raises(ValueError, match="2 contexts for 1 rows"):
         english_models.bayesian_listen(["red"], COLORS)
-    with pytest.raises(ValueError, match="2 contexts for 3 utterances"):
+    with pytest.raises(ValueError, match="2 contexts for 3 rows"):
         english_models.describe(COLORS, [0, 1, 2])
 
 

@@ -39,6 +39,42 @@ def _train_english(args: argparse.Namespace) -> None:
     )
 
 
+CHANNELS = ("continuous", "gumbel", "reinforce")
+
+
+def _train_agents(args: argparse.Namespace) -> None:
+    import torch
+
+    from training.agents import AgentTrainArgs, train_agents
+    from translator.channels import ChannelConfig
+    from translator.corpus import load_rounds
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    defaults = AgentTrainArgs.for_channel(args.channel)
+    channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
+    targs = AgentTrainArgs.for_channel(
+        args.channel, channel=ChannelConfig.from_dict({**vars(defaults.channel), **channel}), seed=args.seed, **overrides
+    )
+    out = Path(args.out) / "agents" / args.channel
+    agents = train_agents(load_rounds(args.train), targs, out)
+    last = agents.training["history"][-1]["val_accuracy"] if agents.training["history"] else {}
+    print(f"saved {out}: {agents.training['steps']} steps in {agents.training['seconds']:.0f} s; validation self-play {last}")
+
+
+def _collect(args: argparse.Namespace) -> None:
+    from training.collect import collect, save_collection
+    from translator.agents import Agents
+    from translator.corpus import load_rounds
+
+    agents = Agents.from_pretrained(args.agents)
+    rounds = load_rounds(args.data)
+    ds = collect(agents, rounds, seed=args.seed)
+    save_collection(ds, args.out, {"agents": str(args.agents), "data": str(args.data), "seed": args.seed,
+                                   "channel": agents.channel.kind, "rounds": len(ds)})
+    print(f"saved {args.out}: {len(ds)} rounds, agent self-play accuracy {sum(ds['agent_correct']) / len(ds):.3f}")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from eval.evaluate import evaluate
 
@@ -52,6 +88,9 @@ def _demo(args: argparse.Namespace) -> None:
     if args.quick:
         train_args += ["--listener-epochs", "1", "--speaker-epochs", "1", "--max-steps", "60"]
     main(train_args)
+    for channel in CHANNELS:
+        agent_args = ["train", "agents", "--channel", channel, "--train", str(BUNDLED / "train.csv"), "--out", str(out)]
+        main(agent_args + (["--steps", "150"] if args.quick else []))
     main(["evaluate", "--run", str(out), "--data", str(BUNDLED / "dev.csv"), "--out", str(out / "eval")])
     print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.md'}")
 
@@ -88,6 +127,38 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     te.set_defaults(func=_train_english)
 
+    ta = tsub.add_parser(
+        "agents",
+        help="neuralese agents by self-play",
+        description="Train an agent speaker and listener by self-play on the corpus's contexts plus freshly sampled "
+        "ones; checkpoints to RUN/agents/CHANNEL/checkpoint (a rerun resumes there), bundle to RUN/agents/CHANNEL.",
+    )
+    ta.add_argument("--channel", required=True, choices=CHANNELS, help="message channel")
+    ta.add_argument("--train", required=True, metavar="CSV", help="training corpus whose contexts the agents play on")
+    ta.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/agents/CHANNEL")
+    ta.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ta.add_argument("--steps", type=int, help="training steps (default: the channel's tuned preset)")
+    ta.add_argument("--batch-size", type=int, help="games per step (default: the channel's preset)")
+    ta.add_argument("--lr", type=float, help="peak learning rate (default: the channel's preset)")
+    ta.add_argument("--dim", type=int, help="continuous: message dimension (default 64)")
+    ta.add_argument("--noise", type=float, help="continuous: Gaussian channel noise std (default 0.3)")
+    ta.add_argument("--vocab-size", type=int, help="discrete: symbols incl. end-of-message (default 32)")
+    ta.add_argument("--max-len", type=int, help="discrete: maximum message length (default 3)")
+    ta.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ta.set_defaults(func=_train_agents)
+
+    co = sub.add_parser(
+        "collect",
+        help="play agents on a corpus and store the paired corpus",
+        description="Play trained agents on every round of a corpus (the contexts and targets people had) and save "
+        "a datasets.Dataset with the agent's message beside the person's utterance.",
+    )
+    co.add_argument("--agents", required=True, metavar="DIR", help="agents bundle (RUN/agents/CHANNEL)")
+    co.add_argument("--data", required=True, metavar="CSV", help="corpus file to play")
+    co.add_argument("--out", required=True, metavar="DIR", help="where the dataset is saved (save_to_disk)")
+    co.add_argument("--seed", type=int, default=0, help="seed of the channel noise (default 0)")
+    co.set_defaults(func=_collect)
+
     ev = sub.add_parser(
         "evaluate",
         help="score a run on a corpus file",
@@ -102,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="the whole pipeline on the bundled corpus",
-        description="Train on the bundled Colors in Context training games and evaluate on its dev games.",
+        description="Train the English models and agents of every channel on the bundled Colors in Context training "
+        "games, then evaluate everything on its dev games (metrics.json, report.md, plots).",
     )
     demo.add_argument("--out", default="runs/demo", metavar="RUN", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")

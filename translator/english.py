@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from translator.bundle import FORMAT_VERSION, BundleError, check_header, read_json, write_json
+from translator.inputs import check_colors, check_targets
 from translator.listener import EnglishListener
 from translator.speaker import EnglishSpeaker
 from translator.tokenizer import Tokenizer, pad_batch
@@ -88,35 +89,11 @@ class EnglishModels:
         out = torch.cat(parts)
         return out[torch.argsort(order)]
 
-    @staticmethod
-    def check_colors(colors: torch.Tensor | Sequence, n: int | None = None) -> torch.Tensor:
-        """HSL contexts as a `(N, 3, 3)` float tensor; `n`, when given, is the number of texts."""
-        c = torch.as_tensor(colors, dtype=torch.float32)
-        if n is not None and len(c) != n:
-            raise ValueError(f"colours: {len(c)} contexts for {n} utterances")
-        if c.ndim != 3 or c.shape[1:] != (3, 3):
-            raise ValueError(f"colours: expected shape (N, 3, 3) of HSL triples, got {tuple(c.shape)}")
-        if not torch.isfinite(c).all():
-            raise ValueError("colours: NaN or infinite values")
-        return c
-
-    @staticmethod
-    def check_targets(targets, n: int | None = None) -> torch.Tensor:
-        """Target indices as a `(N,)` long tensor of values 0-2."""
-        t = torch.as_tensor(targets)
-        if t.ndim != 1 or t.is_floating_point():
-            raise ValueError(f"targets: expected a 1-d sequence of integers, got shape {tuple(t.shape)} {t.dtype}")
-        if n is not None and len(t) != n:
-            raise ValueError(f"targets: {len(t)} targets for {n} utterances")
-        if len(t) and (t.min() < 0 or t.max() > 2):
-            raise ValueError("targets: each must be 0, 1 or 2 (a colour index)")
-        return t.long()
-
     # -- models -----------------------------------------------------------------------------
     @torch.no_grad()
     def listen(self, texts: Sequence[str], colors, batch_size: int = 1024, calibrated: bool = True) -> torch.Tensor:
         """`H_l(x | u, c)`: `(N, 3)` probabilities over the colours (listener screen order)."""
-        colors = self.check_colors(colors, len(texts))
+        colors = check_colors(colors, len(texts))
         self.listener.eval()
         t = self.listener.config.temperature if calibrated else 1.0
         probs = self._batched(texts, batch_size, lambda tok, ln, i: torch.softmax(self.listener(tok, ln, colors[i]) / t, dim=-1))
@@ -125,15 +102,15 @@ class EnglishModels:
     @torch.no_grad()
     def speaker_log_prob(self, texts: Sequence[str], colors, targets, batch_size: int = 1024) -> torch.Tensor:
         """`log H_s(u | c, x)` for each row, `(N,)`."""
-        colors = self.check_colors(colors, len(texts))
-        targets = self.check_targets(targets, len(texts))
+        colors = check_colors(colors, len(texts))
+        targets = check_targets(targets, len(texts))
         self.speaker.eval()
         return self._batched(texts, batch_size, lambda tok, ln, i: self.speaker.log_prob(tok, ln, colors[i], targets[i]))
 
     @torch.no_grad()
     def bayesian_listen(self, texts: Sequence[str], colors, batch_size: int = 1024) -> torch.Tensor:
         """Posterior over the target from the speaker, `p(x | u, c) ∝ H_s(u | c, x)` (uniform prior)."""
-        colors = self.check_colors(colors, len(texts))
+        colors = check_colors(colors, len(texts))
         n = len(texts)
         scores = torch.stack(
             [self.speaker_log_prob(texts, colors, torch.full((n,), x), batch_size) for x in range(3)], dim=-1
@@ -143,8 +120,8 @@ class EnglishModels:
     @torch.no_grad()
     def describe(self, colors, targets, method: str = "beam", beam_size: int = 5, seed: int = 0) -> list[str]:
         """Generate an utterance for each (context, target): `beam` (most likely) or `sample`."""
-        targets = self.check_targets(targets)
-        colors = self.check_colors(colors, len(targets))
+        targets = check_targets(targets)
+        colors = check_colors(colors, len(targets))
         self.speaker.eval()
         if method == "beam":
             ids = self.speaker.beam_search(colors, targets, beam_size)

@@ -1,0 +1,216 @@
+"""The agent pair of the colour game: speaker `A_s(z | c, x)` and listener `A_l(x | z, c)`.
+
+The speaker sees the three colours in *its own* screen order (`Round.speaker_order`) and which
+one is the target; the listener sees them in *its* screen order. Position therefore carries no
+information between them (as for the human players), and messages must describe colours.
+
+Both encode each colour together with the other two (`ContextEncoder`). The speaker's state is
+an MLP of the target's encoding (which already includes the context), so its message does not
+depend on how its screen happens to be ordered; the channel (`translator.channels`) turns that
+state into a message. The listener scores each colour against the decoded message.
+
+Layout of a saved bundle (`RUN/agents/`)::
+
+    config.json      kind "neuralese.agents", format version, game, channel config
+    speaker/         config.json + model.safetensors
+    listener/        config.json + model.safetensors
+    training.json    how it was trained (optional)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from translator.bundle import FORMAT_VERSION, Bundled, BundleError, check_header, read_json, write_json
+from translator.channels import ChannelConfig, Message, check_message, make_channel, make_encoder
+from translator.colors import ContextEncoder
+from translator.inputs import check_colors, check_speaker_order, check_targets
+
+GAME = "colors_in_context"
+KIND = "neuralese.agents"
+
+
+@dataclass
+class AgentConfig:
+    """Shared by speaker and listener (each bundle stores its own copy)."""
+
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
+    color_dim: int = 128  # per-colour context encoding
+    hidden_dim: int = 128  # speaker state / listener message encoding
+
+    def __post_init__(self):
+        if isinstance(self.channel, dict):  # read back from JSON
+            self.channel = ChannelConfig.from_dict(self.channel)
+
+
+def to_speaker_order(colors: torch.Tensor, speaker_order: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rearrange listener-order colours `(B, 3, 3)` onto the speaker's screen; also move the target.
+
+    `speaker_order[b, i]` is where listener colour `i` sits on the speaker's screen.
+    """
+    out = torch.empty_like(colors)
+    out.scatter_(1, speaker_order[..., None].expand(-1, -1, colors.shape[-1]), colors)
+    return out, speaker_order.gather(1, targets[:, None]).squeeze(1)
+
+
+class AgentSpeaker(nn.Module, Bundled):
+    """`A_s(z | c, x)`: colours in the speaker's screen order and the target's index there."""
+
+    bundle_kind = "neuralese.agent_speaker"
+    config_class = AgentConfig
+
+    def __init__(self, config: AgentConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.colors = ContextEncoder(c.color_dim)
+        self.state = nn.Sequential(nn.Linear(c.color_dim, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.hidden_dim))
+        self.channel = make_channel(c.channel, c.hidden_dim)
+
+    def hidden(self, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Speaker state `(B, hidden_dim)` from speaker-order colours `(B, 3, 3)` and targets `(B,)`."""
+        g = self.colors(colors)
+        tgt = g.gather(1, targets[:, None, None].expand(-1, 1, g.shape[-1])).squeeze(1)
+        return self.state(tgt)
+
+    def forward(self, colors, targets, sample: bool = True, generator: torch.Generator | None = None) -> Message:
+        return self.channel.speak(self.hidden(colors, targets), sample=sample, generator=generator)
+
+    def log_prob(self, colors, targets, message: Message | torch.Tensor) -> torch.Tensor:
+        return self.channel.log_prob(self.hidden(colors, targets), message)
+
+
+class AgentListener(nn.Module, Bundled):
+    """`A_l(x | z, c)`: logits `(B, 3)` over the colours in the listener's screen order."""
+
+    bundle_kind = "neuralese.agent_listener"
+    config_class = AgentConfig
+
+    def __init__(self, config: AgentConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.colors = ContextEncoder(c.color_dim)
+        self.message = make_encoder(c.channel, c.hidden_dim)
+        self.proj = nn.Linear(c.hidden_dim, c.color_dim)
+        self.score = nn.Sequential(nn.Linear(c.hidden_dim + 2 * c.color_dim, c.color_dim), nn.GELU(), nn.Linear(c.color_dim, 1))
+
+    def forward(self, message: Message | torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+        u = self.message(message)  # (B, H)
+        g = self.colors(colors)  # (B, 3, C)
+        pair = torch.cat([u[:, None].expand(-1, 3, -1), g, self.proj(u)[:, None] * g], dim=-1)
+        return self.score(pair).squeeze(-1)
+
+
+class Agents:
+    """Speaker and listener together, with input checking and a bundle format.
+
+    Every method takes colours in *listener* screen order (as `Round.colors`), each round's
+    `speaker_order` and target index, exactly as the corpus gives them.
+    """
+
+    def __init__(self, speaker: AgentSpeaker, listener: AgentListener, training: dict[str, Any] | None = None):
+        if speaker.config.channel != listener.config.channel:
+            raise ValueError("speaker and listener use different channels")
+        self.speaker, self.listener = speaker, listener
+        self.training = training or {}
+
+    @classmethod
+    def create(cls, config: AgentConfig | None = None) -> Agents:
+        config = config or AgentConfig()
+        return cls(AgentSpeaker(config), AgentListener(config))
+
+    @property
+    def channel(self) -> ChannelConfig:
+        return self.speaker.config.channel
+
+    # -- bundle -----------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        d = Path(directory)
+        self.speaker.save_pretrained(d / "speaker")
+        self.listener.save_pretrained(d / "listener")
+        if self.training:
+            write_json(d / "training.json", self.training)
+        write_json(d / "config.json", {"kind": KIND, "format_version": FORMAT_VERSION, "game": GAME, "channel": asdict(self.channel)})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Agents:
+        d = Path(directory)
+        if not d.is_dir():
+            raise BundleError(f"{d}: no such bundle directory")
+        config = read_json(d / "config.json")
+        check_header(d / "config.json", config, KIND)
+        if config.get("game") != GAME:
+            raise BundleError(f"{d / 'config.json'}: bundle is for game {config.get('game')!r}, expected {GAME!r}")
+        try:
+            channel = ChannelConfig.from_dict(config.get("channel"))
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"{d / 'config.json'}: bad channel config ({e})") from None
+        training = read_json(d / "training.json") if (d / "training.json").is_file() else {}
+        try:
+            speaker = AgentSpeaker.from_pretrained(d / "speaker", device)
+            listener = AgentListener.from_pretrained(d / "listener", device)
+        except ValueError as e:  # a bad channel config inside a part
+            if isinstance(e, BundleError):
+                raise
+            raise BundleError(f"{d}: {e}") from None
+        for name, m in (("speaker", speaker), ("listener", listener)):
+            if m.config.channel != channel:
+                raise BundleError(f"{d / name}: channel {asdict(m.config.channel)} does not match the bundle's {asdict(channel)}")
+        return cls(speaker, listener, training)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.speaker.parameters()).device
+
+    def _inputs(self, colors, speaker_order, targets) -> tuple[torch.Tensor, torch.Tensor]:
+        t = torch.as_tensor(targets)
+        if t.ndim != 1:
+            raise ValueError(f"targets: expected a 1-d sequence of target indices, got shape {tuple(t.shape)}")
+        n = len(t)
+        c = check_colors(colors, n)
+        sc, st = to_speaker_order(c, check_speaker_order(speaker_order, n), check_targets(t, n))
+        return sc.to(self.device), st.to(self.device)
+
+    # -- models -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def speak(self, colors, speaker_order, targets, sample: bool = True, generator: torch.Generator | None = None) -> Message:
+        """Messages for rounds, `Message.value` `(N, dim)` or `(N, max_len)`; `sample=False`: most likely.
+
+        Results live on the agents' device; `generator`, when given, must be on that device too.
+        """
+        sc, st = self._inputs(colors, speaker_order, targets)
+        self.speaker.eval()
+        return self.speaker(sc, st, sample=sample, generator=generator)
+
+    @torch.no_grad()
+    def message_log_prob(self, colors, speaker_order, targets, messages) -> torch.Tensor:
+        """Exact `log p(m | c, x)` of each row's message under the speaker, `(N,)`."""
+        sc, st = self._inputs(colors, speaker_order, targets)
+        m = check_message(self.channel, messages, len(st)).to(self.device)
+        self.speaker.eval()
+        return self.speaker.log_prob(sc, st, m)
+
+    @torch.no_grad()
+    def listen(self, messages, colors) -> torch.Tensor:
+        """`A_l(x | m, c)`: `(N, 3)` probabilities over the colours in listener order."""
+        value = messages.value if isinstance(messages, Message) else messages
+        m = check_message(self.channel, value).to(self.device)
+        c = check_colors(colors, len(m)).to(self.device)
+        self.listener.eval()
+        return torch.softmax(self.listener(m, c), dim=-1)
+
+    @staticmethod
+    def round_inputs(rounds: Sequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`(colors, speaker_order, targets)` tensors of `Round`s."""
+        return (
+            torch.tensor([r.colors for r in rounds], dtype=torch.float32).reshape(-1, 3, 3),
+            torch.tensor([r.speaker_order for r in rounds], dtype=torch.long).reshape(-1, 3),
+            torch.tensor([r.target for r in rounds], dtype=torch.long),
+        )

@@ -1,0 +1,423 @@
+"""Message channels for the agent speaker: continuous, Gumbel-Softmax and REINFORCE.
+
+One interface for three ways of sending a message `m` from the agent speaker to the agent
+listener. A channel has two halves, because speaker and listener are separate modules (and
+separate bundles):
+
+- the *speaker side*, a `Channel` built by `make_channel(config, hidden_dim)`:
+  `speak(hidden, sample) -> Message` and `log_prob(hidden, message) -> (B,)`, the exact
+  `log p(m | c, x)` that translation needs (DESIGN §4), and `policy_loss(message, reward)`, the
+  extra speaker loss a channel needs when gradients cannot flow through it (REINFORCE);
+- the *listener side*, a `MessageEncoder` built by `make_encoder(config, out_dim)`:
+  `encoder(message) -> (B, out_dim)`.
+
+Kinds:
+
+- `continuous`: `z = normalize(A_s(c, x)) + noise`, noise `N(0, noise² I)` when sampling,
+  reparameterised so gradients flow through. `log p(z | c, x)` is the isotropic Gaussian
+  density around the speaker's L2-normalised mean.
+- `gumbel`: discrete symbols drawn with the Gumbel-max trick; the listener receives the
+  straight-through one-hot (hard forward, Gumbel-Softmax gradient at `temperature`). The symbol
+  drawn is an exact sample of `softmax(logits)`, whatever the temperature, so
+  `log p(m | c, x)` is the sum of the per-step symbol log-probabilities.
+- `reinforce`: discrete symbols sampled from `softmax(logits)`; nothing flows through them. The
+  speaker learns from `policy_loss`: `-(reward - baseline) · log p(m) - entropy_coef · H`, with a
+  running-mean baseline kept as a buffer (so it is saved and restored with the weights).
+
+Discrete messages (`gumbel`, `reinforce`) are `(B, max_len)` integer symbol ids. Symbol 0 is the
+end-of-message symbol `EOS`. **Length** = the number of symbols up to and including the first
+`EOS`; a message with no `EOS` in its `max_len` symbols has length `max_len`. Positions after the
+first `EOS` are not part of the message: the canonical form (what `speak` returns and what
+`canonical_symbols` makes of any input) fills them with `EOS`. The speaker is an autoregressive
+GRU decoder, so `log p(m) = Σ_{t < length} log p(m_t | m_<t, c, x)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EOS = 0
+CHANNEL_KINDS = ("continuous", "gumbel", "reinforce")
+
+
+@dataclass
+class ChannelConfig:
+    """Hyper-parameters of a channel; fields a kind does not use are ignored by it."""
+
+    kind: str = "continuous"
+    # continuous
+    dim: int = 64  # size of the vector z
+    noise: float = 0.3  # std of the Gaussian noise added when sampling
+    # discrete (gumbel, reinforce)
+    vocab_size: int = 32  # including EOS (symbol 0)
+    max_len: int = 3  # symbols per message, EOS included
+    embed_dim: int = 64  # symbol embeddings of the speaker's decoder and the listener's reader
+    temperature: float = 0.5  # gumbel: softmax temperature of the straight-through gradient
+    entropy_coef: float = 0.002  # reinforce: weight of the entropy bonus
+    baseline_momentum: float = 0.99  # reinforce: running mean of the reward
+
+    def __post_init__(self):
+        if self.kind not in CHANNEL_KINDS:
+            raise ValueError(f"channel kind {self.kind!r} is unknown; valid kinds: {', '.join(CHANNEL_KINDS)}")
+        if self.kind == "continuous":
+            if self.dim < 1:
+                raise ValueError(f"channel dim must be >= 1, got {self.dim}")
+            if not self.noise >= 0 or math.isinf(self.noise):
+                raise ValueError(f"channel noise must be a finite number >= 0, got {self.noise}")
+        else:
+            if self.vocab_size < 2:
+                raise ValueError(f"vocab_size must be >= 2 (EOS plus at least one symbol), got {self.vocab_size}")
+            if self.max_len < 1:
+                raise ValueError(f"max_len must be >= 1, got {self.max_len}")
+            if not self.temperature > 0:
+                raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    @property
+    def discrete(self) -> bool:
+        return self.kind != "continuous"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | ChannelConfig) -> ChannelConfig:
+        if isinstance(data, ChannelConfig):
+            return data
+        if not isinstance(data, dict):
+            raise ValueError(f"channel config: expected a mapping, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"channel config: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class Message:
+    """A batch of messages.
+
+    `value`: `(B, dim)` float vectors (continuous) or `(B, max_len)` long symbol ids (discrete).
+    `log_prob`, `entropy`: `(B,)`, exact log-probability of the message under the speaker and the
+    entropy of the speaker's distribution (discrete: summed over the steps that were spoken).
+    `length`: `(B,)` long (continuous: all `dim`). `onehot`: discrete only, `(B, max_len, vocab)`
+    as the listener reads it: straight-through (carries gradients) for gumbel, detached for
+    reinforce.
+    """
+
+    value: torch.Tensor
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+    length: torch.Tensor
+    onehot: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def detach(self) -> Message:
+        return Message(
+            self.value.detach(), self.log_prob.detach(), self.entropy.detach(), self.length,
+            None if self.onehot is None else self.onehot.detach(),
+        )
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def alive_mask(symbols: torch.Tensor) -> torch.Tensor:
+    """`(B, L)` bool: position t is part of the message (no EOS strictly before t)."""
+    is_eos = symbols == EOS
+    before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()  # EOS count strictly before t
+    return before == 0
+
+
+def message_lengths(symbols: torch.Tensor) -> torch.Tensor:
+    """Length of each message: symbols up to and including the first EOS, else `max_len`."""
+    return alive_mask(symbols).sum(dim=1)
+
+
+def canonical_symbols(symbols: torch.Tensor) -> torch.Tensor:
+    """Fill every position after the first EOS with EOS (those positions are not in the message)."""
+    return torch.where(alive_mask(symbols), symbols, torch.full_like(symbols, EOS))
+
+
+def check_message(config: ChannelConfig, value, n: int | None = None) -> torch.Tensor:
+    """Validate raw message values for `config`'s channel and return them as a tensor.
+
+    Continuous: `(N, dim)` finite floats. Discrete: `(N, L)` integers in `[0, vocab_size)` with
+    `1 <= L <= max_len`; shorter messages are padded with EOS, and the result is canonical.
+    Raises `ValueError` naming what is wrong.
+    """
+    if isinstance(value, Message):
+        value = value.value
+    t = torch.as_tensor(value)
+    if n is not None and (t.ndim == 0 or len(t) != n):
+        raise ValueError(f"messages: expected {n} messages, got {0 if t.ndim == 0 else len(t)}")
+    if not config.discrete:
+        if t.ndim != 2 or t.shape[1] != config.dim:
+            raise ValueError(f"messages: the continuous channel expects shape (N, {config.dim}), got {tuple(t.shape)}")
+        if not torch.is_floating_point(t):
+            t = t.float()
+        if not torch.isfinite(t).all():
+            raise ValueError("messages: NaN or infinite values in a continuous message")
+        return t.float()
+    if t.ndim != 2 or not 1 <= t.shape[1] <= config.max_len:
+        raise ValueError(
+            f"messages: the {config.kind} channel expects shape (N, L) of symbol ids with 1 <= L <= {config.max_len}, "
+            f"got {tuple(t.shape)}"
+        )
+    if torch.is_floating_point(t):
+        if not torch.isfinite(t).all():
+            raise ValueError("messages: NaN or infinite values where symbol ids were expected")
+        if not torch.equal(t, t.round()):
+            raise ValueError("messages: symbol ids must be whole numbers")
+    elif t.dtype == torch.bool or torch.is_complex(t):
+        raise ValueError(f"messages: symbol ids must be integers, got dtype {t.dtype}")
+    t = t.long()
+    if t.numel() and (t.min() < 0 or t.max() >= config.vocab_size):
+        bad = t[(t < 0) | (t >= config.vocab_size)][0].item()
+        raise ValueError(f"messages: symbol id {bad} is out of range for a vocabulary of {config.vocab_size} (ids 0..{config.vocab_size - 1})")
+    if t.shape[1] < config.max_len:
+        t = F.pad(t, (0, config.max_len - t.shape[1]), value=EOS)
+    return canonical_symbols(t)
+
+
+# -- speaker side ----------------------------------------------------------------------------
+
+
+class Channel(nn.Module):
+    """Speaker side of a channel: the speaker's hidden state `(B, hidden_dim)` to a message."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, config: ChannelConfig, hidden_dim: int):
+        super().__init__()
+        self.config, self.hidden_dim = config, hidden_dim
+
+    def speak(self, hidden: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> Message:
+        """Send one message per row. `sample=False` gives the most likely message (no noise / argmax)."""
+        raise NotImplementedError
+
+    def log_prob(self, hidden: torch.Tensor, message: Message | torch.Tensor) -> torch.Tensor:
+        """Exact `log p(m | c, x)` of given messages, `(B,)`."""
+        raise NotImplementedError
+
+    def policy_loss(self, message: Message, reward: torch.Tensor) -> torch.Tensor:
+        """Extra speaker loss for a batch spoken with `speak(..., sample=True)`; 0 by default."""
+        return message.log_prob.new_zeros(())
+
+
+class ContinuousChannel(Channel):
+    kind = "continuous"
+
+    def __init__(self, config: ChannelConfig, hidden_dim: int):
+        super().__init__(config, hidden_dim)
+        self.proj = nn.Linear(hidden_dim, config.dim)
+
+    def mean(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.proj(hidden), dim=-1)
+
+    def _log_density(self, z: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        d, s = self.config.dim, self.config.noise
+        if s == 0:  # a point mass: density is infinite at the mean, zero elsewhere
+            hit = torch.isclose(z, mu).all(dim=-1)
+            return torch.where(hit, torch.full_like(z[:, 0], math.inf), torch.full_like(z[:, 0], -math.inf))
+        return -0.5 * d * math.log(2 * math.pi * s * s) - ((z - mu) ** 2).sum(-1) / (2 * s * s)
+
+    def _entropy(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        d, s = self.config.dim, self.config.noise
+        h = 0.5 * d * math.log(2 * math.pi * math.e * s * s) if s > 0 else -math.inf
+        return like.new_full((n,), h)
+
+    def speak(self, hidden, sample=True, generator=None) -> Message:
+        mu = self.mean(hidden)
+        if sample and self.config.noise > 0:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + self.config.noise * eps  # reparameterised: gradients flow into mu
+        else:
+            z = mu
+        n = len(z)
+        length = torch.full((n,), self.config.dim, dtype=torch.long, device=z.device)
+        return Message(z, self._log_density(z, mu), self._entropy(n, mu), length)
+
+    def log_prob(self, hidden, message) -> torch.Tensor:
+        z = message.value if isinstance(message, Message) else message
+        return self._log_density(z, self.mean(hidden))
+
+
+class DiscreteChannel(Channel):
+    """Autoregressive GRU decoder over symbols; subclasses choose how a symbol is drawn."""
+
+    def __init__(self, config: ChannelConfig, hidden_dim: int):
+        super().__init__(config, hidden_dim)
+        c = config
+        self.init = nn.Linear(hidden_dim, hidden_dim)
+        self.bos = nn.Parameter(torch.zeros(c.embed_dim))
+        self.embed = nn.Parameter(torch.randn(c.vocab_size, c.embed_dim) * 0.1)
+        self.cell = nn.GRUCell(c.embed_dim, hidden_dim)
+        self.out = nn.Linear(hidden_dim, c.vocab_size)
+
+    def _start(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.tanh(self.init(hidden))
+        return h, self.bos.expand(len(hidden), -1)
+
+    def _step_logits(self, h: torch.Tensor, inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.cell(inp, h)
+        return h, self.out(h)
+
+    def _draw(self, logits: torch.Tensor, sample: bool, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: `(symbol ids (B,), one-hot as the listener reads it (B, V))`."""
+        raise NotImplementedError
+
+    def speak(self, hidden, sample=True, generator=None) -> Message:
+        h, inp = self._start(hidden)
+        symbols, onehots, log_probs, entropies = [], [], [], []
+        for _ in range(self.config.max_len):
+            h, logits = self._step_logits(h, inp)
+            logp = F.log_softmax(logits, dim=-1)
+            sym, onehot = self._draw(logits, sample, generator)
+            symbols.append(sym)
+            onehots.append(onehot)
+            log_probs.append(logp.gather(1, sym[:, None]).squeeze(1))
+            entropies.append(-(logp.exp() * logp).sum(-1))
+            inp = onehot @ self.embed
+        raw = torch.stack(symbols, dim=1)
+        alive = alive_mask(raw)
+        symbols = torch.where(alive, raw, torch.full_like(raw, EOS))
+        mask = alive.to(hidden.dtype)
+        onehot = torch.stack(onehots, dim=1) * mask[..., None]
+        eos = F.one_hot(torch.full_like(raw, EOS), self.config.vocab_size).to(hidden.dtype)
+        onehot = onehot + eos * (1 - mask[..., None])  # canonical: EOS after the end
+        return Message(
+            symbols,
+            (torch.stack(log_probs, 1) * mask).sum(1),
+            (torch.stack(entropies, 1) * mask).sum(1),
+            alive.sum(1),
+            onehot,
+        )
+
+    def step_log_probs(self, hidden: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced `(B, max_len, vocab)` log-probabilities of every symbol at every step."""
+        h, inp = self._start(hidden)
+        out = []
+        for t in range(symbols.shape[1]):
+            h, logits = self._step_logits(h, inp)
+            out.append(F.log_softmax(logits, dim=-1))
+            inp = self.embed[symbols[:, t]]
+        return torch.stack(out, dim=1)
+
+    def log_prob(self, hidden, message) -> torch.Tensor:
+        symbols = message.value if isinstance(message, Message) else message
+        symbols = canonical_symbols(symbols.long())
+        logp = self.step_log_probs(hidden, symbols).gather(2, symbols[..., None]).squeeze(2)
+        return (logp * alive_mask(symbols).to(logp.dtype)).sum(1)
+
+
+
+class GumbelChannel(DiscreteChannel):
+    """Gradients reach the speaker through the straight-through one-hots: no policy loss."""
+
+    kind = "gumbel"
+
+    def _draw(self, logits, sample, generator):
+        if not sample:
+            sym = logits.argmax(-1)
+            return sym, F.one_hot(sym, self.config.vocab_size).to(logits.dtype)
+        u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+        g = -torch.log((-torch.log(u.clamp(1e-20, 1.0))).clamp_min(1e-20))  # Gumbel(0, 1)
+        y = logits + g
+        sym = y.argmax(-1)  # Gumbel-max: an exact sample of softmax(logits)
+        soft = torch.softmax(y / self.config.temperature, dim=-1)
+        hard = F.one_hot(sym, self.config.vocab_size).to(logits.dtype)
+        return sym, hard - soft.detach() + soft  # straight-through
+
+
+class ReinforceChannel(DiscreteChannel):
+    kind = "reinforce"
+
+    def __init__(self, config: ChannelConfig, hidden_dim: int):
+        super().__init__(config, hidden_dim)
+        self.register_buffer("baseline", torch.zeros(()))
+        self.register_buffer("baseline_steps", torch.zeros((), dtype=torch.long))
+
+    def _draw(self, logits, sample, generator):
+        with torch.no_grad():
+            if sample:
+                sym = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator).squeeze(1)
+            else:
+                sym = logits.argmax(-1)
+            return sym, F.one_hot(sym, self.config.vocab_size).to(logits.dtype)
+
+    def policy_loss(self, message, reward):
+        """REINFORCE with a running-mean baseline and an entropy bonus; updates the baseline."""
+        reward = reward.detach()
+        advantage = reward - self.baseline
+        loss = -(advantage * message.log_prob).mean() - self.config.entropy_coef * message.entropy.mean()
+        if self.training:
+            with torch.no_grad():
+                m = self.config.baseline_momentum
+                # bias-corrected running mean: the first batch sets the baseline directly
+                self.baseline_steps += 1
+                w = max(1 - m, 1.0 / float(self.baseline_steps))
+                self.baseline.mul_(1 - w).add_(w * reward.mean())
+        return loss
+
+
+_CHANNELS: dict[str, type[Channel]] = {c.kind: c for c in (ContinuousChannel, GumbelChannel, ReinforceChannel)}
+
+
+def make_channel(config: ChannelConfig, hidden_dim: int) -> Channel:
+    """The speaker side of `config.kind`'s channel, reading a `(B, hidden_dim)` speaker state."""
+    if config.kind not in _CHANNELS:
+        raise ValueError(f"channel kind {config.kind!r} is unknown; valid kinds: {', '.join(CHANNEL_KINDS)}")
+    return _CHANNELS[config.kind](config, hidden_dim)
+
+
+# -- listener side ---------------------------------------------------------------------------
+
+
+class MessageEncoder(nn.Module):
+    """Listener side of a channel: a message to a `(B, out_dim)` vector.
+
+    Continuous: a linear map of `z`. Discrete: a GRU over the symbol embeddings (read from the
+    message's one-hots, so straight-through gradients reach the speaker) that stops at the
+    message's length.
+    """
+
+    def __init__(self, config: ChannelConfig, out_dim: int):
+        super().__init__()
+        self.config, self.out_dim = config, out_dim
+        if config.discrete:
+            self.embed = nn.Parameter(torch.randn(config.vocab_size, config.embed_dim) * 0.1)
+            self.cell = nn.GRUCell(config.embed_dim, out_dim)
+        else:
+            self.proj = nn.Linear(config.dim, out_dim)
+
+    def forward(self, message: Message | torch.Tensor) -> torch.Tensor:
+        if not self.config.discrete:
+            z = message.value if isinstance(message, Message) else message
+            return self.proj(z)
+        if isinstance(message, Message) and message.onehot is not None:
+            onehot, symbols = message.onehot, message.value
+        else:
+            symbols = message.value if isinstance(message, Message) else message
+            symbols = canonical_symbols(symbols.long())
+            onehot = F.one_hot(symbols, self.config.vocab_size).to(self.embed.dtype)
+        alive = alive_mask(symbols).to(onehot.dtype)
+        x = onehot @ self.embed  # (B, L, E)
+        h = x.new_zeros(len(x), self.out_dim)
+        for t in range(x.shape[1]):
+            a = alive[:, t : t + 1]
+            h = a * self.cell(x[:, t], h) + (1 - a) * h
+        return h
+
+
+def make_encoder(config: ChannelConfig, out_dim: int) -> MessageEncoder:
+    """The listener side of `config.kind`'s channel, producing `(B, out_dim)`."""
+    if config.kind not in _CHANNELS:
+        raise ValueError(f"channel kind {config.kind!r} is unknown; valid kinds: {', '.join(CHANNEL_KINDS)}")
+    return MessageEncoder(config, out_dim)
