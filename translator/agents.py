@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from translator.bundle import FORMAT_VERSION, Bundled, BundleError, check_header, read_json, write_json
+from translator.bundle import Bundled, BundleError, read_composite, write_composite
 from translator.channels import ChannelConfig, Message, check_message, make_channel, make_encoder
 from translator.colors import ContextEncoder
 from translator.inputs import check_colors, check_speaker_order, check_targets
@@ -135,24 +135,16 @@ class Agents:
         d = Path(directory)
         self.speaker.save_pretrained(d / "speaker")
         self.listener.save_pretrained(d / "listener")
-        if self.training:
-            write_json(d / "training.json", self.training)
-        write_json(d / "config.json", {"kind": KIND, "format_version": FORMAT_VERSION, "game": GAME, "channel": asdict(self.channel)})
+        write_composite(d, KIND, GAME, self.training, channel=asdict(self.channel))
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Agents:
         d = Path(directory)
-        if not d.is_dir():
-            raise BundleError(f"{d}: no such bundle directory")
-        config = read_json(d / "config.json")
-        check_header(d / "config.json", config, KIND)
-        if config.get("game") != GAME:
-            raise BundleError(f"{d / 'config.json'}: bundle is for game {config.get('game')!r}, expected {GAME!r}")
+        config, training = read_composite(d, KIND, GAME)
         try:
             channel = ChannelConfig.from_dict(config.get("channel"))
         except (TypeError, ValueError) as e:
             raise BundleError(f"{d / 'config.json'}: bad channel config ({e})") from None
-        training = read_json(d / "training.json") if (d / "training.json").is_file() else {}
         try:
             speaker = AgentSpeaker.from_pretrained(d / "speaker", device)
             listener = AgentListener.from_pretrained(d / "listener", device)

@@ -102,3 +102,23 @@ class Bundled:
         except RuntimeError as e:
             raise BundleError(f"{weights}: weights do not match the config ({str(e).splitlines()[0]})") from None
         return model.to(device).eval()  # type: ignore[attr-defined]
+
+
+def write_composite(directory: Path, kind: str, game: str, training: dict[str, Any] | None, **extra: Any) -> None:
+    """Top-level files of a bundle made of several parts: `config.json` and `training.json`."""
+    if training:
+        write_json(directory / "training.json", training)
+    write_json(directory / CONFIG_FILE, {"kind": kind, "format_version": FORMAT_VERSION, "game": game, **extra})
+
+
+def read_composite(directory: Path, kind: str, game: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`(config, training)` of a composite bundle, refusing another kind, format or game."""
+    if not directory.is_dir():
+        raise BundleError(f"{directory}: no such bundle directory")
+    path = directory / CONFIG_FILE
+    config = read_json(path)
+    check_header(path, config, kind)
+    if config.get("game") != game:
+        raise BundleError(f"{path}: bundle is for game {config.get('game')!r}, expected {game!r}")
+    training = read_json(directory / "training.json") if (directory / "training.json").is_file() else {}
+    return config, training

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from translator.bundle import FORMAT_VERSION, BundleError, check_header, read_json, write_json
+from translator.bundle import BundleError, read_composite, write_composite
 from translator.inputs import check_colors, check_targets
 from translator.listener import EnglishListener
 from translator.speaker import EnglishSpeaker
@@ -40,19 +40,12 @@ class EnglishModels:
         self.tokenizer.save_pretrained(d)
         self.listener.save_pretrained(d / "listener")
         self.speaker.save_pretrained(d / "speaker")
-        write_json(d / "training.json", self.training)
-        write_json(d / "config.json", {"kind": KIND, "format_version": FORMAT_VERSION, "game": GAME})
+        write_composite(d, KIND, GAME, self.training)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> EnglishModels:
         d = Path(directory)
-        if not d.is_dir():
-            raise BundleError(f"{d}: no such bundle directory")
-        config = read_json(d / "config.json")
-        check_header(d / "config.json", config, KIND)
-        if config.get("game") != GAME:
-            raise BundleError(f"{d / 'config.json'}: bundle is for game {config.get('game')!r}, expected {GAME!r}")
-        training = read_json(d / "training.json") if (d / "training.json").is_file() else {}
+        _, training = read_composite(d, KIND, GAME)
         tok = Tokenizer.from_pretrained(d)
         models = cls(tok, EnglishListener.from_pretrained(d / "listener"), EnglishSpeaker.from_pretrained(d / "speaker"), training)
         for name, m in (("listener", models.listener), ("speaker", models.speaker)):
