@@ -44,6 +44,7 @@ CHANNELS = ("continuous", "gumbel", "reinforce")
 
 def _train_agents(args: argparse.Namespace) -> None:
     import torch
+    from accelerate import PartialState
 
     from training.agents import AgentTrainArgs, train_agents
     from translator.channels import ChannelConfig
@@ -58,6 +59,8 @@ def _train_agents(args: argparse.Namespace) -> None:
     )
     out = Path(args.out) / "agents" / args.channel
     agents = train_agents(load_rounds(args.train), targs, out)
+    if not PartialState().is_main_process:
+        return  # under `accelerate launch`, one process reports (and only it wrote the bundle)
     last = agents.training["history"][-1]["val_accuracy"] if agents.training["history"] else {}
     print(f"saved {out}: {agents.training['steps']} steps in {agents.training['seconds']:.0f} s; validation self-play {last}")
 

@@ -1,0 +1,40 @@
+"""The same `neuralese train agents` command under `accelerate launch` with two CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.agents import self_play_accuracy
+from translator.agents import Agents
+from translator.corpus import load_rounds
+
+
+@pytest.mark.slow
+def test_two_process_training_writes_one_bundle(game_slice, tmp_path):
+    neuralese = shutil.which("neuralese", path=str(Path(sys.executable).parent))
+    assert neuralese, "the neuralese console script is installed beside this Python"
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", neuralese,
+        "train", "agents", "--channel", "continuous", "--train", str(game_slice(0, 30)), "--out", str(run),
+        "--steps", "150", "--batch-size", "64",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("saved ") == 1, proc.stdout[-2000:]
+    bundle = run / "agents" / "continuous"
+    assert (bundle / "config.json").is_file()
+    # Exactly one bundle was written (no leftovers of a second writer).
+    assert not list(bundle.glob("*.tmp")) and not list(bundle.rglob("model.safetensors.tmp"))
+    agents = Agents.from_pretrained(bundle)
+    assert agents.training["steps"] == 150
+    held_out = load_rounds(game_slice(60, 66))
+    assert self_play_accuracy(agents, held_out).float().mean().item() > 0.6
