@@ -29,3 +29,4 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/train_english.py
+	$(BIN)/python bench/agents.py
