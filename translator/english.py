@@ -93,6 +93,37 @@ class EnglishModels:
         return probs.reshape(-1, 3)
 
     @torch.no_grad()
+    def encode_utterances(self, texts: Sequence[str], batch_size: int = 1024) -> torch.Tensor:
+        """The listener's context-free encoding of each utterance, `(N, 2 * hidden)`.
+
+        With `listen_encoded` this splits `listen` in two, so an utterance read once can be scored
+        in any number of contexts (candidate beliefs for translation).
+        """
+        self.listener.eval()
+        return self._batched(texts, batch_size, lambda tok, ln, i: self.listener.encode_utterance(tok, ln)).reshape(len(texts), -1)
+
+    @torch.no_grad()
+    def listen_encoded(self, encodings: torch.Tensor, colors, chunk: int = 64) -> torch.Tensor:
+        """Calibrated `H_l(x | u, c)` for encoded utterances, broadcast over contexts.
+
+        `encodings (..., 2H)` and `colors (..., 3, 3)` broadcast against each other: `(U, 1, 2H)`
+        with `(K, 3, 3)` gives every utterance in every context, `(U, K, 3)`; `(N, S, 2H)` with
+        `(N, 1, 3, 3)` gives S candidates per round, `(N, S, 3)`. Computed in chunks of the first
+        dimension to bound memory.
+        """
+        colors = torch.as_tensor(colors, dtype=torch.float32)
+        if colors.shape[-2:] != (3, 3) or not torch.isfinite(colors).all():
+            raise ValueError(f"colors: expected finite HSL triples of shape (..., 3, 3), got {tuple(colors.shape)}")
+        self.listener.eval()
+        g = self.listener.colors(colors.reshape(-1, 3, 3)).reshape(*colors.shape[:-1], -1)  # (..., 3, C)
+        u = encodings.unsqueeze(-2)  # (..., 1, 2H)
+        shape = torch.broadcast_shapes(u.shape[:-1], g.shape[:-1])
+        u, g = u.expand(*shape, u.shape[-1]), g.expand(*shape, g.shape[-1])
+        t = self.listener.config.temperature
+        parts = [torch.softmax(self.listener.score_pairs(u[s : s + chunk], g[s : s + chunk]) / t, dim=-1) for s in range(0, len(u), chunk)]
+        return torch.cat(parts) if parts else torch.zeros(shape)
+
+    @torch.no_grad()
     def speaker_log_prob(self, texts: Sequence[str], colors, targets, batch_size: int = 1024) -> torch.Tensor:
         """`log H_s(u | c, x)` for each row, `(N,)`."""
         colors = check_colors(colors, len(texts))

@@ -65,6 +65,20 @@ class EnglishListener(nn.Module, Bundled):
         pair = torch.cat([u3, g, self.utt_proj(u).unsqueeze(1) * g], dim=-1)
         return self.score(pair).squeeze(-1)
 
+    def score_pairs(self, u: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Logits for utterance encodings `u (..., 2H)` against colour encodings `g (..., C)`, broadcast.
+
+        The same function as `forward`'s scoring MLP, with the first layer split by input block so
+        that `u`'s and `g`'s parts are computed once each: scoring U utterances against J colours
+        costs one `(U·J, C) @ (C, C)` product instead of re-running the GRU U·J times. This is what
+        makes candidate beliefs over hundreds of contexts affordable.
+        """
+        first, rest = self.score[0], self.score[1:]
+        du, dc = u.shape[-1], g.shape[-1]
+        w_u, w_g, w_p = first.weight.split([du, dc, dc], dim=1)
+        pre = (u @ w_u.T + first.bias) + g @ w_g.T + (self.utt_proj(u) * g) @ w_p.T
+        return rest(pre).squeeze(-1)
+
     def probs(self, tokens: torch.Tensor, lengths: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
         """Calibrated belief over the three colours, `(B, 3)`, rows summing to 1."""
         return torch.softmax(self(tokens, lengths, colors) / self.config.temperature, dim=-1)

@@ -1,0 +1,141 @@
+"""Train the evaluation listener: a CNN listener, other seed, same training games, shared tokenizer.
+
+Validation (early stopping and the calibration temperature) uses held-out *training* games
+(`val_fraction` of them, split with this listener's own seed), so the dev games stay untouched for
+reporting. The tokenizer is the English bundle's, so both listeners read the same pieces.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, Sampler
+
+from training.calibration import fit_temperature
+from training.english import batches, collate, english_dataset, listener_logits, listener_loss
+from training.loop import fit
+from translator.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
+from translator.corpus import Round, split_games
+from translator.tokenizer import Tokenizer
+
+
+@dataclass
+class EvalListenerArgs:
+    seed: int = 1  # the English models use 0
+    max_len: int = 48
+    embed_dim: int = 128
+    kernel_sizes: list[int] = field(default_factory=lambda: [1, 2, 3])  # utterances average 4 pieces
+    channels: int = 128
+    color_dim: int = 256
+    dropout: float = 0.3
+    batch_size: int = 128
+    lr: float = 3e-3
+    epochs: int = 8  # the cosine schedule spans these; early stopping may end sooner
+    patience: int = 3
+    val_fraction: float = 0.1  # of training games
+    max_steps: int | None = None  # cap, for quick tests
+
+
+class LengthBucketSampler(Sampler[list[int]]):
+    """Shuffled batches of utterances of similar length.
+
+    Utterances are short (4 pieces on average) but a few run to the 48-piece cut; padding every
+    batch to its longest member would make the convolutions do several times the needed work.
+    Each epoch shuffles all rows, sorts each window of `window` batches by length, cuts it into
+    batches and shuffles the batches. Deterministic for a given generator state.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, window: int = 50):
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive number, got {batch_size}")
+        self.lengths = torch.as_tensor(lengths)
+        self.batch_size, self.generator, self.window = batch_size, generator, window
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        perm = torch.randperm(len(self.lengths), generator=self.generator)
+        span = self.batch_size * self.window
+        out: list[list[int]] = []
+        for s in range(0, len(perm), span):
+            chunk = perm[s : s + span]
+            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)].tolist()
+            out.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        for i in torch.randperm(len(out), generator=self.generator).tolist():
+            yield out[i]
+
+
+def train_eval_listener(
+    train_rounds: list[Round],
+    tokenizer: Tokenizer,
+    args: EvalListenerArgs | None = None,
+    accelerator: Accelerator | None = None,
+) -> EvaluationListener:
+    """Fit and calibrate a `CNNListener` on `train_rounds`; returns the bundle (not yet saved)."""
+    args = args or EvalListenerArgs()
+    accelerator = accelerator or Accelerator()
+    start = time.perf_counter()
+    set_seed(args.seed)
+    train_rounds, val_rounds = split_games(train_rounds, args.val_fraction, seed=args.seed)
+    train_ds = english_dataset(train_rounds, tokenizer, args.max_len)
+    val = batches(english_dataset(val_rounds, tokenizer, args.max_len), 512)
+    g = torch.Generator().manual_seed(args.seed)
+    sampler = LengthBucketSampler([len(x) for x in train_ds["input_ids"]], args.batch_size, g)
+    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate)
+
+    set_seed(args.seed)
+    config = CNNListenerConfig(
+        vocab_size=tokenizer.vocab_size,
+        embed_dim=args.embed_dim,
+        kernel_sizes=list(args.kernel_sizes),
+        channels=args.channels,
+        color_dim=args.color_dim,
+        dropout=args.dropout,
+        max_len=args.max_len,
+    )
+    model = CNNListener(config)
+
+    def validate(m) -> dict[str, float]:
+        logits, y = listener_logits(m, val)
+        return {"val_accuracy": (logits.argmax(-1) == y).float().mean().item(), "val_nll": F.cross_entropy(logits, y).item()}
+
+    res = fit(
+        model, loader, listener_loss, validate, "val_accuracy", True, accelerator=accelerator, lr=args.lr,
+        max_epochs=args.epochs, patience=args.patience, max_steps=args.max_steps, desc="eval listener",
+    )
+    model = accelerator.unwrap_model(model)
+    logits, y = listener_logits(model, val)
+    model.config.temperature = fit_temperature(logits, y)
+    calibrated_nll = F.cross_entropy(logits / model.config.temperature, y).item()
+
+    training = {
+        "args": asdict(args),
+        "architecture": "cnn",
+        "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds),
+                 "validation": f"{args.val_fraction:.0%} of training games (seed {args.seed})"},
+        "tokenizer": {"vocab_size": tokenizer.vocab_size},
+        "listener": {"best_epoch": res.best_epoch, "val_accuracy": res.best_score, "seconds": res.seconds,
+                     "temperature": model.config.temperature, "val_nll_calibrated": calibrated_nll, "history": res.history},
+        "seconds": time.perf_counter() - start,
+    }
+    return EvaluationListener(tokenizer, model.cpu().eval(), training)
+
+
+def save_eval_listener(model: EvaluationListener, run_dir: str | Path, accelerator: Accelerator | None = None) -> Path:
+    """Write the bundle to `run_dir/eval_listener` (only the main process writes)."""
+    path = Path(run_dir) / DIRECTORY
+    if accelerator is None or accelerator.is_main_process:
+        model.save_pretrained(path)
+    return path
+
+
+__all__ = ["EvalListenerArgs", "LengthBucketSampler", "train_eval_listener", "save_eval_listener"]

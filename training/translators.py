@@ -1,0 +1,184 @@
+"""Build translators from a paired corpus (a collection: agent messages beside people's utterances
+in the same rounds of the *training* games).
+
+Belief matching has nothing to fit by gradient descent: building it means choosing candidates and
+contexts and precomputing their beliefs (`BeliefTranslator`'s tables), then calibrating the
+faithfulness thresholds on held-out training games. Nothing here reads the evaluation games.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from translator.baselines import DirectConfig, DirectTranslator
+from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
+from translator.english import EnglishModels
+from translator.message_model import MessageModel
+
+
+@dataclass
+class BeliefBuildArgs:
+    seed: int = 0
+    contexts: int = 256  # K: contexts beliefs are compared over (context-free)
+    candidates: int = 10000  # English candidates: corpus utterances, topped up with H_s samples
+    pool: int = 4096  # agent messages kept as English → neuralese candidates (continuous)
+    val_fraction: float = 0.1  # training games held out to calibrate the faithfulness thresholds
+    threshold_quantile: float = 0.99  # held-out divergences below this quantile count as faithful
+    chunk: int = 64  # candidates per belief-grid chunk (memory)
+
+
+def split_pairs(pairs: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """`(rest, held_out)` by whole games, like `corpus.split_games`."""
+    games = sorted(set(pairs["game_id"]))
+    if len(games) < 2:
+        raise ValueError(f"cannot hold out games from a collection of {len(games)} game(s)")
+    perm = torch.randperm(len(games), generator=torch.Generator().manual_seed(seed)).tolist()
+    held = {games[i] for i in perm[: max(1, round(fraction * len(games)))]}
+    is_held = [g in held for g in pairs["game_id"]]
+    return pairs.select([i for i, h in enumerate(is_held) if not h]), pairs.select([i for i, h in enumerate(is_held) if h])
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def english_candidates(english: EnglishModels, pairs: Dataset, n: int, seed: int) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Distinct corpus utterances, then H_s samples in corpus contexts until there are `n`.
+
+    Returns texts and, for each, the (context, target) it was said in: where its naturalness is
+    measured.
+    """
+    texts, colors, targets, seen = [], [], [], set()
+
+    def add(text: str, c, t) -> None:
+        k = _key(text)
+        if k and k not in seen and english.tokenizer.encode([text])[0]:
+            seen.add(k)
+            texts.append(k)
+            colors.append(c)
+            targets.append(t)
+
+    all_colors = torch.tensor(pairs["colors"], dtype=torch.float32)
+    all_targets = torch.tensor(pairs["target"])
+    for text, c, t in zip(pairs["utterance"], all_colors, all_targets):
+        add(text, c, t)
+    g = torch.Generator().manual_seed(seed)
+    for attempt in range(20):  # sampling rarely repeats itself; 20 rounds is plenty
+        if len(texts) >= n:
+            break
+        rows = torch.randint(len(all_targets), (min(4096, 2 * (n - len(texts))),), generator=g)
+        sampled = english.describe(all_colors[rows], all_targets[rows], method="sample", seed=seed + attempt)
+        for text, r in zip(sampled, rows.tolist()):
+            if len(texts) < n:
+                add(text, all_colors[r], all_targets[r])
+    return texts, torch.stack(colors), torch.stack(targets)
+
+
+def naturalness(english: EnglishModels, texts: list[str], colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The English speaker's mean per-token log-likelihood of each text in its context (EOS counted)."""
+    lp = english.speaker_log_prob(texts, colors, targets)
+    _, lengths = english.encode(texts)
+    return lp / (lengths + 1)
+
+
+def belief_grid(english: EnglishModels, encodings: torch.Tensor, contexts: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Every candidate's listener belief in every context, `(U, K, 3)`, with a progress bar."""
+    parts = [english.listen_encoded(encodings[s : s + chunk, None], contexts[None])
+             for s in tqdm(range(0, len(encodings), chunk), desc="candidate beliefs", leave=False)]
+    return torch.cat(parts)
+
+
+def message_pool(pairs: Dataset, size: int, discrete: bool, seed: int) -> torch.Tensor:
+    """Agent messages from self-play on the training contexts: all distinct ones (discrete) or a sample."""
+    messages = torch.tensor(pairs["message"])
+    if discrete:
+        return torch.unique(messages.long(), dim=0)
+    perm = torch.randperm(len(messages), generator=torch.Generator().manual_seed(seed))
+    return messages[perm[:size]].float()
+
+
+@torch.no_grad()
+def build_belief_translator(english: EnglishModels, model: MessageModel, pairs: Dataset, args: BeliefBuildArgs | None = None,
+                            config: BeliefTranslatorConfig | None = None) -> BeliefTranslator:
+    """Precompute a belief translator's tables from training pairs and calibrate its thresholds."""
+    args = args or BeliefBuildArgs()
+    start = time.perf_counter()
+    build, held = split_pairs(pairs, args.val_fraction, args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    all_colors = torch.tensor(build["colors"], dtype=torch.float32)
+    contexts = all_colors[torch.randperm(len(all_colors), generator=g)[: args.contexts]]
+
+    texts, cand_colors, cand_targets = english_candidates(english, build, args.candidates, args.seed)
+    encodings = english.encode_utterances(texts)
+    pool = message_pool(build, args.pool, model.channel.discrete, args.seed)
+    tables = {
+        "contexts": contexts,
+        "cand_beliefs": belief_grid(english, encodings, contexts, args.chunk),
+        "cand_encodings": encodings,
+        "cand_naturalness": naturalness(english, texts, cand_colors, cand_targets),
+        "messages": pool,
+        "msg_log_probs": model.log_prob_grid(pool, contexts),
+    }
+    config = config or BeliefTranslatorConfig(channel=model.channel.to_dict())
+    translator = BeliefTranslator(config, english, model, tables, texts)
+    config.thresholds = calibrate_thresholds(translator, held, args.threshold_quantile)
+    translator.training = {
+        "build": asdict(args), "pairs": len(pairs), "held_out_rounds": len(held), "candidates": len(texts),
+        "corpus_candidates": len({_key(t) for t in build["utterance"]}), "pool": len(pool),
+        "seconds": time.perf_counter() - start,
+    }
+    return translator
+
+
+def calibrate_thresholds(translator: BeliefTranslator, held: Dataset, quantile: float) -> dict:
+    """Faithfulness thresholds: the `quantile` of divergences of genuine held-out translations.
+
+    A genuine message or utterance is translated within these divergences `quantile` of the time;
+    one beyond them means something its candidates cannot say.
+    """
+    messages = torch.tensor(held["message"])
+    colors = torch.tensor(held["colors"], dtype=torch.float32)
+    texts = held["utterance"]
+    out = {}
+    for direction, fn, source in (("to_english", translator.to_english, messages), ("to_neuralese", translator.to_neuralese, texts)):
+        out[direction] = {
+            "context_free": torch.quantile(fn(source).divergence, quantile).item(),
+            "in_context": torch.quantile(fn(source, colors).divergence, quantile).item(),
+        }
+    return out
+
+
+@torch.no_grad()
+def build_direct_translator(english: EnglishModels, model: MessageModel, pairs: Dataset, seed: int = 0, max_rounds: int | None = None,
+                            config: DirectConfig | None = None) -> DirectTranslator:
+    """The co-occurrence tables: every training round's context, agent message and utterance.
+
+    `max_rounds` caps the rounds kept (a random subset); discrete channels default to 4096 because
+    scoring a symbol string in every round's context runs the decoder once per round.
+    """
+    start = time.perf_counter()
+    if max_rounds is None and model.channel.discrete:
+        max_rounds = 4096
+    if max_rounds is not None and max_rounds < len(pairs):
+        keep = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:max_rounds].sort().values
+        pairs = pairs.select(keep.tolist())
+    all_utterances, all_messages, all_colors = pairs["utterance"], pairs["message"], pairs["colors"]  # read each column once
+    keys = [_key(t) for t in all_utterances]
+    texts = sorted({k for k in keys if k})
+    index = {t: i for i, t in enumerate(texts)}
+    rows = [i for i, k in enumerate(keys) if k]
+    utterances = [all_utterances[i] for i in rows]
+    messages = torch.tensor([all_messages[i] for i in rows])
+    tables = {
+        "contexts": torch.tensor([all_colors[i] for i in rows], dtype=torch.float32),
+        "messages": messages.long() if model.channel.discrete else messages.float(),
+        "encodings": english.encode_utterances(utterances),
+        "utterance_ids": torch.tensor([index[keys[i]] for i in rows]),
+    }
+    config = config or DirectConfig(channel=model.channel.to_dict())
+    return DirectTranslator(config, english, model, tables, texts, {"rounds": len(rows), "seed": seed, "seconds": time.perf_counter() - start})

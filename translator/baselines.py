@@ -1,0 +1,151 @@
+"""Baseline translators: direct (co-occurrence, the paper's baseline) and random.
+
+**Direct** translation pairs messages and utterances that occurred in the same rounds (agents and
+people playing the same contexts and targets) and translates by co-occurrence, as a statistical MT
+system would (DESIGN §5):
+
+- neuralese → English: `argmax_u Σ_i p(z | c_i) [u_i = u]` over the training rounds i, where
+  `p(z | c) = mean_x p(z | c, x)` comes from the message model and `u_i` is what the person said
+  in round i: the utterance people used where the agent would have said `z`;
+- English → neuralese: the rounds whose utterances are most like `u` (the listener's utterance
+  encodings, cosine; an exact repeat is the most similar), and among their agent messages the one
+  that co-occurs most, `argmax_j Σ_i p(z_j | c_i)` (discrete: the most frequent message).
+
+It ignores what the listener would *do* with the words, which is why belief matching beats it
+when agents and people use different strategies.
+
+**Random**: a uniformly drawn corpus utterance / pooled agent message (seeded): the floor.
+
+Neither compares beliefs, so their divergence is NaN and every translation counts as faithful.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from translator.bundle import BundleError
+from translator.channels import ChannelConfig, check_message
+from translator.english import EnglishModels
+from translator.message_model import MessageModel
+from translator.translations import Translations
+from translator.translator_bundle import load_translator, save_translator
+
+DIRECT_KIND = "neuralese.direct_translator"
+RANDOM_KIND = "neuralese.random_translator"
+DIRECT_TABLES = ("contexts", "messages", "encodings", "utterance_ids")
+
+
+@dataclass
+class DirectConfig:
+    channel: dict
+    neighbours: int = 32  # rounds consulted for English → neuralese
+    alternatives: int = 3
+
+
+def _nan(n: int) -> torch.Tensor:
+    return torch.full((n,), float("nan"))
+
+
+class DirectTranslator:
+    name = "direct"
+
+    def __init__(self, config: DirectConfig, english: EnglishModels, message_model: MessageModel, tables: dict[str, torch.Tensor],
+                 texts: list[str], training: dict[str, Any] | None = None):
+        self.config, self.english, self.message_model, self.tables, self.texts = config, english, message_model, tables, texts
+        self.channel = ChannelConfig.from_dict(config.channel)
+        self.training = training or {}
+        ids = tables["utterance_ids"]
+        if len(ids) != len(tables["contexts"]) or (len(ids) and int(ids.max()) >= len(texts)):
+            raise ValueError("direct tables: utterance ids do not fit the rounds and texts")
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        save_translator(directory, DIRECT_KIND, asdict(self.config), self.english, self.message_model, self.tables, self.texts, self.training)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> DirectTranslator:
+        config, english, model, tables, texts, training = load_translator(directory, DIRECT_KIND, DIRECT_TABLES)
+        try:
+            return cls(DirectConfig(**config), english, model, tables, texts, training)
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"{directory}: {e}") from None
+
+    @torch.no_grad()
+    def to_english(self, messages, colors=None, batch_size: int = 256) -> Translations:
+        """Co-occurrence translation; `colors` is accepted for a uniform interface and not used."""
+        m = check_message(self.channel, messages)
+        if self.channel.discrete and len(m):  # few distinct messages: translate each once
+            uniq, inverse = torch.unique(m, dim=0, return_inverse=True)
+            if len(uniq) < len(m):
+                t = self.to_english(uniq, batch_size=batch_size)
+                alts = [t.alternatives[i] for i in inverse.tolist()]
+                return Translations([t.translations[i] for i in inverse.tolist()], t.divergence[inverse], t.faithful[inverse],
+                                    alts, t.alternative_divergence[inverse])
+        ids = self.tables["utterance_ids"]
+        u = len(self.texts)
+        picks, alts = [], []
+        for s in range(0, len(m), batch_size):
+            lp = torch.logsumexp(self.message_model.log_prob_grid(m[s : s + batch_size], self.tables["contexts"]), dim=-1)  # (B, R)
+            # log Σ_{i: u_i = u} p(z | c_i): a scatter-logsumexp of rounds onto their utterances
+            peak = lp.max(dim=1, keepdim=True).values
+            score = torch.zeros(len(lp), u).index_add_(1, ids, (lp - peak).exp())
+            top = score.topk(min(1 + self.config.alternatives, u), dim=1).indices
+            picks.append(top[:, 0])
+            alts.append(top[:, 1:])
+        pick, alt = torch.cat(picks), torch.cat(alts)
+        n = len(m)
+        return Translations([self.texts[i] for i in pick.tolist()], _nan(n), torch.ones(n, dtype=torch.bool),
+                            [[self.texts[j] for j in row] for row in alt.tolist()], torch.full(tuple(alt.shape), float("nan")))
+
+    @torch.no_grad()
+    def to_neuralese(self, texts, colors=None, batch_size: int = 256) -> Translations:
+        texts = list(texts)
+        enc = F.normalize(self.english.encode_utterances(texts), dim=-1)
+        corpus = F.normalize(self.tables["encodings"], dim=-1)
+        msgs, ctx = self.tables["messages"], self.tables["contexts"]
+        k = min(self.config.neighbours, len(corpus))
+        out = []
+        for s in range(0, len(texts), batch_size):
+            near = (enc[s : s + batch_size] @ corpus.T).topk(k, dim=1).indices  # (B, k) rounds
+            if self.channel.discrete:
+                out.append(torch.stack([_mode(msgs[row]) for row in near]))
+            else:  # the neighbours' message that is most likely across the neighbours' contexts
+                mu = self.message_model.means(ctx[near].reshape(-1, 3, 3)).reshape(len(near), k, 3, -1)  # (B, k, 3, D)
+                z = msgs[near]  # (B, k, D) candidates
+                sq = ((z[:, :, None, None] - mu[:, None]) ** 2).sum(-1)  # (B, cand, ctx, 3)
+                score = torch.logsumexp(-sq / (2 * self.message_model.noise**2), dim=(2, 3))
+                out.append(z[torch.arange(len(near)), score.argmax(1)])
+        result = torch.cat(out) if out else msgs[:0]
+        n = len(texts)
+        return Translations(result, _nan(n), torch.ones(n, dtype=torch.bool), result[:, None][:, :0], torch.zeros(n, 0))
+
+
+def _mode(rows: torch.Tensor) -> torch.Tensor:
+    uniq, counts = torch.unique(rows, dim=0, return_counts=True)
+    return uniq[counts.argmax()]
+
+
+class RandomTranslator:
+    """A uniformly random corpus utterance or pooled agent message, seeded per call."""
+
+    name = "random"
+
+    def __init__(self, texts: list[str], messages: torch.Tensor, channel: ChannelConfig, seed: int = 0):
+        self.texts, self.messages, self.channel, self.seed = texts, messages, channel, seed
+
+    def _pick(self, n: int, size: int) -> torch.Tensor:
+        return torch.randint(size, (n,), generator=torch.Generator().manual_seed(self.seed))
+
+    def to_english(self, messages, colors=None) -> Translations:
+        n = len(check_message(self.channel, messages))
+        idx = self._pick(n, len(self.texts)).tolist()
+        return Translations([self.texts[i] for i in idx], _nan(n), torch.ones(n, dtype=torch.bool), [[] for _ in idx], torch.zeros(n, 0))
+
+    def to_neuralese(self, texts, colors=None) -> Translations:
+        n = len(list(texts))
+        m = self.messages[self._pick(n, len(self.messages))]
+        return Translations(m, _nan(n), torch.ones(n, dtype=torch.bool), m[:, None][:, :0], torch.zeros(n, 0))

@@ -1,0 +1,220 @@
+"""The belief-matching translator (Andreas et al. 2017; DESIGN §5), both directions.
+
+A message means what it makes a listener believe about the hidden state (which colour is the
+target). Neuralese → English picks the English candidate whose beliefs match the message's;
+English → neuralese picks the agent message whose beliefs match the utterance's.
+
+- **Context-free** (`colors=None`): beliefs are compared over K contexts sampled from the training
+  games, each weighted by how plausible the agent message is there, `w(c) ∝ p(z | c)^α`
+  (`plausibility` = α; α = 0 weighs all contexts equally). This translates what a message means
+  in general, the paper's setting and the hard one.
+- **In context** (`colors` given): the live game's context alone. Neuralese → English re-ranks a
+  shortlist of the best context-free candidates in that context; English → neuralese compares the
+  messages the agent itself would send there (and, for a continuous channel, the whole pool).
+
+Everything that does not depend on the input is precomputed when the translator is built
+(`training/translators.py`) and saved with it: the K contexts, every English candidate's belief
+in every context `(U, K, 3)` and its listener encoding, every pooled agent message's log-probability
+in every context `(M, K, 3)`. Translating a batch is then a few matrix products (`matching.py`).
+
+Naturalness prior: among candidates within `prior_margin` of the best divergence, take the one
+minimising `divergence − prior_weight · naturalness` (the English speaker's mean per-token
+log-likelihood of the candidate where people said it). `prior_weight = 0` turns it off.
+
+Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_bundle.py`): tables `contexts`,
+`cand_beliefs`, `cand_encodings`, `cand_naturalness`, `messages` (the pool), `msg_log_probs`;
+texts = the English candidates in table order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from translator.bundle import BundleError
+from translator.channels import ChannelConfig, check_message
+from translator.english import EnglishModels
+from translator.inputs import check_colors
+from translator.matching import CRITERIA, choose, divergence
+from translator.message_model import MessageModel, beliefs_from_log_probs, most_likely_messages, row_log_probs
+from translator.translations import Translations, flag
+from translator.translator_bundle import load_translator, save_translator
+
+KIND = "neuralese.belief_translator"
+TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "messages", "msg_log_probs")
+
+
+@dataclass
+class BeliefTranslatorConfig:
+    channel: dict
+    criterion: str = "kl"  # kl = KL(source ‖ candidate), reverse_kl, symmetric
+    plausibility: float = 0.05  # α in w(c) ∝ p(z | c)^α; chosen on validation games (README)
+    prior_weight: float = 1.0  # naturalness prior weight (0 = plain matching)
+    prior_margin: float = 0.1  # nats above the best divergence still eligible under the prior
+    shortlist: int = 64  # context-free candidates re-ranked in context
+    to_neuralese_contexts: int = 64  # contexts used for context-free English → neuralese
+    alternatives: int = 3
+    # faithfulness thresholds per direction and mode, calibrated on held-out training games
+    thresholds: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion {self.criterion!r} is unknown; valid: {', '.join(CRITERIA)}")
+
+    def threshold(self, direction: str, in_context: bool) -> float | None:
+        return self.thresholds.get(direction, {}).get("in_context" if in_context else "context_free")
+
+
+class BeliefTranslator:
+    name = "belief"
+
+    def __init__(self, config: BeliefTranslatorConfig, english: EnglishModels, message_model: MessageModel,
+                 tables: dict[str, torch.Tensor], candidates: list[str], training: dict[str, Any] | None = None):
+        missing = [k for k in TABLES if k not in tables]
+        if missing:
+            raise ValueError(f"tables missing: {', '.join(missing)}")
+        self.config, self.english, self.message_model = config, english, message_model
+        self.channel = ChannelConfig.from_dict(config.channel)
+        self.tables, self.candidates = tables, candidates
+        self.training = training or {}
+        u, k = len(candidates), len(tables["contexts"])
+        if tables["cand_beliefs"].shape != (u, k, 3) or tables["msg_log_probs"].shape[1:] != (k, 3):
+            raise ValueError(f"tables do not fit {u} candidates and {k} contexts")
+
+    # -- bundle -----------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        save_translator(directory, KIND, asdict(self.config), self.english, self.message_model, self.tables, self.candidates, self.training)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> BeliefTranslator:
+        config, english, model, tables, texts, training = load_translator(directory, KIND, TABLES)
+        try:
+            config = BeliefTranslatorConfig(**config)
+            if model.channel != ChannelConfig.from_dict(config.channel):
+                raise ValueError("the message model's channel does not match the translator's")
+            return cls(config, english, model, tables, texts, training)
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"{directory}: {e}") from None
+
+    # -- neuralese → English ----------------------------------------------------------------
+    def message_beliefs(self, messages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Beliefs `(N, K, 3)` of messages over the stored contexts and their context weights `(N, K)`."""
+        lp = self.message_model.log_prob_grid(messages, self.tables["contexts"])
+        return beliefs_from_log_probs(lp), self.context_weights(lp)
+
+    def context_weights(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """`w(c) ∝ p(m | c)^α` with `p(m | c) = mean_x p(m | c, x)`, normalised over contexts."""
+        return torch.softmax(self.config.plausibility * torch.logsumexp(log_probs, dim=-1), dim=-1)
+
+    def _context_free_div(self, messages: torch.Tensor) -> torch.Tensor:
+        beliefs, weights = self.message_beliefs(messages)
+        return divergence(beliefs, self.tables["cand_beliefs"], weights, "source", self.config.criterion)
+
+    def _prior(self, prior: bool) -> float:
+        return self.config.prior_weight if prior else 0.0
+
+    @torch.no_grad()
+    def to_english(self, messages, colors=None, prior: bool = True, batch_size: int = 512) -> Translations:
+        """Translate agent messages to English; in context when `colors (N, 3, 3)` is given."""
+        m = check_message(self.channel, messages)
+        if colors is not None:
+            colors = check_colors(colors, len(m))
+        nat = self.tables["cand_naturalness"]
+        idx, div, alts, alt_div = [], [], [], []
+        for s in range(0, len(m), batch_size):
+            d = self._context_free_div(m[s : s + batch_size])
+            if colors is None:
+                ch = choose(d, nat, self._prior(prior), self.config.prior_margin, self.config.alternatives)
+                top = None
+            else:
+                top = d.topk(min(self.config.shortlist, d.shape[1]), dim=1, largest=False).indices  # (B, S)
+                d = self._in_context_div(m[s : s + batch_size], colors[s : s + batch_size], top)
+                ch = choose(d, nat[top], self._prior(prior), self.config.prior_margin, self.config.alternatives)
+            pick = ch.index if top is None else top.gather(1, ch.index[:, None]).squeeze(1)
+            alt = ch.alternatives if top is None else top.gather(1, ch.alternatives)
+            idx.append(pick), div.append(ch.divergence), alts.append(alt), alt_div.append(ch.alternative_divergence)
+        idx, div, alts = torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long), _cat(div), torch.cat(alts) if alts else torch.zeros(0, 0, dtype=torch.long)
+        return Translations(
+            [self.candidates[i] for i in idx.tolist()],
+            div,
+            flag(div, self.config.threshold("to_english", colors is not None)),
+            [[self.candidates[j] for j in row] for row in alts.tolist()],
+            _cat(alt_div),
+        )
+
+    def _in_context_div(self, messages: torch.Tensor, colors: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """`(B, S)` divergences of shortlisted candidates, each scored in its row's context."""
+        source = beliefs_from_log_probs(row_log_probs(self.message_model, messages, colors))  # (B, 3)
+        cands = self.english.listen_encoded(self.tables["cand_encodings"][top], colors[:, None])  # (B, S, 3)
+        return pointwise_divergence(source[:, None], cands, self.config.criterion)
+
+    # -- English → neuralese ----------------------------------------------------------------
+    @torch.no_grad()
+    def to_neuralese(self, texts, colors=None, batch_size: int = 256) -> Translations:
+        """Translate English utterances to agent messages; in context when `colors` is given."""
+        texts = list(texts)
+        enc = self.english.encode_utterances(texts)
+        if colors is not None:
+            return self._to_neuralese_in_context(texts, check_colors(colors, len(texts)))
+        k = self.config.to_neuralese_contexts
+        contexts = self.tables["contexts"][:k]
+        msg_lp = self.tables["msg_log_probs"][:, :k]
+        cand, weights = beliefs_from_log_probs(msg_lp), self.context_weights(msg_lp)
+        parts = []
+        for s in range(0, len(texts), batch_size):
+            source = self.english.listen_encoded(enc[s : s + batch_size, None], contexts[None])  # (B, K, 3)
+            d = divergence(source, cand, weights, "candidate", self.config.criterion)
+            parts.append(choose(d, alternatives=self.config.alternatives))
+        return self._neuralese_result(parts, self.tables["messages"], None, in_context=False)
+
+    def _to_neuralese_in_context(self, texts: list[str], colors: torch.Tensor) -> Translations:
+        """Candidates: the agent's most likely message for each colour of the context, plus (for a
+        continuous channel, where scoring is one product) the whole message pool."""
+        source = self.english.listen(texts, colors)  # (N, 3)
+        own = most_likely_messages(self.message_model, colors)  # (N, 3, ...)
+        n = len(texts)
+        flat = own.reshape(n * 3, *own.shape[2:])
+        own_lp = row_log_probs(self.message_model, flat, colors.repeat_interleave(3, dim=0)).reshape(n, 3, 3)
+        cand_lp, pool = own_lp, None
+        if not self.channel.discrete:
+            pool = self.tables["messages"]
+            mu = self.message_model.means(colors)  # (N, 3, D)
+            s2 = self.message_model.noise**2
+            sq = (pool * pool).sum(-1)[None, :, None] - 2 * torch.einsum("md,nxd->nmx", pool, mu) + (mu * mu).sum(-1)[:, None]
+            cand_lp = torch.cat([own_lp, -sq / (2 * s2)], dim=1)  # constants cancel in the softmax
+        d = pointwise_divergence(source[:, None], beliefs_from_log_probs(cand_lp), self.config.criterion)
+        ch = choose(d, alternatives=self.config.alternatives)
+        return self._neuralese_result([ch], pool, own, in_context=True)
+
+    def _neuralese_result(self, parts, pool, own, in_context: bool) -> Translations:
+        idx = torch.cat([p.index for p in parts])
+        alts = torch.cat([p.alternatives for p in parts])
+        div, alt_div = _cat([p.divergence for p in parts]), _cat([p.alternative_divergence for p in parts])
+
+        def lookup(i: torch.Tensor) -> torch.Tensor:
+            if own is None:
+                return pool[i]
+            rows = torch.arange(len(i)).reshape(-1, *([1] * (i.ndim - 1))).expand_as(i)
+            from_own = own[rows, i.clamp(max=2)]
+            if pool is None:
+                return from_own
+            from_pool = pool[(i - 3).clamp(min=0)]
+            mask = (i < 3).reshape(*i.shape, *([1] * (from_own.ndim - i.ndim)))
+            return torch.where(mask, from_own, from_pool)
+
+        return Translations(lookup(idx), div, flag(div, self.config.threshold("to_neuralese", in_context)), lookup(alts), alt_div)
+
+
+def pointwise_divergence(p: torch.Tensor, q: torch.Tensor, criterion: str) -> torch.Tensor:
+    """Divergence of beliefs over the last dim, broadcasting `p` against `q`."""
+    lp, lq = p.clamp_min(1e-6).log(), q.clamp_min(1e-6).log()
+    kl = (p * (lp - lq)).sum(-1)
+    rkl = (q * (lq - lp)).sum(-1)
+    return {"kl": kl, "reverse_kl": rkl, "symmetric": kl + rkl}[criterion].clamp_min(0)
+
+
+def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(parts) if parts else torch.zeros(0)

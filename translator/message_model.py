@@ -1,0 +1,159 @@
+"""Models of the agent speaker `p(m | c, x)`: what beliefs about agent messages are computed from.
+
+A belief over the target needs `log p(m | c, x)` for every message, context and target (DESIGN §4).
+Translation asks for it on a *grid*: N messages × K contexts × 3 targets at once, so the one method
+every message model has is
+
+    log_prob_grid(messages (N, ...), colors (K, 3, 3)) -> (N, K, 3)
+
+with colours in listener order. Two implementations:
+
+- `ExactMessageModel`: our own agents, whose speaker gives `p(m | c, x)` exactly;
+- `translator.learned_speaker.LearnedMessageModel`: a model fitted to a collected corpus, for
+  agents known only through what they said (built elsewhere: EGG, your own code, ...).
+
+For the continuous channel both are Gaussians around a mean `μ(c, x)`, so they also expose
+`means(colors) -> (K, 3, dim)` and `noise`; the grid is then one matrix product
+(`gaussian_log_prob_grid`), which is what makes context-free translation fast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+
+from translator.agents import Agents
+from translator.channels import ChannelConfig, check_message
+from translator.inputs import check_colors
+
+
+class MessageModel(Protocol):
+    channel: ChannelConfig
+
+    def log_prob_grid(self, messages: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+        """`(N, K, 3)`: `log p(messages[n] | colors[k], target x)`."""
+        ...
+
+
+def gaussian_log_prob_grid(z: torch.Tensor, means: torch.Tensor, noise: float) -> torch.Tensor:
+    """Isotropic Gaussian log-densities of `z (N, D)` around `means (K, 3, D)`: `(N, K, 3)`.
+
+    `‖z - μ‖² = ‖z‖² - 2 z·μ + ‖μ‖²`: one `(N, D) @ (D, 3K)` product instead of a loop.
+    """
+    k, _, d = means.shape
+    mu = means.reshape(k * 3, d)
+    sq = (z * z).sum(-1, keepdim=True) - 2 * z @ mu.T + (mu * mu).sum(-1)[None]
+    s2 = noise * noise
+    return (-0.5 * d * math.log(2 * math.pi * s2) - sq.clamp_min(0) / (2 * s2)).reshape(len(z), k, 3)
+
+
+def beliefs_from_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
+    """`β[x] ∝ p(m | c, x) p(x | c)` with a uniform prior over the three colours: softmax over x."""
+    return torch.softmax(log_probs, dim=-1)
+
+
+class ExactMessageModel:
+    """`p(m | c, x)` from our own agent speaker (exact for every channel)."""
+
+    def __init__(self, agents: Agents, batch_size: int = 8192):
+        self.agents, self.channel, self.batch_size = agents, agents.channel, batch_size
+        self.speaker = agents.speaker
+
+    @property
+    def noise(self) -> float:
+        return self.channel.noise
+
+    def _speaker_inputs(self, colors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every (context, target) pair as speaker inputs, `(3K, 3, 3)` colours and `(3K,)` targets.
+
+        The speaker's message does not depend on its screen order (it encodes the target within
+        its context symmetrically), so listener order serves as its order.
+        """
+        k = len(colors)
+        return colors.repeat_interleave(3, dim=0), torch.arange(3).repeat(k)
+
+    def save_pretrained(self, directory) -> None:
+        self.agents.save_pretrained(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory) -> ExactMessageModel:
+        return cls(Agents.from_pretrained(directory))
+
+    @torch.no_grad()
+    def means(self, colors) -> torch.Tensor:
+        """Continuous channel: the speaker's mean message `μ(c, x)`, `(K, 3, dim)`."""
+        if self.channel.discrete:
+            raise ValueError(f"means: the {self.channel.kind} channel is discrete; use log_prob_grid")
+        colors = check_colors(colors)
+        c, t = self._speaker_inputs(colors)
+        sp = self.agents.speaker.eval()
+        out = [sp.channel.mean(sp.hidden(c[s : s + self.batch_size], t[s : s + self.batch_size])) for s in range(0, len(t), self.batch_size)]
+        return torch.cat(out).reshape(len(colors), 3, -1)
+
+    @torch.no_grad()
+    def log_prob_grid(self, messages, colors) -> torch.Tensor:
+        colors = check_colors(colors)
+        m = check_message(self.channel, messages)
+        if not self.channel.discrete:
+            return gaussian_log_prob_grid(m, self.means(colors), self.noise)
+        return discrete_log_prob_grid(self.agents.speaker, m, colors, self.batch_size)
+
+
+@torch.no_grad()
+def discrete_log_prob_grid(speaker, symbols: torch.Tensor, colors: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+    """`(N, K, 3)` for discrete messages under a speaker with `hidden(colors, targets)` and a channel.
+
+    Messages repeat a lot (a small vocabulary), so each distinct message is scored once; the
+    (message, context, target) triples are then teacher-forced through the decoder in batches.
+    """
+    uniq, inverse = torch.unique(symbols, dim=0, return_inverse=True)
+    k = len(colors)
+    c = colors.repeat_interleave(3, dim=0)
+    t = torch.arange(3).repeat(k)
+    hidden = speaker.hidden(c, t)  # (3K, H)
+    u, h = len(uniq), len(hidden)
+    out = torch.empty(u * h)
+    rows = torch.arange(u * h)
+    for s in range(0, u * h, batch_size):
+        idx = rows[s : s + batch_size]
+        out[s : s + batch_size] = speaker.channel.log_prob(hidden[idx % h], uniq[idx // h])
+    return out.reshape(u, k, 3)[inverse]
+
+
+@torch.no_grad()
+def row_log_probs(model: MessageModel, messages, colors) -> torch.Tensor:
+    """`(N, 3)`: `log p(messages[n] | colors[n], x)`, each message in its own context."""
+    colors = check_colors(colors)
+    m = check_message(model.channel, messages, len(colors))
+    if not model.channel.discrete:  # continuous: Gaussian around each row's own means
+        mu = model.means(colors)  # (N, 3, D)
+        d, s2 = mu.shape[-1], model.noise**2
+        return -0.5 * d * math.log(2 * math.pi * s2) - ((m[:, None] - mu) ** 2).sum(-1) / (2 * s2)
+    if hasattr(model, "speaker"):  # our agents, or a learned model built on the same decoder
+        sp = model.speaker.eval()
+        c = colors.repeat_interleave(3, dim=0)
+        t = torch.arange(3).repeat(len(colors))
+        return sp.channel.log_prob(sp.hidden(c, t), m.repeat_interleave(3, dim=0)).reshape(-1, 3)
+    # any other MessageModel: the diagonal of small grids
+    return torch.cat([model.log_prob_grid(m[i : i + 1], colors[i : i + 1])[0] for i in range(len(m))])
+
+
+@torch.no_grad()
+def most_likely_messages(model: MessageModel, colors) -> torch.Tensor:
+    """The message the speaker would most likely send for each target of each context: `(N, 3, ...)`.
+
+    These are the agent's own words for a context, the natural candidates when translating English
+    into neuralese in context.
+    """
+    colors = check_colors(colors)
+    if not model.channel.discrete:
+        return model.means(colors)
+    if hasattr(model, "speaker"):
+        sp = model.speaker.eval()
+        c = colors.repeat_interleave(3, dim=0)
+        t = torch.arange(3).repeat(len(colors))
+        v = sp(c, t, sample=False).value
+        return v.reshape(len(colors), 3, *v.shape[1:])
+    raise ValueError(f"{type(model).__name__} cannot propose messages (no means or speaker)")

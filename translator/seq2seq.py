@@ -1,0 +1,492 @@
+"""Sequence-to-sequence translators between neuralese and English (DESIGN §5, beyond the paper).
+
+A `Seq2SeqTranslator` is a small Hugging Face encoder-decoder (`MBartForConditionalGeneration`,
+built from an `MBartConfig` and trained from scratch: no downloaded weights) with our own input
+embedders in front and, for one case, a regression head behind. mBART is BART with pre-layer-norm
+blocks; we use it rather than BART because the post-layer-norm BART, trained from scratch without
+warm-up on the agents' collection, collapsed to a language model: its encoder output became
+independent of the input (the same "blue" for every message, identical likelihoods with the
+messages or colours shuffled), while mBART with the same data and settings reads both.
+
+It translates in one direction:
+
+- `to_english`: agent message -> English. A continuous `z (dim,)` enters the encoder as
+  `prefix_tokens` pseudo-token embeddings (one learned linear map of `z`); discrete symbols enter as
+  tokens with their own embedding table (the positions after the message's first EOS are masked).
+  The decoder writes our SentencePiece token ids (PAD, UNK, BOS, EOS = 0, 1, 2, 3; BOS starts
+  decoding) and `translate` runs `generate` (greedy, or beam search with `num_beams`).
+- `to_neuralese`: English -> agent message. The encoder reads the utterance's token ids (own
+  embedding table). For a discrete channel the decoder writes channel symbols: decoder ids are
+  `symbol + 2` (0 = PAD, 1 = start), so the channel's EOS symbol 0 is the decoder's EOS (id 2);
+  generation stops there and the result is canonicalised (EOS, then EOS padding). For the continuous
+  channel `generate` cannot emit a vector, so the encoder is followed by *one* decoder step (a
+  learned start token cross-attending to the utterance: an attention pool) and a linear regression
+  head predicting `z`, trained with the mean squared error against the agent's message (see
+  `normalize_output` below for what `translate` returns).
+
+With `use_context`, the three colours of the round (Fourier features of `color_features`, listener
+screen order, each mapped linearly to `d_model`) are three more encoder inputs placed *before* the
+message or utterance; without it the translator is context-free and ignores any colours given.
+
+Bundle layout (`save_pretrained(dir)`; JSON and safetensors only, no pickle)::
+
+    config.json          kind "neuralese.seq2seq", format_version, direction, channel, use_context,
+                         the model sizes, and `training` (how it was trained)
+    tokenizer.model      copy of the SentencePiece model, so the bundle is self-contained
+    model/               the Hugging Face model, written by its own `save_pretrained` (safetensors)
+    heads.safetensors    our input embedders and the regression head
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import GenerationConfig, MBartConfig, MBartForConditionalGeneration, MBartModel
+from transformers.utils import logging as hf_logging
+
+from translator.bundle import FORMAT_VERSION, BundleError, check_header, read_json, write_json
+from translator.channels import EOS as SYMBOL_EOS
+from translator.channels import ChannelConfig, alive_mask, canonical_symbols, check_message, message_lengths
+from translator.colors import COLOR_DIM, color_features
+from translator.inputs import check_colors
+from translator.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, pad_batch
+
+KIND = "neuralese.seq2seq"
+DIRECTIONS = ("to_english", "to_neuralese")
+HF_DIR = "model"
+HEADS_FILE = "heads.safetensors"
+CONFIG_FILE = "config.json"
+# Decoder vocabulary of a discrete to_neuralese model: 0 = PAD, 1 = start, then the channel symbols.
+SYM_PAD, SYM_START, SYMBOL_OFFSET = 0, 1, 2
+IGNORE = -100  # label of a position that is not scored
+# The Hugging Face architecture: mBART, i.e. BART with pre-layer-norm blocks (see the docstring).
+HF_CONFIG, HF_LM, HF_MODEL = MBartConfig, MBartForConditionalGeneration, MBartModel
+
+
+@dataclass
+class Seq2SeqConfig:
+    """What a translator is (direction, channel, context) and its sizes."""
+
+    direction: str = "to_english"
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
+    use_context: bool = False
+    text_vocab_size: int = 1000  # the tokenizer's
+    max_text_len: int = 32  # tokens of an utterance read or written (EOS not counted)
+    d_model: int = 128
+    layers: int = 2  # encoder layers and decoder layers
+    heads: int = 4
+    ffn_dim: int = 256
+    dropout: float = 0.0  # 0.1 and 0.2 gave a worse validation loss within the ~2 minute budget
+    prefix_tokens: int = 4  # continuous z -> this many encoder inputs
+    # to_neuralese, continuous: return L2-normalised vectors (the speaker's noise-free messages are
+    # unit vectors; the regression predicts the conditional mean, which shrinks when unsure).
+    normalize_output: bool = True
+
+    def __post_init__(self):
+        self.channel = ChannelConfig.from_dict(self.channel)
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction {self.direction!r} is unknown; valid: {', '.join(DIRECTIONS)}")
+        for name in ("text_vocab_size", "max_text_len", "d_model", "layers", "heads", "ffn_dim", "prefix_tokens"):
+            v = getattr(self, name)
+            if type(v) is not int or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.text_vocab_size <= EOS:
+            raise ValueError(f"text_vocab_size must exceed the special ids (0-{EOS}), got {self.text_vocab_size}")
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def regression(self) -> bool:
+        """English -> continuous message: a regression head instead of a token decoder."""
+        return self.direction == "to_neuralese" and not self.channel.discrete
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Seq2SeqConfig:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+def hf_config(c: Seq2SeqConfig) -> MBartConfig:
+    """The Hugging Face config of the encoder-decoder (vocabulary = what the decoder writes)."""
+    if c.direction == "to_english":
+        vocab, pad, start, eos = c.text_vocab_size, PAD, BOS, EOS
+    elif c.channel.discrete:
+        vocab, pad, start, eos = c.channel.vocab_size + SYMBOL_OFFSET, SYM_PAD, SYM_START, SYMBOL_EOS + SYMBOL_OFFSET
+    else:
+        vocab, pad, start, eos = 2, SYM_PAD, SYM_START, None
+    return HF_CONFIG(
+        vocab_size=vocab,
+        d_model=c.d_model,
+        encoder_layers=c.layers,
+        decoder_layers=c.layers,
+        encoder_attention_heads=c.heads,
+        decoder_attention_heads=c.heads,
+        encoder_ffn_dim=c.ffn_dim,
+        decoder_ffn_dim=c.ffn_dim,
+        dropout=c.dropout,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        max_position_embeddings=c.max_text_len + 8,  # inputs: 3 colours + text; outputs: text + EOS
+        pad_token_id=pad,
+        bos_token_id=start,
+        eos_token_id=eos,
+        decoder_start_token_id=start,
+        forced_bos_token_id=None,
+        forced_eos_token_id=None,
+        scale_embedding=False,
+        tie_word_embeddings=True,
+    )
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts: expected a sequence of strings, got a single string")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"text {i}: expected a string, got {type(t).__name__}")
+    return texts
+
+
+class Seq2SeqTranslator(nn.Module):
+    """One direction of neuralese <-> English translation; see the module docstring."""
+
+    def __init__(self, config: Seq2SeqConfig, tokenizer: Tokenizer, training: dict[str, Any] | None = None,
+                 hf_model: nn.Module | None = None):
+        super().__init__()
+        if tokenizer.vocab_size != config.text_vocab_size:
+            raise ValueError(f"the tokenizer has {tokenizer.vocab_size} pieces, the config says {config.text_vocab_size}")
+        self.config, self.tokenizer, self.training_info = config, tokenizer, dict(training or {})
+        c, d = config, config.d_model
+        if hf_model is None:
+            hf_class = HF_MODEL if c.regression else HF_LM
+            hf_model = hf_class(hf_config(c))
+        self.hf = hf_model
+        # Encoder inputs are always `inputs_embeds` built here (the mBART shared embedding is the
+        # decoder's vocabulary, which is never the input's).
+        if c.direction == "to_english":
+            if c.channel.discrete:
+                self.symbol_embed = nn.Embedding(c.channel.vocab_size, d)
+            else:
+                self.z_proj = nn.Linear(c.channel.dim, c.prefix_tokens * d)
+        else:
+            self.text_embed = nn.Embedding(c.text_vocab_size, d, padding_idx=PAD)
+        if c.use_context:
+            self.color_proj = nn.Linear(COLOR_DIM, d)
+        if c.regression:
+            self.z_head = nn.Linear(d, c.channel.dim)
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def direction(self) -> str:
+        return self.config.direction
+
+    @property
+    def channel(self) -> ChannelConfig:
+        return self.config.channel
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- inputs -----------------------------------------------------------------------------
+    def check_messages(self, messages, n: int | None = None) -> torch.Tensor:
+        """Validate messages for the channel (`check_message`): `ValueError` naming the problem."""
+        return check_message(self.channel, messages, n)
+
+    def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each utterance (cut to `max_text_len`); an empty utterance is a `ValueError`."""
+        texts = _check_texts(texts)
+        ids = self.tokenizer.encode(texts, self.config.max_text_len)
+        for i, x in enumerate(ids):
+            if not x:
+                raise ValueError(f"text {i}: empty text (no tokens)")
+        return ids
+
+    def _colors(self, colors, n: int) -> torch.Tensor | None:
+        if not self.config.use_context:
+            return None
+        if colors is None:
+            raise ValueError("colors: this translator reads the context; give the (N, 3, 3) HSL colours of each round")
+        return check_colors(colors, n)
+
+    def embed_source(self, source: torch.Tensor, colors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder inputs `(B, S, d_model)` and attention mask `(B, S)` of checked, batched sources.
+
+        `source`: continuous messages `(B, dim)`, canonical symbols `(B, max_len)` or padded text
+        token ids `(B, T)` (by direction); `colors`: `(B, 3, 3)` HSL when `use_context`.
+        """
+        c = self.config
+        if c.direction == "to_english" and not c.channel.discrete:
+            emb = self.z_proj(source.float()).view(len(source), c.prefix_tokens, c.d_model)
+            mask = torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device)
+        elif c.direction == "to_english":
+            emb, mask = self.symbol_embed(source), alive_mask(source).long()
+        else:
+            emb, mask = self.text_embed(source), (source != PAD).long()
+        if c.use_context:
+            if colors is None:
+                raise ValueError("colors: this translator reads the context")
+            col = self.color_proj(color_features(colors.float()))
+            emb = torch.cat([col, emb], dim=1)
+            mask = torch.cat([torch.ones(col.shape[:2], dtype=mask.dtype, device=mask.device), mask], dim=1)
+        return emb, mask
+
+    def target_labels(self, targets) -> torch.Tensor:
+        """Training targets: padded label ids `(B, T)` (`-100` = not scored) or `(B, dim)` vectors."""
+        c = self.config
+        if c.direction == "to_english":
+            ids = self.encode_texts(targets)
+            tokens, lengths = pad_batch(ids, eos=True)
+            pos = torch.arange(tokens.shape[1])
+            return torch.where(pos < lengths[:, None], tokens, torch.full_like(tokens, IGNORE))
+        m = self.check_messages(targets)
+        if c.regression:
+            return m
+        length = message_lengths(m)
+        pos = torch.arange(m.shape[1])
+        return torch.where(pos < length[:, None], m + SYMBOL_OFFSET, torch.full_like(m, IGNORE))
+
+    def source_tensor(self, sources) -> torch.Tensor:
+        """Checked, batched sources: messages (to_english) or padded text token ids (to_neuralese)."""
+        if self.direction == "to_english":
+            return self.check_messages(sources)
+        return pad_batch(self.encode_texts(sources))[0]
+
+    # -- training ---------------------------------------------------------------------------
+    def losses(self, source: torch.Tensor, target: torch.Tensor, colors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example `(summed loss (B,), number of scored units (B,))`.
+
+        Token decoders: negative log-likelihood summed over the target tokens (EOS included) and the
+        token count. Regression: squared error averaged over the `dim` coordinates, count 1.
+        """
+        emb, mask = self.embed_source(source, colors)
+        hf_config = self.hf.config
+        if self.config.regression:
+            start = torch.full((len(emb), 1), hf_config.decoder_start_token_id, dtype=torch.long, device=emb.device)
+            h = self.hf(inputs_embeds=emb, attention_mask=mask, decoder_input_ids=start, use_cache=False).last_hidden_state
+            pred = self.z_head(h[:, 0])
+            return ((pred - target.float()) ** 2).mean(-1), torch.ones(len(pred), device=pred.device)
+        start = torch.full((len(target), 1), hf_config.decoder_start_token_id, dtype=torch.long, device=target.device)
+        dec_in = torch.cat([start, target[:, :-1]], dim=1)
+        dec_in = dec_in.masked_fill(dec_in == IGNORE, hf_config.pad_token_id)
+        logits = self.hf(inputs_embeds=emb, attention_mask=mask, decoder_input_ids=dec_in, use_cache=False).logits
+        scored = target != IGNORE
+        nll = F.cross_entropy(logits.transpose(1, 2).float(), target.masked_fill(~scored, 0), reduction="none")
+        return (nll * scored).sum(1), scored.sum(1).to(nll.dtype)
+
+    def forward(self, source: torch.Tensor, target: torch.Tensor, colors: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean training loss of a batch (per token, or per message for the regression)."""
+        loss, count = self.losses(source, target, colors)
+        return loss.sum() / count.sum().clamp_min(1)
+
+    # -- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def log_likelihood(self, messages, texts: Sequence[str], colors=None, batch_size: int = 512) -> torch.Tensor:
+        """`(N,)` exact log-probabilities of the output given the input under the decoder.
+
+        `to_english`: `log p(text | message[, c])` (tokens and EOS); discrete `to_neuralese`:
+        `log p(message | text[, c])` (symbols up to and including the first EOS). Not defined for
+        the continuous `to_neuralese` regression (a point prediction, no density): `ValueError`.
+        """
+        if self.config.regression:
+            raise ValueError("log_likelihood: a continuous to_neuralese translator is a regression and has no likelihood")
+        texts = _check_texts(texts)
+        m = self.check_messages(messages, len(texts))
+        col = self._colors(colors, len(texts))
+        src, tgt = (m, texts) if self.direction == "to_english" else (texts, m)
+        out = []
+        self.eval()
+        for s in range(0, len(texts), batch_size):
+            cs = None if col is None else col[s : s + batch_size].to(self.device)
+            source = self.source_tensor(src[s : s + batch_size]).to(self.device)
+            target = self.target_labels(tgt[s : s + batch_size]).to(self.device)
+            out.append(-self.losses(source, target, cs)[0].cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def _generation_config(self, num_beams: int, max_new_tokens: int, **overrides) -> GenerationConfig:
+        hc = self.hf.config
+        if self.direction == "to_english":
+            suppress, min_new, length_penalty = [PAD, UNK, BOS], 1, 1.0  # never an empty sentence
+        else:
+            suppress, min_new, length_penalty = [SYM_PAD, SYM_START], 0, 0.0  # beam = most likely message
+        kw: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens, min_new_tokens=min_new, num_beams=num_beams, do_sample=False,
+            suppress_tokens=suppress, decoder_start_token_id=hc.decoder_start_token_id, bos_token_id=hc.bos_token_id,
+            eos_token_id=hc.eos_token_id, pad_token_id=hc.pad_token_id, use_cache=True,
+        )
+        if num_beams > 1:  # beam-only flags (transformers warns about them otherwise)
+            kw.update(length_penalty=length_penalty, early_stopping=True)
+        kw.update(overrides)
+        return GenerationConfig(**kw)
+
+    @torch.no_grad()
+    def translate(self, inputs, colors=None, num_beams: int = 1, batch_size: int = 256, **generate_kwargs):
+        """Translate a batch.
+
+        `to_english`: `inputs` are messages (`(N, dim)` floats, or `(N, L)` symbol ids) and the
+        result is `list[str]`, generated greedily (`num_beams=1`) or by beam search. `to_neuralese`:
+        `inputs` are texts and the result is a tensor of messages valid for the channel (`(N, dim)`
+        float, or canonical `(N, max_len)` long symbols). `colors` `(N, 3, 3)` HSL is required when
+        the translator reads the context and ignored otherwise. Extra keyword arguments override
+        the generation settings (e.g. `length_penalty`). Bad input raises `ValueError`.
+        """
+        if type(num_beams) is not int or num_beams < 1:
+            raise ValueError(f"num_beams must be a positive integer, got {num_beams!r}")
+        if self.direction == "to_english":
+            src = self.check_messages(inputs)
+        else:
+            ids = self.encode_texts(inputs)  # refuses empty texts before any work
+        n = len(src) if self.direction == "to_english" else len(ids)
+        col = self._colors(colors, n)
+        self.eval()
+        if self.direction == "to_english":
+            out: list[str] = []
+            gen = self._generation_config(num_beams, self.config.max_text_len + 1, **generate_kwargs)
+            for s in range(0, n, batch_size):
+                cs = None if col is None else col[s : s + batch_size].to(self.device)
+                emb, mask = self.embed_source(src[s : s + batch_size].to(self.device), cs)
+                ids = self.hf.generate(inputs_embeds=emb, attention_mask=mask, generation_config=gen)
+                out += self.tokenizer.decode(ids.tolist())
+            return out
+        # to_neuralese: sort by length so that batches carry little padding
+        order = sorted(range(n), key=lambda i: len(ids[i]))
+        parts = []
+        for s in range(0, n, batch_size):
+            idx = order[s : s + batch_size]
+            tokens = pad_batch([ids[i] for i in idx])[0].to(self.device)
+            cs = None if col is None else col[idx].to(self.device)
+            parts.append(self._to_neuralese(tokens, cs, num_beams, generate_kwargs).cpu())
+        if not parts:
+            shape = (0, self.channel.max_len) if self.channel.discrete else (0, self.channel.dim)
+            return torch.zeros(shape, dtype=torch.long if self.channel.discrete else torch.float32)
+        result = torch.cat(parts)[torch.argsort(torch.tensor(order))]
+        return check_message(self.channel, result, n)
+
+    def _to_neuralese(self, tokens: torch.Tensor, colors, num_beams: int, generate_kwargs: dict) -> torch.Tensor:
+        emb, mask = self.embed_source(tokens, colors)
+        ch = self.channel
+        if self.config.regression:
+            start = torch.full((len(emb), 1), SYM_START, dtype=torch.long, device=emb.device)
+            h = self.hf(inputs_embeds=emb, attention_mask=mask, decoder_input_ids=start, use_cache=False).last_hidden_state
+            z = self.z_head(h[:, 0])
+            return F.normalize(z, dim=-1) if self.config.normalize_output else z
+        gen = self._generation_config(num_beams, ch.max_len, **generate_kwargs)
+        out = self.hf.generate(inputs_embeds=emb, attention_mask=mask, generation_config=gen)[:, 1:]  # drop the start id
+        sym = out - SYMBOL_OFFSET
+        sym = torch.where(sym < 0, torch.full_like(sym, SYMBOL_EOS), sym)  # padding after the end
+        if sym.shape[1] < ch.max_len:
+            sym = F.pad(sym, (0, ch.max_len - sym.shape[1]), value=SYMBOL_EOS)
+        return canonical_symbols(sym[:, : ch.max_len])
+
+    # -- bundle -----------------------------------------------------------------------------
+    def heads_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith("hf.")}
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(d)
+        with _quiet_hf():
+            self.hf.save_pretrained(d / HF_DIR)
+        tmp = d / (HEADS_FILE + ".tmp")
+        save_file(self.heads_state(), str(tmp), metadata={"kind": KIND})
+        tmp.replace(d / HEADS_FILE)
+        write_json(d / CONFIG_FILE, {"kind": KIND, "format_version": FORMAT_VERSION, **self.config.to_dict(),
+                                     "training": self.training_info})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Seq2SeqTranslator:
+        """Load a bundle; `BundleError` naming the file for a missing, foreign or damaged one."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise BundleError(f"{d}: no such bundle directory")
+        path = d / CONFIG_FILE
+        data = read_json(path)
+        check_header(path, data, KIND)
+        data = {k: v for k, v in data.items() if k not in ("kind", "format_version")}
+        training = data.pop("training", {}) or {}
+        try:
+            config = Seq2SeqConfig.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"{path}: bad translator config ({e})") from None
+        tok = Tokenizer.from_pretrained(d)
+        if tok.vocab_size != config.text_vocab_size:
+            raise BundleError(f"{d / 'tokenizer.model'}: {tok.vocab_size} pieces, the config says {config.text_vocab_size}")
+        hf = _load_hf(d / HF_DIR, config)
+        model = cls(config, tok, training, hf_model=hf)
+        heads = d / HEADS_FILE
+        if not heads.is_file():
+            raise BundleError(f"{heads}: missing")
+        try:
+            state = load_file(str(heads))
+        except (SafetensorError, OSError) as e:
+            raise BundleError(f"{heads}: truncated or corrupt weights file ({e})") from None
+        expected = set(model.heads_state())
+        if set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise BundleError(f"{heads}: tensors do not match the config (missing {missing}, unexpected {extra})")
+        try:
+            model.load_state_dict({**{f"hf.{k}": v for k, v in hf.state_dict().items()}, **state}, strict=True)
+        except RuntimeError as e:
+            raise BundleError(f"{heads}: weights do not match the config ({str(e).splitlines()[0]})") from None
+        return model.to(device).eval()
+
+
+def _load_hf(path: Path, config: Seq2SeqConfig) -> nn.Module:
+    """The Hugging Face part, from local safetensors only, checked against our config."""
+    hf_class = HF_MODEL if config.regression else HF_LM
+    if not (path / "config.json").is_file():
+        raise BundleError(f"{path / 'config.json'}: missing")
+    if not (path / "model.safetensors").is_file():
+        raise BundleError(f"{path / 'model.safetensors'}: missing")
+    want = hf_config(config)
+    try:
+        loaded = HF_CONFIG.from_pretrained(str(path), local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - transformers raises many kinds here
+        raise BundleError(f"{path / 'config.json'}: not a readable BART config ({e})") from None
+    for key in ("vocab_size", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "encoder_ffn_dim",
+                "max_position_embeddings", "pad_token_id", "decoder_start_token_id", "eos_token_id"):
+        if getattr(loaded, key) != getattr(want, key):
+            raise BundleError(f"{path / 'config.json'}: {key} is {getattr(loaded, key)!r}, the translator config needs {getattr(want, key)!r}")
+    try:
+        with _quiet_hf():
+            hf, info = hf_class.from_pretrained(str(path), config=loaded, local_files_only=True, use_safetensors=True,
+                                                output_loading_info=True)
+    except Exception as e:  # noqa: BLE001
+        raise BundleError(f"{path / 'model.safetensors'}: cannot be loaded ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    if problems:
+        raise BundleError(f"{path / 'model.safetensors'}: weights do not match the config ({problems})")
+    return hf
+
+
+@contextmanager
+def _quiet_hf():
+    """No "Loading weights" / "Writing model shards" progress bars from transformers."""
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+__all__ = ["Seq2SeqConfig", "Seq2SeqTranslator", "hf_config", "KIND", "DIRECTIONS"]
