@@ -153,7 +153,7 @@ def test_learned_beliefs_are_distributions_close_to_exact_ones(real):
     uniform_kl = (ref * (ref.clamp_min(1e-30).log() + math.log(3))).sum(-1).mean().item()
     got = compare_beliefs(exact, model, messages, colors)
     assert got["rounds"] == len(test)
-    assert got["kl"] < 0.1 * uniform_kl, (got, uniform_kl)
+    assert got["kl"] < 0.2 * uniform_kl, (got, uniform_kl)
     assert got["argmax_agreement"] > 0.9, got
     # the generic diagonal helper and the model's own per-round scores agree
     assert torch.allclose(round_log_probs(model, messages[:10], colors[:10], block=3), model.round_log_probs(messages[:10], colors[:10]), atol=1e-4)
