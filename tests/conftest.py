@@ -111,3 +111,43 @@ def saved_english(english_models, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("bundle") / "english"
     english_models.save_pretrained(path)
     return path
+
+
+# -- a tiny translation stack: agents, their paired corpus, and belief/direct translators ----------
+
+
+@pytest.fixture(scope="session")
+def tiny_agents(game_slice):
+    """Continuous agents trained briefly on 30 games (beat chance clearly, not perfect)."""
+    from training.agents import AgentTrainArgs, train_agents
+    from translator.corpus import load_rounds
+
+    args = AgentTrainArgs.for_channel("continuous", steps=150, batch_size=64, eval_every=0, progress=False)
+    return train_agents(load_rounds(game_slice(0, 30)), args)
+
+
+@pytest.fixture(scope="session")
+def tiny_pairs(tiny_agents, game_slice):
+    """The agents' paired corpus (a collection) on the English bundle's 40 training games."""
+    from training.collect import collect
+    from translator.corpus import load_rounds
+
+    return collect(tiny_agents, load_rounds(game_slice(*TRAIN_GAMES)))
+
+
+@pytest.fixture(scope="session")
+def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
+    """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
+    from training.translators import BeliefBuildArgs, build_belief_translator
+    from translator.message_model import ExactMessageModel
+
+    args = BeliefBuildArgs(contexts=16, candidates=300, pool=256)
+    return build_belief_translator(english_models, ExactMessageModel(tiny_agents), tiny_pairs, args)
+
+
+@pytest.fixture(scope="session")
+def saved_belief_translator(tiny_belief_translator, tmp_path_factory) -> Path:
+    """The tiny belief translator saved once; copy it before corrupting it."""
+    path = tmp_path_factory.mktemp("translator") / "belief"
+    tiny_belief_translator.save_pretrained(path)
+    return path
