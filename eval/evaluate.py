@@ -10,6 +10,7 @@ import torch
 
 from eval.metrics import accuracy_report, expected_calibration_error, reliability
 from eval.report import format_table, write_report
+from eval.translation import evaluate_translation
 from translator.bundle import BundleError, write_json
 from translator.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.english import EnglishModels
@@ -79,9 +80,17 @@ def evaluate_agents(run: str | Path, rounds: list[Round]) -> dict:
     return out
 
 
-def evaluate(run: str | Path, data: str | Path, out: str | Path) -> dict:
-    """Evaluate everything the run holds on `data`; writes `out/metrics.json` and a report."""
+def first_games(rounds: list[Round], n: int) -> list[Round]:
+    keep = set(list(dict.fromkeys(r.game_id for r in rounds))[:n])
+    return [r for r in rounds if r.game_id in keep]
+
+
+def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None) -> dict:
+    """Evaluate everything the run holds on `data` (its first `games` games when given); writes
+    `out/metrics.json` and a report."""
     rounds = load_rounds(data)
+    if games is not None:
+        rounds = first_games(rounds, games)
     english = load_english(run)
     with torch.inference_mode():
         metrics = {
@@ -92,9 +101,12 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path) -> dict:
         agents = evaluate_agents(run, rounds)
         if agents:
             metrics["agents"] = agents
+        translation, gallery = evaluate_translation(run, rounds, english)
+        if translation:
+            metrics["translation"] = translation
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
-    write_report(metrics, out)
+    write_report(metrics, out, gallery=gallery or None)
     print(format_table(metrics))
     return metrics

@@ -1,9 +1,25 @@
-"""Human-readable views of `metrics.json`: a text table, `report.md` and PNG plots."""
+"""Human-readable views of `metrics.json`: a text table, `report.md`, `report.html` and PNG plots."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
+from eval.translation_report import (
+    MISSING,
+    fmt,
+    fmt_acc,
+    fmt_percent,
+    gallery_html,
+    html_table,
+    markdown_table,
+    ordered_translators,
+    plot_belief_kl,
+    plot_translation,
+    translation_html,
+    translation_markdown,
+)
 from translator.corpus import CONDITIONS
 
 
@@ -26,65 +42,146 @@ def _cell(rep: dict) -> str:
     return f"{rep['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def _console_table(table: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in table]
+
+
 def format_table(metrics: dict) -> str:
     d = metrics["data"]
     head = ["who picks", "all", *CONDITIONS]
     lines = [f"{d['file']}: {d['rounds']} rounds, {d['games']} games", "accuracy (95% CI, bootstrap over games)"]
-    table = [head] + [[name, _cell(rep), *(_cell(rep["by_condition"][c]) if c in rep["by_condition"] else "-" for c in CONDITIONS)] for name, rep in _rows(metrics)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    for r in table:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    table = [head] + [
+        [name, _cell(rep), *(_cell(rep["by_condition"][c]) if c in rep["by_condition"] else "-" for c in CONDITIONS)]
+        for name, rep in _rows(metrics)
+    ]
+    lines += _console_table(table)
     hl = metrics["human_listener"]
-    lines.append(f"listener calibration: ECE {hl['ece_uncalibrated']:.3f} -> {hl['ece']:.3f} (temperature {hl['temperature']:.2f})")
+    lines.append(
+        f"listener calibration: ECE {hl['ece_uncalibrated']:.3f} -> {hl['ece']:.3f} (temperature {hl['temperature']:.2f})"
+    )
     if "english_speaker" in metrics:
         lines.append(f"speaker perplexity: {metrics['english_speaker']['perplexity']:.2f}")
+    if metrics.get("translation"):
+        # One compact row per (channel, translator): both directions, BLEU, belief KL, faithful share.
+        lines.append("translation (R->H: evaluation listener on English; H->R: agent listener on messages)")
+        table = [["channel", "translator", "R->H", "H->R", "BLEU", "KL", "faithful %"]]
+        for channel, by_t in metrics["translation"].items():
+            for name in ordered_translators(by_t):
+                e = by_t[name] or {}
+                en = e.get("to_english") or {}
+                table.append([channel, name, fmt_acc(en), fmt_acc(e.get("to_neuralese")), fmt(en.get("bleu")),
+                              fmt(e.get("belief_kl")), fmt_percent(en.get("faithful"))])  # fmt: skip
+        lines += ["  " + line.replace(MISSING, "-") for line in _console_table(table)]  # ASCII for any console
     return "\n".join(lines)
 
 
-def _markdown(metrics: dict) -> str:
+# ("h1" | "h2" | "p" | "md", text), ("table", header, rows), ("img", alt, src), ("section", markdown, html); "md": markdown only
+Block = tuple
+
+
+def _blocks(metrics: dict, gallery: list[dict] | None = None) -> list[Block]:
+    """The report as a list of blocks, rendered to markdown by `_markdown` and to HTML by `_html`."""
     d = metrics["data"]
-    out = [
-        "# Evaluation report",
-        "",
-        f"Data: `{d['file']}`: {d['rounds']} rounds from {d['games']} games "
-        + ", ".join(f"{c} {d['by_condition'][c]}" for c in CONDITIONS) + ".",
-        "",
-        "## Listener accuracy",
-        "",
-        "Accuracy at picking the target, with 95% intervals from a bootstrap over games.",
-        "",
-        "| who picks | all | " + " | ".join(CONDITIONS) + " |",
-        "|---|---|" + "---|" * len(CONDITIONS),
+    rows = [
+        [name, _cell(rep), *(_cell(rep["by_condition"][c]) if c in rep["by_condition"] else "-" for c in CONDITIONS)]
+        for name, rep in _rows(metrics)
     ]
-    for name, rep in _rows(metrics):
-        cells = [_cell(rep["by_condition"][c]) if c in rep["by_condition"] else "-" for c in CONDITIONS]
-        out.append(f"| {name} | {_cell(rep)} | " + " | ".join(cells) + " |")
     hl = metrics["human_listener"]
-    out += [
-        "",
-        "![accuracy by condition](accuracy.png)",
-        "",
-        "## Calibration of the English listener",
-        "",
-        f"Expected calibration error {hl['ece_uncalibrated']:.3f} before and {hl['ece']:.3f} after temperature "
-        f"scaling (T = {hl['temperature']:.2f}, fitted on held-out training games). Mean confidence "
-        f"{hl['mean_confidence']:.3f} at accuracy {hl['accuracy']:.3f}; NLL {hl['nll']:.3f}.",
-        "",
-        "![reliability diagram](calibration.png)",
-    ]
+    blocks: list[Block] = [
+        ("h1", "Evaluation report"),
+        ("p", f"Data: `{d['file']}`: {d['rounds']} rounds from {d['games']} games "
+              + ", ".join(f"{c} {d['by_condition'][c]}" for c in CONDITIONS) + "."),
+        ("h2", "Listener accuracy"),
+        ("p", "Accuracy at picking the target, with 95% intervals from a bootstrap over games."),
+        ("table", ["who picks", "all", *CONDITIONS], rows),
+        ("img", "accuracy by condition", "accuracy.png"),
+        ("h2", "Calibration of the English listener"),
+        ("p", f"Expected calibration error {hl['ece_uncalibrated']:.3f} before and {hl['ece']:.3f} after temperature "
+              f"scaling (T = {hl['temperature']:.2f}, fitted on held-out training games). Mean confidence "
+              f"{hl['mean_confidence']:.3f} at accuracy {hl['accuracy']:.3f}; NLL {hl['nll']:.3f}."),
+        ("img", "reliability diagram", "calibration.png"),
+    ]  # fmt: skip
     if metrics.get("agents"):
         keys = ["entropy", "mutual_information", "topographic_similarity", "posdis", "bosdis", "distinct_messages"]
-        out += ["", "## Agents' language", "",
-                "Entropy and mutual information with the target colour in bits (continuous messages quantised by "
-                "k-means into 64 codes); topographic similarity: Spearman correlation of colour and message distances; "
-                "posdis/bosdis: disentanglement (discrete channels).", "",
-                "| channel | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-        for channel, rep in metrics["agents"].items():
-            lang = rep["language"]
-            out.append(f"| {channel} | " + " | ".join(_num(lang.get(k)) for k in keys) + " |")
+        blocks += [
+            ("h2", "Agents' language"),
+            ("p", "Entropy and mutual information with the target colour in bits (continuous messages quantised by "
+                  "k-means into 64 codes); topographic similarity: Spearman correlation of colour and message distances; "
+                  "posdis/bosdis: disentanglement (discrete channels)."),
+            ("table", ["channel", *keys], [[ch, *(_num(rep["language"].get(k)) for k in keys)] for ch, rep in metrics["agents"].items()]),
+        ]  # fmt: skip
+    if metrics.get("translation"):
+        tr = metrics["translation"]
+        blocks += [
+            ("section", translation_markdown(tr).rstrip("\n"), translation_html(tr)),
+            ("img", "translation accuracy (R→H) by translator and condition", "translation.png"),
+            ("img", "belief KL by translator and channel", "belief_kl.png"),
+        ]
+    if gallery:
+        blocks.append(("md", f"Gallery of {len(gallery)} sampled dev rounds with their translations: see `report.html`."))
     if "english_speaker" in metrics:
-        out += ["", "## English speaker", "", f"Perplexity per token (incl. end of utterance): {metrics['english_speaker']['perplexity']:.2f}."]
-    return "\n".join(out) + "\n"
+        blocks += [
+            ("h2", "English speaker"),
+            ("p", f"Perplexity per token (incl. end of utterance): {metrics['english_speaker']['perplexity']:.2f}."),
+        ]
+    return blocks
+
+
+def _markdown(metrics: dict, gallery: list[dict] | None = None) -> str:
+    parts = []
+    for b in _blocks(metrics, gallery):
+        kind = b[0]
+        if kind == "h1":
+            parts.append(f"# {b[1]}")
+        elif kind == "h2":
+            parts.append(f"## {b[1]}")
+        elif kind in ("p", "md"):
+            parts.append(b[1])
+        elif kind == "table":
+            parts.append("\n".join(markdown_table(b[1], b[2])))
+        elif kind == "img":
+            parts.append(f"![{b[1]}]({b[2]})")
+        elif kind == "section":
+            parts.append(b[1])
+    return "\n\n".join(parts) + "\n"
+
+
+def _inline_html(text: str) -> str:
+    """Escape text and turn markdown `code` spans into <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+PAGE_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.8em 0;font-size:90%}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}
+img{max-width:100%}
+"""
+
+
+def _html(metrics: dict, gallery: list[dict] | None = None) -> str:
+    """A self-contained page (PNG plots linked relatively) with the tables of `report.md` and the gallery."""
+    body = []
+    for b in _blocks(metrics, gallery):
+        kind = b[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(b[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline_html(b[1])}</p>")
+        elif kind == "table":
+            body.append(html_table(b[1], b[2]))
+        elif kind == "img":
+            body.append(f'<p><img src="{html.escape(b[2])}" alt="{html.escape(b[1])}"></p>')
+        elif kind == "section":
+            body.append(b[2])
+    if gallery:
+        body.append(gallery_html(gallery))
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Evaluation report</title>\n'
+        f"<style>{PAGE_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
 
 
 def _plot_accuracy(metrics: dict, path: Path) -> None:
@@ -126,13 +223,19 @@ def _plot_calibration(metrics: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(metrics: dict, out: Path) -> None:
+def write_report(metrics: dict, out: str | Path, gallery: list[dict] | None = None) -> None:
+    """`report.md`, `report.html` and PNG plots in `out`; translation tables and plots when metrics has them."""
     import matplotlib
 
     matplotlib.use("Agg")
+    out = Path(out)
     _plot_accuracy(metrics, out / "accuracy.png")
     _plot_calibration(metrics, out / "calibration.png")
-    (out / "report.md").write_text(_markdown(metrics), encoding="utf-8")
+    if metrics.get("translation"):
+        plot_translation(metrics["translation"], out / "translation.png")
+        plot_belief_kl(metrics["translation"], out / "belief_kl.png")
+    (out / "report.md").write_text(_markdown(metrics, gallery), encoding="utf-8")
+    (out / "report.html").write_text(_html(metrics, gallery), encoding="utf-8")
 
 
 def write_training_report(training: dict, out: Path) -> None:

@@ -139,10 +139,12 @@ def tiny_pairs(tiny_agents, game_slice):
 def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
     """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
     from training.translators import BeliefBuildArgs, build_belief_translator
+    from translator.belief_translator import BeliefTranslatorConfig
     from translator.message_model import ExactMessageModel
 
-    args = BeliefBuildArgs(contexts=16, candidates=300, pool=256)
-    return build_belief_translator(english_models, ExactMessageModel(tiny_agents), tiny_pairs, args)
+    args = BeliefBuildArgs(contexts=16, candidates=300, pool=256, min_count=1)
+    config = BeliefTranslatorConfig(channel=tiny_agents.channel.to_dict(), criterion="kl", plausibility=0.05, prior_margin=0.1)
+    return build_belief_translator(english_models, ExactMessageModel(tiny_agents), tiny_pairs, args, config)
 
 
 @pytest.fixture(scope="session")

@@ -228,14 +228,27 @@ def test_usage_errors_exit_2(capsys):
 
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path, data_paths):
-    # measured about 65-70 s on 2 busy CPU cores
+    # measured about 4-6 minutes on 2 busy CPU cores
     out = tmp_path / "demo"
     main(["demo", "--quick", "--out", str(out)])
-    assert (out / "english" / "config.json").is_file()
+    for bundle in ("english", "eval_listener", "agents/continuous", "translators/continuous/belief", "translators/continuous/direct",
+                   "translators/continuous/seq2seq_belief/to_english", "translators/continuous_learned/belief"):
+        assert (out / bundle / "config.json").is_file(), bundle
     m = json.loads((out / "eval" / "metrics.json").read_text())
     assert m["data"]["file"] == str(data_paths["dev"])
-    assert (m["data"]["rounds"], m["data"]["games"]) == (15687, 317)
-    check_accuracy_block(m["human_listener"], 15687)
-    assert m["human_listener"]["accuracy"] > 0.6  # measured 0.72 (Bayesian listener 0.70, perplexity 36)
-    assert m["human"]["accuracy"] == pytest.approx(0.904, abs=5e-4)
-    assert (out / "eval" / "report.md").is_file()
+    assert (m["data"]["rounds"], m["data"]["games"]) == (591, 12)  # the first 12 dev games
+    check_accuracy_block(m["human_listener"], 591)
+    assert m["human_listener"]["accuracy"] > 0.6  # measured 0.70 (Bayesian listener 0.65, perplexity 49)
+    t = m["translation"]
+    assert set(t["continuous"]) == {"belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief", "random"}
+    assert set(t["continuous_learned"]) == {"belief", "belief_context_free", "random"}
+    for name, r in t["continuous"].items():
+        check_accuracy_block(r["to_english"], 591)
+        assert 0 <= r["to_english"]["faithful"] <= 1 and r["belief_kl"] >= 0, name
+    # even these briefly trained models translate in context far above chance (measured 0.71 R->H,
+    # 0.59 H->R), and better than random, which sits at chance
+    belief, rnd = t["continuous"]["belief"], t["continuous"]["random"]
+    assert belief["to_english"]["accuracy"] > 0.5 and belief["to_neuralese"]["accuracy"] > 0.45
+    assert abs(rnd["to_english"]["accuracy"] - 1 / 3) < 0.08 and belief["belief_kl"] < rnd["belief_kl"]
+    for f in ("report.md", "report.html", "translation.png", "belief_kl.png"):
+        assert (out / "eval" / f).stat().st_size > 0, f

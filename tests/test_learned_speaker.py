@@ -16,8 +16,8 @@ from training.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_me
 from translator.bundle import BundleError
 from translator.channels import ChannelConfig
 from translator.corpus import load_rounds
-from translator.learned_speaker import LearnedMessageModel, round_log_probs
-from translator.message_model import ExactMessageModel, beliefs_from_log_probs
+from translator.learned_speaker import LearnedMessageModel
+from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
 torch.set_num_threads(1)
 
@@ -78,8 +78,11 @@ def test_log_prob_grid_is_the_gaussian_density(synthetic_model):
     ref = torch.distributions.Normal(mu[None], m.noise).log_prob(z[:, None, None]).sum(-1)
     assert torch.allclose(grid, ref, atol=1e-3)
     # one context per message agrees with the grid's diagonal
-    rows = m.round_log_probs(z[:4], colors)
+    rows = m.row_log_probs(z[:4], colors)
     assert torch.allclose(rows, torch.diagonal(grid[:4], dim1=0, dim2=1).T, atol=1e-3)
+    assert torch.equal(row_log_probs(m, z[:4], colors), rows)  # the shared helper takes the model's own path
+    with pytest.raises(ValueError, match="expected 4 messages, got 3"):
+        row_log_probs(m, z[:3], colors)
     with pytest.raises(ValueError, match="continuous channel expects shape"):
         m.log_prob_grid(torch.zeros(2, DIM + 1), colors)
 
@@ -149,14 +152,15 @@ def test_learned_beliefs_are_distributions_close_to_exact_ones(real):
     beliefs = beliefs_from_log_probs(grid)
     assert (beliefs >= 0).all() and torch.allclose(beliefs.sum(-1), torch.ones(20, 7))
     # learned beliefs are much closer to the exact ones than a uniform belief is
-    ref = beliefs_from_log_probs(round_log_probs(exact, messages, colors))
+    ref = beliefs_from_log_probs(row_log_probs(exact, messages, colors))
     uniform_kl = (ref * (ref.clamp_min(1e-30).log() + math.log(3))).sum(-1).mean().item()
     got = compare_beliefs(exact, model, messages, colors)
     assert got["rounds"] == len(test)
     assert got["kl"] < 0.2 * uniform_kl, (got, uniform_kl)
     assert got["argmax_agreement"] > 0.9, got
-    # the generic diagonal helper and the model's own per-round scores agree
-    assert torch.allclose(round_log_probs(model, messages[:10], colors[:10], block=3), model.round_log_probs(messages[:10], colors[:10]), atol=1e-4)
+    # per-round scores (the model's own batched path) are the diagonal of the grid
+    grid = model.log_prob_grid(messages[:10], colors[:10])
+    assert torch.allclose(row_log_probs(model, messages[:10], colors[:10]), torch.diagonal(grid, dim1=0, dim2=1).T, atol=1e-4)
 
 
 def test_real_model_save_load_round_trip(real, tmp_path):

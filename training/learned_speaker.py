@@ -31,8 +31,8 @@ from training.loop import fit
 from translator.channels import ChannelConfig, check_message
 from translator.corpus import split_games
 from translator.inputs import check_colors, check_targets
-from translator.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig, round_log_probs
-from translator.message_model import beliefs_from_log_probs
+from translator.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
+from translator.message_model import beliefs_from_log_probs, row_log_probs
 
 REQUIRED_COLUMNS = ("colors", "target", "message", "game_id")
 
@@ -206,8 +206,8 @@ def compare_beliefs(reference, model, messages, colors) -> dict[str, float]:
     `KL(reference ‖ model)` in nats, the fraction of rounds whose most likely x agrees, and the
     mean total-variation distance.
     """
-    ref = beliefs_from_log_probs(round_log_probs(reference, messages, colors)).double()
-    got = beliefs_from_log_probs(round_log_probs(model, messages, colors)).double()
+    ref = beliefs_from_log_probs(row_log_probs(reference, messages, colors)).double()
+    got = beliefs_from_log_probs(row_log_probs(model, messages, colors)).double()
     log_ratio = torch.log(ref.clamp_min(1e-300)) - torch.log(got.clamp_min(1e-300))
     kl = torch.where(ref > 0, ref * log_ratio, torch.zeros_like(ref)).sum(-1)
     return {
@@ -238,7 +238,7 @@ def measure_against_exact(agents_dir: str, data: str = "data/colors_in_context/t
     exact = ExactMessageModel(agents)
     out = compare_beliefs(exact, model, messages, colors)
     for name, m in (("exact", exact), ("learned", model)):
-        out[f"{name}_target_accuracy"] = (round_log_probs(m, messages, colors).argmax(-1) == targets).double().mean().item()
+        out[f"{name}_target_accuracy"] = (row_log_probs(m, messages, colors).argmax(-1) == targets).double().mean().item()
     out.update(channel=agents.channel.kind, fit_seconds=model.fit_info["seconds"], best_epoch=model.fit_info["best_epoch"])
     if not agents.channel.discrete:
         out["noise"] = model.noise

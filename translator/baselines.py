@@ -96,6 +96,8 @@ class DirectTranslator:
             top = score.topk(min(1 + self.config.alternatives, u), dim=1).indices
             picks.append(top[:, 0])
             alts.append(top[:, 1:])
+        if not picks:  # an empty batch
+            return Translations([], _nan(0), torch.ones(0, dtype=torch.bool), [], torch.zeros(0, 0))
         pick, alt = torch.cat(picks), torch.cat(alts)
         n = len(m)
         return Translations([self.texts[i] for i in pick.tolist()], _nan(n), torch.ones(n, dtype=torch.bool),

@@ -28,6 +28,7 @@ texts = the English candidates in table order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,14 @@ from translator.bundle import BundleError
 from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
 from translator.inputs import check_colors
-from translator.matching import CRITERIA, choose, divergence
-from translator.message_model import MessageModel, beliefs_from_log_probs, most_likely_messages, row_log_probs
+from translator.matching import CRITERIA, CandidateBeliefs, choose, divergence
+from translator.message_model import (
+    MessageModel,
+    beliefs_from_log_probs,
+    gaussian_log_prob_grid,
+    most_likely_messages,
+    row_log_probs,
+)
 from translator.translations import Translations, flag
 from translator.translator_bundle import load_translator, save_translator
 
@@ -50,10 +57,12 @@ TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "mes
 @dataclass
 class BeliefTranslatorConfig:
     channel: dict
-    criterion: str = "kl"  # kl = KL(source ‖ candidate), reverse_kl, symmetric
-    plausibility: float = 0.05  # α in w(c) ∝ p(z | c)^α; chosen on validation games (README)
+    # criterion, α and margin were chosen on held-out *training* games (README, "Choices"):
+    # context-free, symmetric KL with α = 1 beat KL with α = 0.05 by 4 points
+    criterion: str = "symmetric"  # kl = KL(source ‖ candidate), reverse_kl, symmetric
+    plausibility: float = 1.0  # α in w(c) ∝ p(z | c)^α (0 weighs all contexts equally)
     prior_weight: float = 1.0  # naturalness prior weight (0 = plain matching)
-    prior_margin: float = 0.1  # nats above the best divergence still eligible under the prior
+    prior_margin: float = 0.02  # nats above the best divergence still eligible under the prior
     shortlist: int = 64  # context-free candidates re-ranked in context
     to_neuralese_contexts: int = 64  # contexts used for context-free English → neuralese
     alternatives: int = 3
@@ -66,6 +75,10 @@ class BeliefTranslatorConfig:
 
     def threshold(self, direction: str, in_context: bool) -> float | None:
         return self.thresholds.get(direction, {}).get("in_context" if in_context else "context_free")
+
+    def message_floor(self, in_context: bool) -> float | None:
+        """Lowest `log p(m)` of a message still translated (calibrated like the thresholds)."""
+        return self.thresholds.get("message_log_prob", {}).get("in_context" if in_context else "context_free")
 
 
 class BeliefTranslator:
@@ -83,6 +96,17 @@ class BeliefTranslator:
         u, k = len(candidates), len(tables["contexts"])
         if tables["cand_beliefs"].shape != (u, k, 3) or tables["msg_log_probs"].shape[1:] != (k, 3):
             raise ValueError(f"tables do not fit {u} candidates and {k} contexts")
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """What every call would otherwise recompute: candidate logs and entropies, the candidates'
+        context-free listener parts, and (continuous) the speaker's means in the stored contexts."""
+        self._cands = CandidateBeliefs(self.tables["cand_beliefs"])
+        with torch.no_grad():
+            self.english.listener.eval()
+            self._cand_parts = self.english.listener.utterance_parts(self.tables["cand_encodings"])
+            means = getattr(self.message_model, "means", None)
+            self._ctx_means = means(self.tables["contexts"]) if means is not None and not self.channel.discrete else None
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
@@ -100,10 +124,25 @@ class BeliefTranslator:
             raise BundleError(f"{directory}: {e}") from None
 
     # -- neuralese → English ----------------------------------------------------------------
+    def context_log_probs(self, messages: torch.Tensor) -> torch.Tensor:
+        """`log p(m | c_k, x)` over the stored contexts, `(N, K, 3)`."""
+        if self._ctx_means is not None:
+            return gaussian_log_prob_grid(messages.float(), self._ctx_means, self.message_model.noise)
+        return self.message_model.log_prob_grid(messages, self.tables["contexts"])
+
     def message_beliefs(self, messages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Beliefs `(N, K, 3)` of messages over the stored contexts and their context weights `(N, K)`."""
-        lp = self.message_model.log_prob_grid(messages, self.tables["contexts"])
+        lp = self.context_log_probs(messages)
         return beliefs_from_log_probs(lp), self.context_weights(lp)
+
+    def message_log_prob(self, messages: torch.Tensor, colors: torch.Tensor | None = None) -> torch.Tensor:
+        """`log p(m)`, `(N,)`: how likely the agents are to send each message, averaged over the stored
+        contexts and targets (or over the targets of the given contexts). A message the agents would
+        not send has no meaning to translate, however well its (vague) belief matches a candidate."""
+        if colors is None:
+            lp = self.context_log_probs(messages)
+            return torch.logsumexp(lp.flatten(1), dim=1) - math.log(lp[0].numel())
+        return torch.logsumexp(row_log_probs(self.message_model, messages, colors), dim=1) - math.log(3)
 
     def context_weights(self, log_probs: torch.Tensor) -> torch.Tensor:
         """`w(c) ∝ p(m | c)^α` with `p(m | c) = mean_x p(m | c, x)`, normalised over contexts."""
@@ -111,7 +150,7 @@ class BeliefTranslator:
 
     def _context_free_div(self, messages: torch.Tensor) -> torch.Tensor:
         beliefs, weights = self.message_beliefs(messages)
-        return divergence(beliefs, self.tables["cand_beliefs"], weights, "source", self.config.criterion)
+        return self._cands.source_weighted(beliefs, weights, self.config.criterion)
 
     def _prior(self, prior: bool) -> float:
         return self.config.prior_weight if prior else 0.0
@@ -137,10 +176,14 @@ class BeliefTranslator:
             alt = ch.alternatives if top is None else top.gather(1, ch.alternatives)
             idx.append(pick), div.append(ch.divergence), alts.append(alt), alt_div.append(ch.alternative_divergence)
         idx, div, alts = torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long), _cat(div), torch.cat(alts) if alts else torch.zeros(0, 0, dtype=torch.long)
+        faithful = flag(div, self.config.threshold("to_english", colors is not None))
+        floor = self.config.message_floor(colors is not None)
+        if floor is not None and len(m):
+            faithful &= self.message_log_prob(m, colors) >= floor
         return Translations(
             [self.candidates[i] for i in idx.tolist()],
             div,
-            flag(div, self.config.threshold("to_english", colors is not None)),
+            faithful,
             [[self.candidates[j] for j in row] for row in alts.tolist()],
             _cat(alt_div),
         )
@@ -148,7 +191,8 @@ class BeliefTranslator:
     def _in_context_div(self, messages: torch.Tensor, colors: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         """`(B, S)` divergences of shortlisted candidates, each scored in its row's context."""
         source = beliefs_from_log_probs(row_log_probs(self.message_model, messages, colors))  # (B, 3)
-        cands = self.english.listen_encoded(self.tables["cand_encodings"][top], colors[:, None])  # (B, S, 3)
+        a, p = self._cand_parts
+        cands = self.english.listen_parts((a[top], p[top]), colors)  # (B, S, 3)
         return pointwise_divergence(source[:, None], cands, self.config.criterion)
 
     # -- English → neuralese ----------------------------------------------------------------
@@ -156,6 +200,9 @@ class BeliefTranslator:
     def to_neuralese(self, texts, colors=None, batch_size: int = 256) -> Translations:
         """Translate English utterances to agent messages; in context when `colors` is given."""
         texts = list(texts)
+        if not texts:
+            empty = self.tables["messages"][:0]
+            return Translations(empty, torch.zeros(0), torch.ones(0, dtype=torch.bool), empty[:, None], torch.zeros(0, 0))
         enc = self.english.encode_utterances(texts)
         if colors is not None:
             return self._to_neuralese_in_context(texts, check_colors(colors, len(texts)))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from translator.bundle import BundleError
 from translator.corpus import CorpusError
+from translator.live_cli import add_live_commands
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "colors_in_context"
 
@@ -74,28 +75,88 @@ def _collect(args: argparse.Namespace) -> None:
     rounds = load_rounds(args.data)
     ds = collect(agents, rounds, seed=args.seed)
     save_collection(ds, args.out, {"agents": str(args.agents), "data": str(args.data), "seed": args.seed,
-                                   "channel": agents.channel.kind, "rounds": len(ds)})
+                                   "channel": agents.channel.kind, "channel_config": agents.channel.to_dict(), "rounds": len(ds)})
     print(f"saved {args.out}: {len(ds)} rounds, agent self-play accuracy {sum(ds['agent_correct']) / len(ds):.3f}")
+
+
+def _train_translator(args: argparse.Namespace) -> None:
+    import torch
+
+    from training.seq2seq import Seq2SeqTrainArgs
+    from training.translator_run import TranslatorRunArgs, train_translator
+    from training.translators import BeliefBuildArgs
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    english = args.english or Path(args.out) / "english"
+    belief = BeliefBuildArgs(seed=args.seed, contexts=args.contexts, candidates=args.candidates,
+                             min_count=args.min_count, speaker_samples=args.speaker_samples)
+    seq2seq = Seq2SeqTrainArgs(seed=args.seed, max_steps=args.max_steps, **({"epochs": args.epochs} if args.epochs else {}))
+    targs = TranslatorRunArgs(kind=args.kind, name=args.name, message_model=args.message_model, seed=args.seed, belief=belief,
+                              seq2seq_source=args.source, seq2seq=seq2seq,
+                              message_model_epochs=args.epochs)
+    start = time.perf_counter()
+    path = train_translator(args.pairs, english, args.out, targs)
+    print(f"saved {path} in {time.perf_counter() - start:.0f} s")
+
+
+def _train_eval_listener(args: argparse.Namespace) -> None:
+    import torch
+
+    from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
+    from translator.corpus import load_rounds
+    from translator.english import EnglishModels
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    english = EnglishModels.from_pretrained(args.english or Path(args.out) / "english")
+    model = train_eval_listener(load_rounds(args.train), english.tokenizer, EvalListenerArgs(seed=args.seed, epochs=args.epochs, max_steps=args.max_steps))
+    path = save_eval_listener(model, args.out)
+    print(f"saved {path}: validation accuracy {model.training['listener']['val_accuracy']:.3f}")
+
+
+def _import_messages(args: argparse.Namespace) -> None:
+    from training.import_messages import import_messages
+
+    ds = import_messages(args.file, args.out)
+    print(f"saved {args.out}: {len(ds)} rounds from {len(set(ds['game_id']))} games")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from eval.evaluate import evaluate
 
-    evaluate(args.run, args.data, args.out)
+    evaluate(args.run, args.data, args.out, games=args.games)
+
+
+# Which translators the demo builds per channel (seq2seq models cost minutes each on 2 cores).
+DEMO_TRANSLATORS = {
+    "continuous": ("belief", "direct", "seq2seq_cooccurrence", "seq2seq_belief"),
+    "gumbel": ("belief", "direct"),
+    "reinforce": ("belief", "direct"),
+}
 
 
 def _demo(args: argparse.Namespace) -> None:
-    out = Path(args.out)
+    """English models, evaluation listener, agents of every channel, their paired corpora, all
+    translators, then evaluation on the dev games: each step is the CLI command a user would run."""
+    out, train = Path(args.out), str(BUNDLED / "train.csv")
     start = time.perf_counter()
-    train_args = ["train", "english", "--train", str(BUNDLED / "train.csv"), "--out", str(out)]
-    if args.quick:
-        train_args += ["--listener-epochs", "1", "--speaker-epochs", "1", "--max-steps", "60"]
-    main(train_args)
-    for channel in CHANNELS:
-        agent_args = ["train", "agents", "--channel", channel, "--train", str(BUNDLED / "train.csv"), "--out", str(out)]
-        main(agent_args + (["--steps", "150"] if args.quick else []))
-    main(["evaluate", "--run", str(out), "--data", str(BUNDLED / "dev.csv"), "--out", str(out / "eval")])
-    print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.md'}")
+    q = args.quick
+    main(["train", "english", "--train", train, "--out", str(out)] + (["--listener-epochs", "1", "--speaker-epochs", "1", "--max-steps", "60"] if q else []))
+    main(["train", "eval-listener", "--train", train, "--out", str(out)] + (["--epochs", "1", "--max-steps", "60"] if q else []))
+    channels = ("continuous",) if q else CHANNELS
+    for channel in channels:
+        main(["train", "agents", "--channel", channel, "--train", train, "--out", str(out)] + (["--steps", "150"] if q else []))
+        pairs = str(out / "pairs" / channel)
+        main(["collect", "--agents", str(out / "agents" / channel), "--data", train, "--out", pairs])
+        for name in DEMO_TRANSLATORS[channel]:
+            kind, _, source = name.partition("_")
+            cmd = ["train", "translator", "--kind", kind, "--pairs", pairs, "--out", str(out)] + (["--source", source] if source else [])
+            main(cmd + (["--contexts", "32", "--min-count", "2", "--max-steps", "20", "--epochs", "1"] if q else ["--epochs", "4"]))
+    # the continuous agents treated as a black box: p(z | c, x) learned from their messages alone
+    main(["train", "translator", "--kind", "belief", "--message-model", "learned", "--name", "continuous_learned",
+          "--pairs", str(out / "pairs" / "continuous"), "--out", str(out)]
+         + (["--contexts", "32", "--min-count", "2", "--epochs", "2"] if q else []))
+    main(["evaluate", "--run", str(out), "--data", str(BUNDLED / "dev.csv"), "--out", str(out / "eval")] + (["--games", "12"] if q else []))
+    print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +211,58 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ta.set_defaults(func=_train_agents)
 
+    tt = tsub.add_parser(
+        "translator",
+        help="a translator from a paired corpus",
+        description="Build a translator for one channel from a paired corpus (a collection of ours, or imported messages) "
+        "and an English bundle; saved to RUN/translators/CHANNEL/{belief,direct,seq2seq_cooccurrence,seq2seq_belief}.",
+    )
+    tt.add_argument("--kind", required=True, choices=("belief", "direct", "seq2seq"), help="which translator")
+    tt.add_argument("--pairs", required=True, metavar="DIR", help="paired corpus of the training games (`neuralese collect` or `import-messages`)")
+    tt.add_argument("--english", metavar="DIR", help="English bundle (default RUN/english)")
+    tt.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/translators/CHANNEL/...")
+    tt.add_argument("--name", metavar="CHANNEL", help="channel directory name (default: the corpus's channel kind)")
+    tt.add_argument("--message-model", default="auto", choices=("auto", "exact", "learned"),
+                    help="p(m | c, x) for beliefs: exact from the agents bundle, or learned from the pairs alone "
+                    "('bring your own agents'); auto = exact when the corpus names an agents bundle (default)")
+    tt.add_argument("--source", default="cooccurrence", choices=("cooccurrence", "belief"),
+                    help="seq2seq training pairs: co-occurrence in the same rounds, or belief-matched (needs --kind belief first)")
+    tt.add_argument("--contexts", type=int, default=256, help="belief: contexts beliefs are compared over (default 256)")
+    tt.add_argument("--candidates", type=int, default=10000, help="belief: cap on English candidates (default 10000)")
+    tt.add_argument("--min-count", type=int, default=10,
+                    help="belief: a corpus utterance is a candidate when said this often in the pairs (default 10; see README)")
+    tt.add_argument("--speaker-samples", type=int, default=0, help="belief: English speaker samples added as candidates (default 0)")
+    tt.add_argument("--epochs", type=int, help="seq2seq: epochs (default 6); learned message model: most epochs (default 12)")
+    tt.add_argument("--max-steps", type=int, help="seq2seq: cap on optimiser steps (quick runs)")
+    tt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tt.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    tt.set_defaults(func=_train_translator)
+
+    tl = tsub.add_parser(
+        "eval-listener",
+        help="the independent evaluation listener",
+        description="Train the CNN evaluation listener (another architecture and seed than the English listener that "
+        "translators consult) that scores translations to English; saved to RUN/eval_listener.",
+    )
+    tl.add_argument("--train", required=True, metavar="CSV", help="training corpus")
+    tl.add_argument("--english", metavar="DIR", help="English bundle whose tokenizer it shares (default RUN/english)")
+    tl.add_argument("--out", required=True, metavar="RUN", help="run directory")
+    tl.add_argument("--epochs", type=int, default=8, help="epochs (default 8, early stopping)")
+    tl.add_argument("--max-steps", type=int, help="cap on optimiser steps (quick runs)")
+    tl.add_argument("--seed", type=int, default=1, help="random seed (default 1: not the English listener's)")
+    tl.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    tl.set_defaults(func=_train_eval_listener)
+
+    im = sub.add_parser(
+        "import-messages",
+        help="import agent messages from JSON Lines",
+        description="Validate a JSON Lines file of rounds played by your own agents (docs/message_schema.md) and save "
+        "it as a paired corpus for `train translator`. Errors name the line and field.",
+    )
+    im.add_argument("file", metavar="FILE", help="JSON Lines file")
+    im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus is saved")
+    im.set_defaults(func=_import_messages)
+
     co = sub.add_parser(
         "collect",
         help="play agents on a corpus and store the paired corpus",
@@ -171,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", required=True, metavar="RUN", help="run directory (holds english/)")
     ev.add_argument("--data", required=True, metavar="CSV", help="corpus to evaluate on, ideally games the run never saw")
     ev.add_argument("--out", required=True, metavar="DIR", help="where metrics.json and the report go")
+    ev.add_argument("--games", type=int, help="evaluate on the first N games of the file only (quick runs)")
     ev.set_defaults(func=_evaluate)
 
     demo = sub.add_parser(
@@ -182,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", metavar="RUN", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
     demo.set_defaults(func=_demo)
+    add_live_commands(sub)
     return p
 
 

@@ -100,6 +100,8 @@ class EnglishModels:
         in any number of contexts (candidate beliefs for translation).
         """
         self.listener.eval()
+        if not len(texts):
+            return torch.zeros(0, 2 * self.listener.config.hidden_dim)
         return self._batched(texts, batch_size, lambda tok, ln, i: self.listener.encode_utterance(tok, ln)).reshape(len(texts), -1)
 
     @torch.no_grad()
@@ -118,10 +120,27 @@ class EnglishModels:
         g = self.listener.colors(colors.reshape(-1, 3, 3)).reshape(*colors.shape[:-1], -1)  # (..., 3, C)
         u = encodings.unsqueeze(-2)  # (..., 1, 2H)
         shape = torch.broadcast_shapes(u.shape[:-1], g.shape[:-1])
-        u, g = u.expand(*shape, u.shape[-1]), g.expand(*shape, g.shape[-1])
+        nd = len(shape)
+        u, g = u.reshape(*([1] * (nd - u.ndim + 1)), *u.shape), g.reshape(*([1] * (nd - g.ndim + 1)), *g.shape)
         t = self.listener.config.temperature
-        parts = [torch.softmax(self.listener.score_pairs(u[s : s + chunk], g[s : s + chunk]) / t, dim=-1) for s in range(0, len(u), chunk)]
+        # chunk the leading dimension without expanding: score_pairs broadcasts, so each side's
+        # own part of the first layer is computed once, not once per pair
+        parts = []
+        for s in range(0, shape[0], chunk):
+            us = u[s : s + chunk] if u.shape[0] > 1 else u
+            gs = g[s : s + chunk] if g.shape[0] > 1 else g
+            parts.append(torch.softmax(self.listener.score_pairs(us, gs) / t, dim=-1).expand(min(chunk, shape[0] - s), *shape[1:]))
         return torch.cat(parts) if parts else torch.zeros(shape)
+
+    @torch.no_grad()
+    def listen_parts(self, parts: tuple[torch.Tensor, torch.Tensor], colors: torch.Tensor) -> torch.Tensor:
+        """Calibrated beliefs from precomputed `listener.utterance_parts` `(N, S, C)` each, in the
+        rows' contexts `colors (N, 3, 3)`: `(N, S, 3)`. The in-context translator's inner loop."""
+        self.listener.eval()
+        g = self.listener.colors(check_colors(colors, len(colors)))  # (N, 3, C)
+        a, p = parts
+        logits = self.listener.score_parts(a[:, :, None], p[:, :, None], g[:, None])
+        return torch.softmax(logits / self.listener.config.temperature, dim=-1)
 
     @torch.no_grad()
     def speaker_log_prob(self, texts: Sequence[str], colors, targets, batch_size: int = 1024) -> torch.Tensor:

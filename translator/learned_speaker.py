@@ -182,8 +182,12 @@ class LearnedMessageModel(nn.Module, Bundled):
                 out.append(-0.5 * d * math.log(2 * math.pi * s2) - ((m[sl] - self.mean(h)) ** 2).sum(-1) / (2 * s2))
         return torch.cat(out).cpu() if out else torch.zeros(0)
 
-    def round_log_probs(self, messages, colors) -> torch.Tensor:
-        """`(N, 3)`: `log p(messages[n] | colors[n], x)` for each x, each message in its own context."""
+    def row_log_probs(self, messages, colors) -> torch.Tensor:
+        """`(N, 3)`: `log p(messages[n] | colors[n], x)` for each x, each message in its own context.
+
+        The fast path `translator.message_model.row_log_probs` takes for this model: one batched
+        decoder pass over the `3N` (message, context, target) rows instead of a grid per message.
+        """
         m = check_message(self.channel, messages)
         c = check_colors(colors, len(m))
         rep = torch.arange(3).repeat(len(m))
@@ -217,21 +221,3 @@ class _SpeakerView:
 
     def __init__(self, model: LearnedMessageModel):
         self.hidden, self.channel = model.hidden, model.channel_module
-
-
-def round_log_probs(model, messages, colors, block: int = 64) -> torch.Tensor:
-    """`(N, 3)` `log p(messages[n] | colors[n], x)` under *any* `MessageModel`, from its grid.
-
-    Each block of messages is scored against the block's own contexts and the diagonal kept, so the
-    cost is `N · block` (message, context) pairs rather than `N²`.
-    """
-    if isinstance(model, LearnedMessageModel):
-        return model.round_log_probs(messages, colors)
-    m, c = check_message(model.channel, messages), check_colors(colors)
-    if len(m) != len(c):
-        raise ValueError(f"{len(m)} messages for {len(c)} contexts")
-    out = []
-    for s in range(0, len(m), block):
-        grid = model.log_prob_grid(m[s : s + block], c[s : s + block])  # (b, b, 3)
-        out.append(torch.diagonal(grid, dim1=0, dim2=1).T)
-    return torch.cat(out) if out else torch.zeros(0, 3)

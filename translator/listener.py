@@ -73,10 +73,24 @@ class EnglishListener(nn.Module, Bundled):
         costs one `(U·J, C) @ (C, C)` product instead of re-running the GRU U·J times. This is what
         makes candidate beliefs over hundreds of contexts affordable.
         """
+        return self.score_parts(*self.utterance_parts(u), g)
+
+    def utterance_parts(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The context-free parts of the scoring MLP's first layer for encodings `u (..., 2H)`:
+        `(u W_u + b, utt_proj(u))`, each `(..., C)`. A translator computes them once per candidate."""
+        w_u = self.score[0].weight[:, : u.shape[-1]]
+        return u @ w_u.T + self.score[0].bias, self.utt_proj(u)
+
+    def score_parts(self, a: torch.Tensor, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Logits from `utterance_parts` `(a, p)` and colour encodings `g (..., C)`, broadcast."""
         first, rest = self.score[0], self.score[1:]
-        du, dc = u.shape[-1], g.shape[-1]
-        w_u, w_g, w_p = first.weight.split([du, dc, dc], dim=1)
-        pre = (u @ w_u.T + first.bias) + g @ w_g.T + (self.utt_proj(u) * g) @ w_p.T
+        dc = g.shape[-1]
+        w_g, w_p = first.weight[:, -2 * dc : -dc], first.weight[:, -dc:]
+        pre = (p * g) @ w_p.T  # the only per-pair product
+        if torch.is_grad_enabled():
+            pre = pre + a + g @ w_g.T
+        else:  # in place: the pair tensor is the big one
+            pre.add_(a).add_(g @ w_g.T)
         return rest(pre).squeeze(-1)
 
     def probs(self, tokens: torch.Tensor, lengths: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:

@@ -80,6 +80,35 @@ def divergence_loop(source: torch.Tensor, cands: torch.Tensor, weights: torch.Te
     return out.clamp_min(0)
 
 
+class CandidateBeliefs:
+    """Candidate beliefs `(U, K, 3)` with the parts of every divergence that do not depend on the
+    source computed once (their logs and negative entropies): a translator holds one of these, so
+    a call costs the GEMMs of `source_weighted` and nothing per candidate."""
+
+    def __init__(self, beliefs: torch.Tensor):
+        u, k, _ = beliefs.shape
+        log = _log(beliefs)
+        self.beliefs = beliefs
+        self.flat = beliefs.reshape(u, 3 * k)
+        self.flat_log = log.reshape(u, 3 * k)
+        self.neg_h = (beliefs * log).sum(-1)  # (U, K)
+
+    def __len__(self) -> int:
+        return len(self.beliefs)
+
+    def source_weighted(self, source: torch.Tensor, weights: torch.Tensor, criterion: str = "kl") -> torch.Tensor:
+        """`divergence(source, beliefs, weights, "source", criterion)`, from the cached parts."""
+        n, k, _ = source.shape
+        out = source.new_zeros(n, len(self))
+        if criterion in ("kl", "symmetric"):  # Σ_k w Σ_x s log s − (w s) · log c
+            out += (weights * (source * _log(source)).sum(-1)).sum(-1)[:, None]
+            out -= (weights[..., None] * source).reshape(n, 3 * k) @ self.flat_log.T
+        if criterion in ("reverse_kl", "symmetric"):  # Σ_k w Σ_x c log c − (w log s) · c
+            out += weights @ self.neg_h.T
+            out -= (weights[..., None] * _log(source)).reshape(n, 3 * k) @ self.flat.T
+        return out.clamp_min(0)
+
+
 @dataclass
 class Choice:
     """Chosen candidate per source row, its divergence, and the next-best alternatives."""

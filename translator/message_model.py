@@ -124,9 +124,17 @@ def discrete_log_prob_grid(speaker, symbols: torch.Tensor, colors: torch.Tensor,
 
 @torch.no_grad()
 def row_log_probs(model: MessageModel, messages, colors) -> torch.Tensor:
-    """`(N, 3)`: `log p(messages[n] | colors[n], x)`, each message in its own context."""
+    """`(N, 3)`: `log p(messages[n] | colors[n], x)`, each message in its own context.
+
+    The one implementation for every `MessageModel`: a model with its own batched `row_log_probs`
+    (`LearnedMessageModel`) is asked directly; otherwise the Gaussian means (continuous), the agent
+    speaker's decoder (discrete), or, for any other model, the diagonal of one small grid per message.
+    """
     colors = check_colors(colors)
     m = check_message(model.channel, messages, len(colors))
+    own = getattr(model, "row_log_probs", None)
+    if callable(own):
+        return own(m, colors)
     if not model.channel.discrete:  # continuous: Gaussian around each row's own means
         mu = model.means(colors)  # (N, 3, D)
         d, s2 = mu.shape[-1], model.noise**2

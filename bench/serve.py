@@ -1,0 +1,238 @@
+"""Benchmark: the HTTP service under 32 concurrent clients on loopback (in-context translation to English).
+
+Targets (live translation issue): >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory
+flat over a 10,000-request run. A real `neuralese serve` process (uvicorn) is started on a free
+127.0.0.1 port; the clients are one asyncio process of httpx connections, each sending its next
+request as soon as the previous one is answered. Server RSS is sampled every 0.25 s.
+
+Translator: `runs/demo/translators/continuous/belief` when the run has one, else a small belief
+translator (128 contexts, 4,000 candidates) built once from the demo run's English models, agents and
+pairs and cached in `runs/demo/bench_cache/serve_belief`. Prints a markdown table and writes
+`bench/results/serve.json`.
+
+    .venv/bin/python bench/serve.py [--requests 10000] [--clients 32] [--per-request 1] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "runs" / "demo"
+CACHE = DEMO / "bench_cache" / "serve_belief"
+SERVE = (
+    "import argparse, sys; from translator.live_cli import add_live_commands; "
+    "p = argparse.ArgumentParser(); add_live_commands(p.add_subparsers(dest='command', required=True)); "
+    "a = p.parse_args(sys.argv[1:]); a.func(a)"
+)
+
+
+def bench_bundle() -> tuple[Path, str]:
+    """`(bundle directory, description)`: the demo run's translator, or the cached small one (built if missing)."""
+    real = DEMO / "translators" / "continuous" / "belief"
+    if (real / "config.json").is_file():
+        return real, str(real.relative_to(ROOT))
+    if not (CACHE / "config.json").is_file():
+        from training.collect import load_collection
+        from training.translators import BeliefBuildArgs, build_belief_translator
+        from translator.agents import Agents
+        from translator.english import EnglishModels
+        from translator.message_model import ExactMessageModel
+
+        print(f"building the benchmark translator in {CACHE.relative_to(ROOT)} (once) ...", file=sys.stderr)
+        english = EnglishModels.from_pretrained(DEMO / "english")
+        agents = Agents.from_pretrained(DEMO / "agents" / "continuous")
+        pairs, _ = load_collection(DEMO / "pairs" / "continuous")
+        tr = build_belief_translator(english, ExactMessageModel(agents), pairs, BeliefBuildArgs(contexts=128, candidates=4000))
+        tr.save_pretrained(CACHE)
+    return CACHE, f"{CACHE.relative_to(ROOT)} (built: 128 contexts, 4,000 candidates, demo run)"
+
+
+def bench_rows(n: int) -> tuple[list[list[float]], list[list[list[float]]]]:
+    """Real agent messages and their contexts from the demo run's paired corpus (cycled to `n`)."""
+    from training.collect import load_collection
+
+    pairs, _ = load_collection(DEMO / "pairs" / "continuous")
+    sel = pairs.select(range(min(n, len(pairs))))
+    messages, colors = sel["message"], sel["colors"]
+    return [messages[i % len(messages)] for i in range(n)], [colors[i % len(colors)] for i in range(n)]
+
+
+def run_dir_for(bundle: Path, tmp: Path) -> Path:
+    """A run layout (`RUN/translators/continuous/belief`) pointing at the bundle."""
+    link = tmp / "run" / "translators" / "continuous" / "belief"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(bundle.resolve(), target_is_directory=True)
+    return tmp / "run"
+
+
+def machine() -> str:
+    mem = ""
+    try:
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} cores{mem}, no GPU, {platform.python_implementation()} {platform.python_version()}"
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    rss: list[tuple[float, float]] = []
+    next_i = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        headers = {"content-type": "application/json"}
+        for b in bodies[:warmup]:  # warm-up: first calls allocate; not measured
+            await client.post("/v1/translate", content=b, headers=headers)
+        rss_start = rss_mib(pid)
+
+        async def worker():
+            nonlocal next_i
+            while next_i < len(bodies):
+                b = bodies[next_i]
+                next_i += 1
+                t = time.perf_counter()
+                try:
+                    r = await client.post("/v1/translate", content=b, headers=headers)
+                    if r.status_code != 200:
+                        errors.append(f"{r.status_code}: {r.text[:200]}")
+                except httpx.HTTPError as e:
+                    errors.append(repr(e))
+                latencies.append(time.perf_counter() - t)
+
+        async def sampler(done: asyncio.Event):
+            t0 = time.perf_counter()
+            while not done.is_set():
+                rss.append((time.perf_counter() - t0, rss_mib(pid)))
+                await asyncio.sleep(0.25)
+
+        done = asyncio.Event()
+        sample = asyncio.create_task(sampler(done))
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        seconds = time.perf_counter() - start
+        done.set()
+        await sample
+        rss_end = rss_mib(pid)
+    half = [m for t, m in rss if t >= seconds / 2]
+    return {
+        "seconds": seconds, "latencies": latencies, "errors": errors, "rss_start_mib": rss_start, "rss_end_mib": rss_end,
+        "rss_max_mib": max(m for _, m in rss), "rss_mid_mib": half[0] if half else rss_end, "rss_samples": rss,
+    }  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=10_000)
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--per-request", type=int, default=1, help="messages per request (default 1: every message its own request)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads in the server (default 1: the other core runs the clients)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
+    args = p.parse_args()
+
+    bundle, desc = bench_bundle()
+    messages, colors = bench_rows(args.requests * args.per_request)
+    k = args.per_request
+    bodies = [
+        json.dumps({"channel": "continuous", "to": "english",
+                    "items": [{"message": messages[j], "context": colors[j]} for j in range(i * k, (i + 1) * k)]}).encode()
+        for i in range(args.requests)
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_dir_for(bundle, Path(tmp))
+        port = _free_port()
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--run", str(run), "--port", str(port), "--threads", str(args.threads),
+             "--batch-wait-ms", str(args.batch_wait_ms), "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            import httpx
+
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None:
+                    sys.exit("server exited during start-up")
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    sys.exit("server did not start")
+                time.sleep(0.2)
+            res = asyncio.run(load(url, bodies, args.clients, proc.pid, args.warmup))
+            health = httpx.get(url + "/healthz").json()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    lat = res.pop("latencies")
+    n_msgs = args.requests * k
+    row = {
+        "requests": args.requests, "clients": args.clients, "messages_per_request": k, "messages": n_msgs,
+        "seconds": res["seconds"], "messages_per_s": n_msgs / res["seconds"], "requests_per_s": args.requests / res["seconds"],
+        "p50_ms": 1000 * pct(lat, 0.50), "p99_ms": 1000 * pct(lat, 0.99), "max_ms": 1000 * max(lat),
+        "errors": len(res["errors"]), "error_examples": res["errors"][:5],
+        "rss_start_mib": res["rss_start_mib"], "rss_mid_mib": res["rss_mid_mib"], "rss_end_mib": res["rss_end_mib"],
+        "rss_max_mib": res["rss_max_mib"], "server_batches": health["batches"], "server_rows": health["rows"],
+    }  # fmt: skip
+    row["rows_per_batch"] = row["server_rows"] / max(1, row["server_batches"])
+    row["meets"] = {
+        "throughput": row["messages_per_s"] >= 1000, "p99": row["p99_ms"] < 100, "errors": row["errors"] == 0,
+        "memory_flat": row["rss_end_mib"] - row["rss_mid_mib"] < 0.05 * row["rss_mid_mib"],
+    }  # fmt: skip
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "translator": desc,
+        "server_threads": args.threads, "batch_wait_ms": args.batch_wait_ms, "result": row,
+        "rss_samples_mib": [round(m, 1) for _, m in res["rss_samples"]],
+    }  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"machine: {result['machine']}; translator: {desc}; server threads {args.threads}\n")
+    print("| clients | msgs/request | requests | messages/s | p50 | p99 | max | errors | server RSS start → mid → end (max) | rows/batch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {args.clients} | {k} | {args.requests:,} | {row['messages_per_s']:,.0f} | {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | "
+          f"{row['max_ms']:.0f} ms | {row['errors']} | {row['rss_start_mib']:.0f} → {row['rss_mid_mib']:.0f} → {row['rss_end_mib']:.0f} MiB "
+          f"({row['rss_max_mib']:.0f}) | {row['rows_per_batch']:.1f} |")
+    print("\ntargets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in row["meets"].items()))
+
+
+if __name__ == "__main__":
+    main()

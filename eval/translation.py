@@ -1,0 +1,252 @@
+"""Behaviour-preservation evaluation of translators (DESIGN §6) on a corpus of unseen games.
+
+For every channel with translators in the run (`RUN/translators/CHANNEL/...`) the channel's agents
+play each evaluation round (the contexts and targets people had). Then, per translator:
+
+- **to_english (R→H)**: the agent's message is translated to English and an *evaluation* listener
+  (`RUN/eval_listener`, another architecture and seed than anything a translator consulted) picks
+  a colour from the translation. Accuracy = it picks the agent's target. Also: the consulted
+  listener's accuracy, BLEU/chrF against the person's utterance in the same round, distinct
+  translations per 1,000 messages, naturalness (the English speaker's mean per-token
+  log-likelihood of the translation in the round), and the fraction flagged faithful.
+- **to_neuralese (H→R)**: the person's utterance is translated to a message and the agents'
+  listener picks a colour. Accuracy = it picks the person's target.
+- **belief_kl**: over fresh contexts sampled from the game (none seen in training), the mean
+  KL(message's belief ‖ translation's belief), exact message beliefs against the consulted
+  listener's beliefs: the paper's belief evaluation.
+
+Translator names: `belief` (in context), `belief_context_free`, `direct`, `seq2seq_cooccurrence`,
+`seq2seq_belief` (in context), `random`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import sacrebleu
+import torch
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from eval.metrics import accuracy_report
+from translator.bundle import BundleError
+from translator.english import EnglishModels
+from translator.message_model import ExactMessageModel, beliefs_from_log_probs
+from translator.translations import Translations
+
+NAMES = ("belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief", "random")
+GALLERY_PER_CHANNEL = 9  # three rounds of each condition
+KL_CONTEXTS, KL_MESSAGES = 64, 1000
+
+
+class Translate:
+    """One named translator as a pair of batch functions `(sources, colors) -> Translations`."""
+
+    def __init__(self, to_english: Callable, to_neuralese: Callable | None):
+        self.to_english, self.to_neuralese = to_english, to_neuralese
+
+
+def load_translators(channel_dir: Path) -> dict[str, Translate]:
+    """The translators stored for one channel, under their evaluation names."""
+    from translator.baselines import DirectTranslator, RandomTranslator
+    from translator.belief_translator import BeliefTranslator
+
+    out: dict[str, Translate] = {}
+    if (channel_dir / "belief" / "config.json").is_file():
+        b = BeliefTranslator.from_pretrained(channel_dir / "belief")
+        out["belief"] = Translate(b.to_english, b.to_neuralese)
+        out["belief_context_free"] = Translate(lambda m, c: b.to_english(m), lambda t, c: b.to_neuralese(t))
+        rnd = RandomTranslator(b.candidates, b.tables["messages"], b.channel, seed=0)
+        out["random"] = Translate(rnd.to_english, rnd.to_neuralese)
+    if (channel_dir / "direct" / "config.json").is_file():
+        d = DirectTranslator.from_pretrained(channel_dir / "direct")
+        out["direct"] = Translate(lambda m, c: d.to_english(m), lambda t, c: d.to_neuralese(t))
+    for source in ("cooccurrence", "belief"):
+        path = channel_dir / f"seq2seq_{source}"
+        if (path / "to_english" / "config.json").is_file():
+            out[f"seq2seq_{source}"] = _seq2seq(path)
+    return out
+
+
+def _seq2seq(path: Path) -> Translate:
+    from translator.seq2seq import Seq2SeqTranslator
+
+    eng = Seq2SeqTranslator.from_pretrained(path / "to_english")
+    neu = Seq2SeqTranslator.from_pretrained(path / "to_neuralese") if (path / "to_neuralese" / "config.json").is_file() else None
+
+    def wrap(fn):
+        def run(src, colors):
+            out = fn(src, colors)
+            n = len(out)
+            nan = torch.full((n,), float("nan"))
+            alts = [[] for _ in range(n)] if isinstance(out, list) else out[:, None][:, :0]
+            return Translations(out, nan, torch.ones(n, dtype=torch.bool), alts, torch.zeros(n, 0))
+        return run
+
+    return Translate(wrap(eng.translate), wrap(neu.translate) if neu else None)
+
+
+def _dedupe_texts(fn: Callable, texts: list[str], colors) -> Translations:
+    """Context-free translation of each distinct text once (utterances repeat a lot)."""
+    if colors is not None:
+        return fn(texts, colors)
+    keys = [" ".join(t.lower().split()) for t in texts]
+    uniq = list(dict.fromkeys(keys))
+    pos = {k: i for i, k in enumerate(uniq)}
+    idx = torch.tensor([pos[k] for k in keys])
+    t = fn(uniq, None)
+    return Translations(t.translations[idx], t.divergence[idx], t.faithful[idx], t.alternatives[idx], t.alternative_divergence[idx])
+
+
+def _english_usable(english: EnglishModels, texts: list[str]) -> np.ndarray:
+    return np.array([bool(ids) for ids in english.tokenizer.encode(texts)])
+
+
+def to_english_metrics(t: Translations, ds: Dataset, english: EnglishModels, eval_listener, colors: torch.Tensor,
+                       targets: torch.Tensor) -> dict:
+    texts = list(t.translations)
+    picked = eval_listener.listen(texts, colors).argmax(-1)
+    consulted = english.listen(texts, colors).argmax(-1)
+    report = accuracy_report((picked == targets).tolist(), ds["condition"], ds["game_id"])
+    refs = list(ds["utterance"])
+    lp = english.speaker_log_prob(texts, colors, targets)
+    _, lengths = english.encode(texts)
+    report.update(
+        bleu=sacrebleu.corpus_bleu(texts, [refs]).score,
+        chrf=sacrebleu.corpus_chrf(texts, [refs]).score,
+        distinct=1000 * len(set(texts)) / max(len(texts), 1),
+        naturalness=float((lp / (lengths + 1)).mean()),
+        consulted_listener_accuracy=float((consulted == targets).float().mean()),
+        faithful=float(t.faithful.float().mean()),
+    )
+    report["_choices"] = picked  # for the gallery; dropped before writing
+    return report
+
+
+def to_neuralese_metrics(t: Translations, ds: Dataset, agents, colors: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor) -> dict:
+    picked = agents.listen(t.translations, colors[usable]).argmax(-1)
+    correct = (picked == targets[usable]).tolist()
+    cond = [c for c, u in zip(ds["condition"], usable) if u]
+    games = [g for g, u in zip(ds["game_id"], usable) if u]
+    report = accuracy_report(correct, cond, games)
+    report.update(faithful=float(t.faithful.float().mean()), skipped_empty=int((~usable).sum()))
+    return report
+
+
+@torch.no_grad()
+def belief_kl(messages: torch.Tensor, texts: list[str], model: ExactMessageModel, english: EnglishModels, seed: int = 0) -> float:
+    """Mean KL(message belief ‖ translation belief) over fresh contexts (uniformly weighted)."""
+    from training.agents import sample_contexts
+
+    g = torch.Generator().manual_seed(10_000 + seed)  # away from the seeds training samples with
+    contexts = sample_contexts(KL_CONTEXTS, g)["colors"]
+    rows = torch.randperm(len(messages), generator=g)[:KL_MESSAGES]
+    source = beliefs_from_log_probs(model.log_prob_grid(messages[rows], contexts))  # (N, K, 3)
+    enc = english.encode_utterances([texts[i] for i in rows.tolist()])
+    target = torch.cat([english.listen_encoded(enc[s : s + 64, None], contexts[None]) for s in range(0, len(enc), 64)])
+    p, q = source.clamp_min(1e-6), target.clamp_min(1e-6)
+    return float((p * (p.log() - q.log())).sum(-1).mean())
+
+
+def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishModels, eval_listener) -> tuple[dict, list[dict]]:
+    """Metrics of every translator of one channel on the collected evaluation rounds, and a gallery."""
+    translators = load_translators(channel_dir)
+    if not translators:
+        return {}, []
+    messages = torch.tensor(ds["message"])
+    messages = messages.long() if agents.channel.discrete else messages.float()
+    colors = torch.tensor(ds["colors"], dtype=torch.float32)
+    targets = torch.tensor(ds["target"])
+    texts = list(ds["utterance"])
+    usable = torch.from_numpy(_english_usable(english, texts))
+    usable_texts = [t for t, u in zip(texts, usable) if u]
+    exact = ExactMessageModel(agents)
+    out, choices, english_out = {}, {}, {}
+    for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False):
+        tr = translators[name]
+        context = None if name in ("belief_context_free", "direct") else colors
+        eng = tr.to_english(messages, context)
+        eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
+        report = {"to_english": to_english_metrics(eng, ds, english, eval_listener, colors, targets)}
+        choices[name] = report["to_english"].pop("_choices")
+        english_out[name] = eng
+        if tr.to_neuralese is not None:
+            neu = _dedupe_texts(tr.to_neuralese, usable_texts, None if context is None else colors[usable])
+            report["to_neuralese"] = to_neuralese_metrics(neu, ds, agents, colors, targets, usable)
+        report["belief_kl"] = belief_kl(messages, list(eng.translations), exact, english)
+        out[name] = report
+    return out, gallery(ds, agents.channel, english_out, choices)
+
+
+def render_message(message: list, discrete: bool) -> str:
+    if discrete:
+        return " ".join(str(s) for s in message) or "(empty)"
+    return "z[0:3] = " + ", ".join(f"{v:+.2f}" for v in message[:3]) + " …"
+
+
+def gallery(ds: Dataset, channel, translations: dict[str, Translations], choices: dict[str, torch.Tensor]) -> list[dict]:
+    """A few rounds of each condition, drawn at fixed positions so reruns show the same rounds."""
+    rows: list[int] = []
+    conds = ds["condition"]
+    for cond in ("far", "split", "close"):
+        idx = [i for i, c in enumerate(conds) if c == cond]
+        rows += idx[:: max(1, len(idx) // 3)][:3]
+    items = []
+    for i in rows[:GALLERY_PER_CHANNEL]:
+        r = ds[i]
+        items.append({
+            "channel": channel.kind, "round_id": r["round_id"], "condition": r["condition"], "colors": r["colors"],
+            "target": r["target"], "utterance": r["utterance"], "message": render_message(r["message"], channel.discrete),
+            "agent_choice": r["agent_choice"],
+            "translations": {name: {"text": t.translations[i], "eval_listener_choice": int(choices[name][i]),
+                                    "faithful": bool(t.faithful[i])} for name, t in translations.items()},
+        })  # fmt: skip
+    return items
+
+
+def load_eval_listener(run: Path):
+    from translator.cnn_listener import EvaluationListener
+
+    path = run / "eval_listener"
+    if not (path / "config.json").is_file():
+        raise BundleError(f"{run}: no evaluation listener at {path} (train one with `neuralese train eval-listener --out {run}`)")
+    return EvaluationListener.from_pretrained(path)
+
+
+def evaluate_translation(run: str | Path, rounds, english: EnglishModels) -> tuple[dict, list[dict]]:
+    """`{"<channel>": {"<translator>": {...}}}` for every translator directory of the run, and the gallery."""
+    from training.collect import collect
+    from translator.agents import Agents
+
+    run = Path(run)
+    channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
+    if not channel_dirs:
+        return {}, []
+    eval_listener = load_eval_listener(run)
+    metrics, items = {}, []
+    for channel_dir in channel_dirs:
+        kind = _channel_kind(channel_dir)
+        agents_dir = run / "agents" / kind
+        if not (agents_dir / "config.json").is_file():
+            continue  # translators of agents this run cannot play (imported messages): nothing to score by behaviour
+        agents = Agents.from_pretrained(agents_dir)
+        ds = collect(agents, rounds)
+        got, gal = evaluate_channel(channel_dir, agents, ds, english, eval_listener)
+        if got:
+            metrics[channel_dir.name] = got
+            items += [{**g, "channel": channel_dir.name} for g in gal]
+    return metrics, items
+
+
+def _channel_kind(channel_dir: Path) -> str:
+    """The agents' channel kind a channel directory translates (its name may be e.g. continuous_learned)."""
+    import json
+
+    for config in sorted(channel_dir.glob("*/config.json")) + sorted(channel_dir.glob("*/*/config.json")):
+        data = json.loads(config.read_text())
+        channel = data.get("config", {}).get("channel")
+        if isinstance(channel, dict) and "kind" in channel:
+            return channel["kind"]
+    return channel_dir.name.split("_")[0]

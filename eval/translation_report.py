@@ -1,0 +1,263 @@
+"""Report views of `metrics["translation"]` and the translation gallery: tables, plots and HTML.
+
+`metrics["translation"][channel][translator]` holds `to_english` (R→H: agent messages rendered in
+English, scored by the evaluation listener), `to_neuralese` (H→R: people's utterances rendered as
+messages, scored by the agent listener; may be missing) and `belief_kl` (may be null). The gallery is
+a list of sampled dev rounds with each translator's rendering of the agent's message.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from translator.corpus import CONDITIONS
+
+# Preferred row order; translators not listed here follow in the order the metrics give them.
+TRANSLATORS = ("belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief", "random")
+MISSING = "–"
+COLUMNS = ["translator", "R→H acc [95% CI]", "H→R acc [95% CI]", "BLEU", "chrF", "distinct/1000", "naturalness",
+           "consulted acc", "belief KL", "faithful %"]  # fmt: skip
+
+Table = tuple[str, list[str], list[list[str]]]  # (caption, header, rows)
+
+
+def ordered_translators(names: Iterable[str]) -> list[str]:
+    """Known translators in `TRANSLATORS` order, then the rest as given."""
+    names = list(names)
+    return [t for t in TRANSLATORS if t in names] + [t for t in names if t not in TRANSLATORS]
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def fmt(v: object, digits: int = 3) -> str:
+    """A number with `digits` decimals, or "–" for missing, null or non-finite values."""
+    return f"{v:.{digits}f}" if _finite(v) else MISSING
+
+
+def fmt_acc(rep: dict | None) -> str:
+    """`accuracy [lo, hi]` of an accuracy report, or "–"."""
+    if not rep or not _finite(rep.get("accuracy")):
+        return MISSING
+    ci = rep.get("ci95") or [None, None]
+    if len(ci) == 2 and _finite(ci[0]) and _finite(ci[1]):
+        return f"{rep['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return f"{rep['accuracy']:.3f}"
+
+
+def fmt_percent(v: object) -> str:
+    """A share in [0, 1] as a percentage with one decimal, or "–"."""
+    return f"{100 * v:.1f}" if _finite(v) else MISSING
+
+
+def translation_tables(translation: dict) -> list[Table]:
+    """One table per channel: a row per translator, the columns of `COLUMNS`."""
+    tables = []
+    for channel, by_translator in translation.items():
+        rows = []
+        for name in ordered_translators(by_translator):
+            entry = by_translator[name] or {}
+            en = entry.get("to_english") or {}
+            rows.append([
+                name, fmt_acc(en), fmt_acc(entry.get("to_neuralese")), fmt(en.get("bleu")), fmt(en.get("chrf")),
+                fmt(en.get("distinct")), fmt(en.get("naturalness")), fmt(en.get("consulted_listener_accuracy")),
+                fmt(entry.get("belief_kl")), fmt_percent(en.get("faithful")),
+            ])  # fmt: skip
+        tables.append((str(channel), list(COLUMNS), rows))
+    return tables
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of a GitHub markdown table (pipes in cells escaped)."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header)] + [line(r) for r in rows]
+
+
+def html_table(header: list[str], rows: list[list[str]], caption: str | None = None) -> str:
+    """An escaped HTML table."""
+    out = ["<table>"]
+    if caption:
+        out.append(f"<caption>{html.escape(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr></thead>")
+    out.append("<tbody>")
+    out += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+TRANSLATION_INTRO = (
+    "R→H: agent messages translated into English, scored by the evaluation listener picking the target; "
+    "H→R: people's utterances translated into messages, scored by the agent listener. Accuracies with 95% "
+    "intervals from a bootstrap over games; BLEU, chrF, distinct, naturalness, consulted-listener accuracy and "
+    "faithfulness are of the R→H translations; belief KL between the message's and the translation's beliefs."
+)
+
+
+def translation_markdown(translation: dict) -> str:
+    """The translation section of `report.md`: an intro and one table per channel."""
+    out = ["## Translation", "", TRANSLATION_INTRO, ""]
+    for channel, header, rows in translation_tables(translation):
+        out += [f"### {channel}", "", *markdown_table(header, rows), ""]
+    return "\n".join(out)
+
+
+def translation_html(translation: dict) -> str:
+    """The same section as `translation_markdown`, as HTML."""
+    out = ["<h2>Translation</h2>", f"<p>{html.escape(TRANSLATION_INTRO)}</p>"]
+    for channel, header, rows in translation_tables(translation):
+        out += [f"<h3>{html.escape(channel)}</h3>", html_table(header, rows)]
+    return "\n".join(out)
+
+
+def _bar_stats(rep: dict | None) -> tuple[float, float, float]:
+    """(accuracy, error below, error above) for an accuracy report; NaN accuracy and zero error if missing."""
+    if not rep or not _finite(rep.get("accuracy")):
+        return float("nan"), 0.0, 0.0
+    acc = rep["accuracy"]
+    ci = rep.get("ci95") or [None, None]
+    lo = acc - ci[0] if _finite(ci[0]) else 0.0
+    hi = ci[1] - acc if _finite(ci[1]) else 0.0
+    return acc, max(lo, 0.0), max(hi, 0.0)
+
+
+def plot_translation(translation: dict, path: str | Path) -> None:
+    """R→H accuracy per channel (one panel each): grouped bars by translator and condition, 95% CI, chance line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    channels = list(translation) or ["(none)"]
+    groups = ["all", *CONDITIONS]
+    fig, axes = plt.subplots(1, len(channels), figsize=(max(5.0, 4.6 * len(channels)), 4.2), sharey=True, squeeze=False)
+    for ax, channel in zip(axes[0], channels):
+        by_translator = translation.get(channel, {})
+        names = ordered_translators(by_translator)
+        width = 0.8 / len(groups)
+        for j, group in enumerate(groups):
+            stats = []
+            for name in names:
+                en = (by_translator[name] or {}).get("to_english") or {}
+                stats.append(_bar_stats(en if group == "all" else (en.get("by_condition") or {}).get(group)))
+            if stats:
+                acc, lo, hi = np.array(stats, dtype=float).T
+                ax.bar(np.arange(len(names)) + j * width, acc, width, yerr=np.vstack([lo, hi]), capsize=2,
+                       color=f"C{j}", label=group)  # fmt: skip
+        ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance")
+        ax.set_xticks(np.arange(len(names)) + width * (len(groups) - 1) / 2, names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(0.0, 1.05)
+        ax.set_title(f"{channel}: R→H")
+        if not names:
+            ax.text(0.5, 0.5, "no translators", ha="center", va="center", transform=ax.transAxes)
+    axes[0][0].set_ylabel("evaluation listener accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False, ncol=len(labels))
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_belief_kl(translation: dict, path: str | Path) -> None:
+    """Belief KL: one panel per channel, a bar per translator (same colour in every panel); null values left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    channels = list(translation) or ["(none)"]
+    every = ordered_translators(dict.fromkeys(t for c in translation for t in translation[c]))
+    fig, axes = plt.subplots(1, len(channels), figsize=(max(5.0, 3.6 * len(channels)), 3.8), sharey=True, squeeze=False)
+    for ax, channel in zip(axes[0], channels):
+        by_t = translation.get(channel, {})
+        kl = [(n, (by_t[n] or {}).get("belief_kl")) for n in ordered_translators(by_t)]
+        kl = [(n, v) for n, v in kl if _finite(v)]
+        if kl:
+            ax.bar(range(len(kl)), [v for _, v in kl], 0.7, color=[f"C{every.index(n) % 10}" for n, _ in kl])
+            ax.set_xticks(range(len(kl)), [n for n, _ in kl], rotation=30, ha="right", fontsize=8)
+            ax.set_xlim(-0.6, max(len(kl), 3) - 0.4)  # keep bars narrow when a channel has few
+        else:
+            ax.set_xticks([])
+            ax.text(0.5, 0.5, "no belief KL", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(channel)
+    axes[0][0].set_ylabel("belief KL (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+GALLERY_CSS = """
+.round{border:1px solid #ccc;border-radius:6px;padding:8px 12px;margin:10px 0;max-width:60em}
+.round .meta{color:#555;font-size:90%}
+.swatches{display:flex;gap:10px;margin:6px 0}
+.swatch-box{text-align:center;font-size:80%;width:8em}
+.swatch{width:64px;height:64px;margin:0 auto;border:3px solid transparent;border-radius:4px}
+.swatch.target{border-color:#000}
+.picks{min-height:1.2em}
+.untranslatable{color:#a33;font-style:italic}
+.right{color:#080}.wrong{color:#a00}
+"""
+
+
+def hsl_css(color: Sequence[float]) -> str:
+    """CSS `hsl()` for a corpus colour (hue 0-360, saturation and lightness 0-100)."""
+    h, s, lum = (float(x) for x in color)
+    return f"hsl({h:g}, {s:g}%, {lum:g}%)"
+
+
+def _round_html(r: dict) -> str:
+    esc = html.escape
+    target = r.get("target")
+    translations = r.get("translations") or {}
+    names = ordered_translators(translations)
+    boxes = []
+    for i, color in enumerate(r.get("colors") or []):
+        pickers = (["agent"] if r.get("agent_choice") == i else []) + [
+            f"eval listener ({n})" for n in names if (translations[n] or {}).get("eval_listener_choice") == i
+        ]
+        cls = "swatch target" if i == target else "swatch"
+        label = f"#{i} target" if i == target else f"#{i}"
+        boxes.append(
+            f'<div class="swatch-box"><div class="{cls}" style="background: {esc(hsl_css(color))}" '
+            f'title="{esc(label)}"></div><div>{esc(label)}</div>'
+            f'<div class="picks">{esc(", ".join(pickers))}</div></div>')  # fmt: skip
+    items = []
+    for n in names:
+        t = translations[n] or {}
+        choice = t.get("eval_listener_choice")
+        mark = (
+            "" if choice is None else ('<span class="right">✓</span> ' if choice == target else '<span class="wrong">✗</span> ')
+        )
+        flag = "" if t.get("faithful", True) else ' <span class="untranslatable">untranslatable?</span>'
+        items.append(f"<li>{mark}<b>{esc(str(n))}</b>: {esc(str(t.get('text', '')))}{flag}</li>")
+    agent = r.get("agent_choice")
+    agent_ok = "" if agent is None else f"#{agent} (right)" if agent == target else f"#{agent} (wrong)"
+    return "\n".join([
+        '<div class="round">',
+        f'<div class="meta">{esc(str(r.get("channel", "")))} · round {esc(str(r.get("round_id", "")))} · '
+        f'{esc(str(r.get("condition", "")))}</div>',
+        f'<div class="swatches">{"".join(boxes)}</div>',
+        f"<div>message: <code>{esc(str(r.get('message', '')))}</code>; agent listener picked "
+        f"{esc(agent_ok or '–')}</div>",
+        f"<div>person: “{esc(str(r.get('utterance', '')))}”</div>",
+        f"<ul>{''.join(items)}</ul>",
+        "</div>",
+    ])  # fmt: skip
+
+
+def gallery_html(gallery: list[dict]) -> str:
+    """An HTML fragment (with its own <style>) showing each sampled round: swatches, picks, message, translations."""
+    if not gallery:
+        return ""
+    intro = ("<p>Sampled dev rounds. The target has a black border; under each colour, who picked it: the agent "
+             "listener (from the message) and the evaluation listener given each translator's English. "
+             "Translations judged unfaithful to the message are marked <i>untranslatable?</i>.</p>")  # fmt: skip
+    return "\n".join([f"<style>{GALLERY_CSS}</style>", "<h2>Gallery</h2>", intro, *(_round_html(r) for r in gallery)])

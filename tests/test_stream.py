@@ -1,0 +1,170 @@
+"""Streaming JSON Lines translation: order, bad lines in place, live pipes, and the `translate` command."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from translator.api import Translator
+from translator.live_cli import add_live_commands
+from translator.stream import batches, run_stream, translate_batch
+
+
+@pytest.fixture(scope="module")
+def translator(saved_belief_translator) -> Translator:
+    return Translator.from_pretrained(saved_belief_translator)
+
+
+@pytest.fixture(scope="module")
+def rows(tiny_pairs):
+    sel = tiny_pairs.select(range(10))
+    return sel["message"], sel["colors"], sel["utterance"]
+
+
+def _lines(rows) -> tuple[list[bytes], dict[int, str | None]]:
+    """A stream mixing good and bad lines; `expect[n]` = None for a good line, else a regex of its error."""
+    messages, colors, _ = rows
+    m = [list(x) for x in messages]
+    good = lambda i, ctx=True, **kw: json.dumps({"message": m[i], **({"context": colors[i]} if ctx else {}), **kw})  # noqa: E731
+    lines = [
+        good(0, id="a"),
+        "{not json",
+        good(1, ctx=False),
+        "",  # blank: skipped
+        '[1, 2, 3]',
+        json.dumps({"message": m[2][:-1], "context": colors[2], "id": 7}),
+        '{"message": [' + ", ".join(["NaN"] * len(m[3])) + "]}",
+        good(3),
+        json.dumps({"message": m[4], "contxt": colors[4]}),
+        json.dumps({"utterance": "blue"}),
+        json.dumps({"message": m[5], "context": [[400, 50, 50]] * 3}),
+        "\xff\xfe{}",  # not UTF-8 (encoded below as raw bytes)
+        good(4, ctx=False, id=3.5),
+        good(5),
+    ]
+    raw = [ln.encode("latin-1") if ln.startswith("\xff") else ln.encode() for ln in lines]
+    expect = {
+        1: None, 2: "not JSON", 3: None, 5: "expected a JSON object", 6: "expects 64 numbers, got 63",
+        7: "NaN or infinite", 8: None, 9: "unknown field.*contxt", 10: "unknown field.*utterance.*has message",
+        11: r"out of range", 12: "not UTF-8", 13: None, 14: None,
+    }  # fmt: skip
+    return raw, expect
+
+
+def _check(records, expect, translator, rows):
+    import re
+
+    assert [r["line"] for r in records] == sorted(expect)  # one per non-blank line, in order
+    messages, colors, _ = rows
+    # good lines carry exactly what the API gives for the same rows
+    want_ctx = translator.to_english([messages[i] for i in (0, 3, 5)], [colors[i] for i in (0, 3, 5)])
+    want_free = translator.to_english([messages[i] for i in (1, 4)])
+    want = {1: want_ctx[0], 8: want_ctx[1], 14: want_ctx[2], 3: want_free[0], 13: want_free[1]}
+    for r in records:
+        n = r["line"]
+        if expect[n] is None:
+            assert "error" not in r
+            assert r["translation"] == want[n].translation and r["faithful"] == want[n].faithful
+            assert r["divergence"] == pytest.approx(want[n].divergence, rel=1e-5, abs=1e-6)
+            assert [a["translation"] for a in r["alternatives"]] == [a.translation for a in want[n].alternatives]
+        else:
+            assert set(r) <= {"line", "error", "id"} and re.search(expect[n], r["error"]), r
+    by_line = {r["line"]: r for r in records}
+    assert by_line[1]["id"] == "a" and by_line[13]["id"] == 3.5 and by_line[6]["id"] == 7  # ids echoed, errors too
+
+
+def test_translate_batch_keeps_order_and_puts_errors_in_place(translator, rows):
+    raw, expect = _lines(rows)
+    records = translate_batch(translator, "english", list(enumerate(raw, 1)))
+    _check(records, expect, translator, rows)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 256])
+def test_run_stream_any_batch_size(translator, rows, batch_size):
+    raw, expect = _lines(rows)
+    out = io.StringIO()
+    stats = run_stream(translator, "english", io.BytesIO(b"\n".join(raw) + b"\n"), out, batch_size=batch_size)
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    _check(records, expect, translator, rows)
+    assert stats.lines == len(expect) and stats.errors == sum(v is not None for v in expect.values())
+
+
+def test_over_long_line_is_an_error_and_the_stream_goes_on(translator, rows, monkeypatch):
+    import translator.stream as stream
+
+    monkeypatch.setattr(stream, "MAX_LINE_BYTES", 64)
+    inp = b'{"utterance": "the blue one"}\n' + b'{"utterance": "' + b"x" * 500 + b'"}\n' + b'{"utterance": "green"}'
+    out = io.StringIO()
+    run_stream(translator, "neuralese", io.BytesIO(inp), out)
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3]
+    assert "longer than 64 bytes" in records[1]["error"] and "error" not in records[0] and "error" not in records[2]
+    assert len(records[2]["translation"]) == translator.channel.dim
+
+
+def test_to_neuralese_lines(translator, rows):
+    _, colors, utterances = rows
+    lines = [json.dumps({"utterance": utterances[0], "context": colors[0]}), json.dumps({"utterance": ""}),
+             json.dumps({"utterance": "x" * 201}), json.dumps({"message": [1.0]}), json.dumps({"utterance": utterances[1]})]
+    records = translate_batch(translator, "neuralese", list(enumerate(lines, 1)))
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
+    assert "empty" in records[1]["error"] and "limit of 200" in records[2]["error"] and "unknown field" in records[3]["error"]
+    want = translator.to_neuralese([utterances[0]], [colors[0]])[0]
+    assert records[0]["translation"] == pytest.approx(want.translation)
+    assert len(records[4]["translation"]) == translator.channel.dim
+
+
+def test_live_pipe_is_answered_before_eof():
+    """A batch goes out when input pauses, not only when `batch_size` lines have arrived."""
+    r, w = os.pipe()
+    got: list[list] = []
+
+    def consume():
+        with os.fdopen(r, "rb") as f:
+            for b in batches(f, batch_size=256, max_wait=0.005):
+                got.append(b)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    os.write(w, b'{"a": 1}\n{"a": 2}\n')
+    for _ in range(200):  # the writer keeps the pipe open: the two lines must still come out
+        if sum(len(b) for b in got) == 2:
+            break
+        t.join(0.05)
+    assert [n for b in got for n, _ in b] == [1, 2]
+    os.close(w)
+    t.join(10)
+    assert not t.is_alive()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neuralese")
+    add_live_commands(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_translate_command(saved_belief_translator, tmp_path, rows, capsys, translator):
+    run = tmp_path / "run"
+    shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")
+    raw, expect = _lines(rows)
+    Path(tmp_path / "in.jsonl").write_bytes(b"\n".join(raw))
+    args = _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "english",
+                                 "--input", str(tmp_path / "in.jsonl"), "--batch-size", "4"])
+    args.func(args)
+    captured = capsys.readouterr()
+    _check([json.loads(x) for x in captured.out.splitlines()], expect, translator, rows)
+    n_errors = sum(v is not None for v in expect.values())
+    assert f"{len(expect)} lines ({n_errors} errors)" in captured.err
+    for argv, msg in ((["--channel", "gumbel"], "unknown channel 'gumbel'"), (["--channel", "../x"], "plain name")):
+        args = _parser().parse_args(["translate", "--run", str(run), "--to", "english", *argv])
+        with pytest.raises(ValueError, match=msg):
+            args.func(args)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "french"])

@@ -1,0 +1,138 @@
+"""`neuralese train translator`: build one kind of translator for one channel into a run directory.
+
+Layout (one directory per channel, one per translator; a bundle stands alone)::
+
+    RUN/translators/CHANNEL/belief/                  BeliefTranslator (exact or learned p(m | c, x))
+    RUN/translators/CHANNEL/direct/                  DirectTranslator (co-occurrence)
+    RUN/translators/CHANNEL/seq2seq_cooccurrence/    to_english/ and to_neuralese/ Seq2SeqTranslators
+    RUN/translators/CHANNEL/seq2seq_belief/          the same, trained on belief-matched pairs
+
+CHANNEL is the collection's channel kind, or a name of the user's (`continuous_learned` for our
+continuous agents treated as a black box). Everything is built from the *training* pairs only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+
+from training.collect import load_collection
+from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from translator.belief_translator import BeliefTranslator
+from translator.channels import ChannelConfig
+from translator.english import EnglishModels
+from translator.message_model import MessageModel
+from translator.seq2seq import Seq2SeqConfig
+
+KINDS = ("belief", "direct", "seq2seq")
+SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
+DIRECTIONS = ("to_english", "to_neuralese")
+
+
+@dataclass
+class TranslatorRunArgs:
+    kind: str = "belief"
+    name: str | None = None  # channel directory name; default: the collection's channel
+    message_model: str = "auto"  # exact (needs the agents bundle), learned, or auto (exact when the agents exist)
+    seed: int = 0
+    belief: BeliefBuildArgs = field(default_factory=BeliefBuildArgs)
+    seq2seq_source: str = "cooccurrence"
+    seq2seq: Seq2SeqTrainArgs = field(default_factory=Seq2SeqTrainArgs)
+    message_model_epochs: int | None = None  # learned p(m | c, x): cap on epochs (default: its own)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"translator kind {self.kind!r} is unknown; valid: {', '.join(KINDS)}")
+        if self.message_model not in ("auto", "exact", "learned"):
+            raise ValueError(f"message model {self.message_model!r} is not auto, exact or learned")
+        if self.seq2seq_source not in SEQ2SEQ_SOURCES:
+            raise ValueError(f"seq2seq source {self.seq2seq_source!r} is unknown; valid: {', '.join(SEQ2SEQ_SOURCES)}")
+
+
+def channel_of(pairs: Dataset, info: dict) -> ChannelConfig:
+    """The collection's channel: from its agents bundle when there is one, else from its info."""
+    agents = info.get("agents")
+    if agents and (Path(agents) / "config.json").is_file():
+        from translator.agents import Agents
+
+        return Agents.from_pretrained(agents).channel
+    channel = info.get("channel_config") or info.get("channel")
+    if not isinstance(channel, dict):
+        raise ValueError(f"collection info names no channel configuration ({info})")
+    return ChannelConfig.from_dict(channel)
+
+
+def message_model_for(pairs: Dataset, info: dict, choice: str, seed: int, epochs: int | None = None) -> MessageModel:
+    """Exact `p(m | c, x)` from the agents that spoke, or one learned from the pairs alone."""
+    agents = info.get("agents")
+    have_agents = bool(agents) and (Path(agents) / "config.json").is_file()
+    if choice == "exact" or (choice == "auto" and have_agents):
+        if not have_agents:
+            raise ValueError(f"an exact message model needs the agents bundle; the collection names {agents!r}")
+        from translator.agents import Agents
+        from translator.message_model import ExactMessageModel
+
+        return ExactMessageModel(Agents.from_pretrained(agents))
+    from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
+
+    args = LearnedSpeakerArgs(seed=seed, **({"max_epochs": epochs} if epochs else {}))
+    return fit_message_model(pairs, channel_of(pairs, info), args)
+
+
+def translator_dir(run: str | Path, channel: str, name: str) -> Path:
+    return Path(run) / "translators" / channel / name
+
+
+def belief_matched_pairs(belief: BeliefTranslator, pairs: Dataset) -> dict[str, Pairs]:
+    """Training pairs re-labelled by in-context belief matching: each message beside its English
+    translation, each utterance beside its neuralese translation (the seq2seq_belief data)."""
+    messages = torch.tensor(pairs["message"])
+    colors = torch.tensor(pairs["colors"], dtype=torch.float32)
+    texts, games = list(pairs["utterance"]), list(pairs["game_id"])
+    keep = [i for i, t in enumerate(texts) if belief.english.tokenizer.encode([t])[0]]
+    messages, colors, texts, games = messages[keep], colors[keep], [texts[i] for i in keep], [games[i] for i in keep]
+    english = belief.to_english(messages, colors).translations
+    neuralese = belief.to_neuralese(texts, colors).translations
+    return {"to_english": Pairs(messages, english, colors, games), "to_neuralese": Pairs(neuralese, texts, colors, games)}
+
+
+def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | Path, args: TranslatorRunArgs) -> Path:
+    """Build `args.kind` from a collection and an English bundle; returns the bundle directory."""
+    pairs, info = load_collection(pairs_dir)
+    english = EnglishModels.from_pretrained(english_dir)
+    channel = channel_of(pairs, info)
+    out = translator_dir(run, args.name or channel.kind, args.kind if args.kind != "seq2seq" else f"seq2seq_{args.seq2seq_source}")
+    if args.kind == "seq2seq":
+        return _train_seq2seq(pairs, english, channel, run, out, args)
+    model = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
+    if args.kind == "belief":
+        translator = build_belief_translator(english, model, pairs, args.belief)
+    else:
+        translator = build_direct_translator(english, model, pairs, seed=args.seed)
+    translator.training = {**translator.training, "pairs_dir": str(pairs_dir), "english_dir": str(english_dir)}
+    translator.save_pretrained(out)
+    return out
+
+
+def _train_seq2seq(pairs: Dataset, english: EnglishModels, channel: ChannelConfig, run, out: Path, args: TranslatorRunArgs) -> Path:
+    if args.seq2seq_source == "belief":
+        belief_path = translator_dir(run, args.name or channel.kind, "belief")
+        if not (belief_path / "config.json").is_file():
+            raise ValueError(f"seq2seq on belief-matched pairs needs {belief_path}: build it first with --kind belief")
+        data = belief_matched_pairs(BeliefTranslator.from_pretrained(belief_path), pairs)
+    else:
+        both = Pairs.from_collection(pairs)
+        data = {"to_english": both, "to_neuralese": both}
+    for direction in DIRECTIONS:
+        config = Seq2SeqConfig(direction=direction, channel=channel, use_context=True)
+        model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=args.seq2seq)
+        model.training_info["source"] = args.seq2seq_source
+        model.save_pretrained(out / direction)
+    (out / "translator.json").write_text(json.dumps({"kind": "neuralese.seq2seq_pair", "source": args.seq2seq_source,
+                                                     "directions": list(DIRECTIONS)}, indent=2) + "\n")
+    return out

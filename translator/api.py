@@ -1,0 +1,304 @@
+"""One door to every translator bundle: `Translator`, the Python API behind the CLI and the service.
+
+    from translator.api import Translator
+
+    tr = Translator.from_run("runs/demo", "continuous")           # RUN/translators/continuous/belief
+    tr = Translator.from_pretrained("runs/demo/translators/continuous/belief")  # any bundle kind
+    results = tr.to_english(messages, contexts)                    # contexts optional: None = context-free
+    results[0].translation, results[0].divergence, results[0].faithful, results[0].alternatives
+    tr.to_neuralese(["the dark blue one"], contexts)
+
+Inputs are batches: `messages` a sequence of messages (continuous: `dim` floats; discrete: up to
+`max_len` symbol ids), `utterances` a sequence of strings, `contexts` `None` or one context per row,
+three `[h, s, l]` triples in the corpus's scale (h in [0, 360], s and l in [0, 100]).
+
+Every input is checked row by row before it reaches a model, and a bad row raises `ValueError`
+naming the row and what is wrong (wrong dimension, NaN or infinite values, out-of-range colours,
+empty or over-long English). The streaming CLI and the HTTP service use the same checks
+(`check_message_row`, `check_context_row`, `check_utterance_row`) one row at a time, so one bad row
+does not spoil its batch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from translator.baselines import DIRECT_KIND, DirectTranslator
+from translator.belief_translator import KIND as BELIEF_KIND
+from translator.belief_translator import BeliefTranslator
+from translator.bundle import CONFIG_FILE, BundleError, read_json
+from translator.channels import ChannelConfig, check_message
+from translator.translations import Translations
+
+MAX_UTTERANCE_CHARS = 200  # longer than any corpus utterance by far; beyond it the listener truncates anyway
+HUE_MAX, SL_MAX = 360.0, 100.0
+DIRECTIONS = ("english", "neuralese")
+TRANSLATORS_DIR = "translators"
+DEFAULT_NAME = "belief"
+_KINDS: dict[str, type] = {BELIEF_KIND: BeliefTranslator, DIRECT_KIND: DirectTranslator}
+# Channel and translator names become path parts: plain names only, never `..` or a separator.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class Alternative:
+    translation: str | list[float] | list[int]
+    divergence: float | None
+
+
+@dataclass
+class Translation:
+    """One translated row. `divergence` is None for translators that do not compare beliefs (direct).
+
+    `faithful` False means untranslatable: the divergence is above the threshold calibrated on
+    held-out games, so the translation is the nearest thing the candidates can say, not a gloss.
+    """
+
+    translation: str | list[float] | list[int]
+    divergence: float | None
+    faithful: bool
+    alternatives: list[Alternative] = field(default_factory=list)
+
+    @property
+    def untranslatable(self) -> bool:
+        return not self.faithful
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (strict JSON: no NaN)."""
+        return {
+            "translation": self.translation,
+            "divergence": self.divergence,
+            "faithful": self.faithful,
+            "alternatives": [{"translation": a.translation, "divergence": a.divergence} for a in self.alternatives],
+        }
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def results_from(t: Translations) -> list[Translation]:
+    """`Translations` (tensors) to one `Translation` per row."""
+    div = t.divergence.tolist()
+    faithful = t.faithful.tolist()
+    alt_div = t.alternative_divergence.tolist()
+    texts = isinstance(t.translations, list)
+    trans = t.translations if texts else t.translations.tolist()
+    alts = t.alternatives if isinstance(t.alternatives, list) else t.alternatives.tolist()
+    return [
+        Translation(trans[i], _finite_or_none(div[i]), bool(faithful[i]),
+                    [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])])
+        for i in range(len(div))
+    ]  # fmt: skip
+
+
+# -- row checks (shared by the API, the streaming CLI and the service) ------------------------------
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int too big for a float
+        return False
+
+
+def check_message_row(channel: ChannelConfig, value: Any) -> list:
+    """One checked message as a list (continuous: `dim` floats; discrete: `max_len` canonical ids), or `ValueError`.
+
+    Rows stay Python lists until a batch is made into one tensor: a tensor per row costs more
+    than the checks themselves on the streaming path.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    elif hasattr(value, "tolist"):  # numpy arrays
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"message: expected a list of numbers, got {type(value).__name__}")
+    if not channel.discrete and len(value) == channel.dim and set(map(type, value)) <= {float}:
+        if not all(map(math.isfinite, value)):  # the common case: floats only, checked at C speed
+            raise ValueError("message: NaN or infinite values")
+        return list(value)
+    if not all(_is_number(x) for x in value):
+        bad = next(x for x in value if not _is_number(x))
+        raise ValueError(f"message: expected numbers only, got {type(bad).__name__} {bad!r:.40}")
+    if not channel.discrete:
+        if len(value) != channel.dim:
+            raise ValueError(f"message: the {channel.kind} channel expects {channel.dim} numbers, got {len(value)}")
+        if not all(_finite(x) for x in value):
+            raise ValueError("message: NaN or infinite values")
+        return [float(x) for x in value]
+    if not 1 <= len(value) <= channel.max_len:
+        raise ValueError(f"message: the {channel.kind} channel expects 1 to {channel.max_len} symbol ids, got {len(value)}")
+    if not all(_finite(x) for x in value):
+        raise ValueError("message: NaN or infinite values where symbol ids were expected")
+    bad = [x for x in value if not 0 <= x < channel.vocab_size]
+    if bad:
+        raise ValueError(f"message: symbol id {bad[0]} is out of range for a vocabulary of {channel.vocab_size} (ids 0..{channel.vocab_size - 1})")
+    return check_message(channel, [value])[0].tolist()  # whole numbers, EOS padding
+
+
+def check_context_row(value: Any) -> list[list[float]]:
+    """One context: three `[h, s, l]` triples, h in [0, 360], s and l in [0, 100]."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    ok = isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(c, (list, tuple)) and len(c) == 3 for c in value)
+    if not ok:
+        raise ValueError("context: expected three colours, each [h, s, l]")
+    flat = [x for c in value for x in c]
+    if not all(_is_number(x) for x in flat):
+        raise ValueError("context: expected numbers only")
+    if not all(_finite(x) for x in flat):
+        raise ValueError("context: NaN or infinite values")
+    for h, s, l in value:  # noqa: E741
+        if not (0 <= h <= HUE_MAX and 0 <= s <= SL_MAX and 0 <= l <= SL_MAX):
+            raise ValueError(f"context: colour {[h, s, l]} is out of range (h in [0, 360], s and l in [0, 100])")
+    return [[float(x) for x in c] for c in value]
+
+
+def check_utterance_row(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"utterance: expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("utterance: empty text")
+    if len(value) > MAX_UTTERANCE_CHARS:
+        raise ValueError(f"utterance: {len(value)} characters, more than the limit of {MAX_UTTERANCE_CHARS}")
+    return value
+
+
+def _rows(name: str, values: Any) -> list:
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise ValueError(f"{name}: expected a sequence (a batch), got {type(values).__name__}")
+    if isinstance(values, torch.Tensor) or hasattr(values, "tolist"):
+        values = values.tolist()
+    return list(values)
+
+
+def _each(name: str, values: list, check) -> list:
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(check(v))
+        except ValueError as e:
+            msg = str(e)
+            single = name[:-1] + ": "  # "message: NaN ..." reads "messages[3]: NaN ..."
+            raise ValueError(f"{name}[{i}]: {msg.removeprefix(single)}") from None
+    return out
+
+
+def _colors(colors: list | torch.Tensor | None) -> torch.Tensor | None:
+    return None if colors is None else torch.as_tensor(colors, dtype=torch.float32)
+
+
+# -- the façade -------------------------------------------------------------------------------------
+
+
+def check_name(what: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{what} {name!r}: expected a plain name (letters, digits, '_', '-', '.')")
+    return name
+
+
+def run_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
+    """Channels of a run that have a translator `name`: `RUN/translators/<channel>/<name>/config.json`."""
+    root = Path(run) / TRANSLATORS_DIR
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if _NAME.match(d.name) and (d / name / CONFIG_FILE).is_file())
+
+
+class Translator:
+    """A loaded translator bundle of any kind, with checked batch inputs and per-row results."""
+
+    def __init__(self, inner: BeliefTranslator | DirectTranslator, channel_name: str | None = None):
+        self.inner = inner
+        self.channel: ChannelConfig = inner.channel
+        self.channel_name = channel_name or self.channel.kind
+        self._tokenizer = inner.english.tokenizer
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, channel_name: str | None = None) -> Translator:
+        """Load any translator bundle, dispatching on `config.json`'s `kind`."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise BundleError(f"{d}: no such translator bundle directory")
+        kind = read_json(d / CONFIG_FILE).get("kind")
+        if kind not in _KINDS:
+            raise BundleError(f"{d / CONFIG_FILE}: kind {kind!r} is not a translator; known kinds: {', '.join(_KINDS)}")
+        return cls(_KINDS[kind].from_pretrained(d), channel_name)
+
+    @classmethod
+    def from_run(cls, run: str | Path, channel: str, name: str = DEFAULT_NAME) -> Translator:
+        """`RUN/translators/<channel>/<name>`; a clear error naming the channels the run has."""
+        check_name("channel", channel)
+        check_name("translator", name)
+        d = Path(run) / TRANSLATORS_DIR / channel / name
+        if not (d / CONFIG_FILE).is_file():
+            have = run_channels(run, name)
+            raise ValueError(
+                f"unknown channel {channel!r}: {d} holds no translator bundle; "
+                f"channels with a {name!r} translator in {run}: {', '.join(have) if have else 'none'}"
+            )
+        return cls.from_pretrained(d, channel)
+
+    # -- checks -------------------------------------------------------------------------------
+    def check_message(self, value: Any) -> list:
+        return check_message_row(self.channel, value)
+
+    def check_utterance(self, value: Any) -> str:
+        text = check_utterance_row(value)
+        if not self._tokenizer.encode([text])[0]:
+            raise ValueError("utterance: no words the English model can read")
+        return text
+
+    check_context = staticmethod(check_context_row)
+
+    def _contexts(self, contexts: Any, n: int) -> list | None:
+        if contexts is None:
+            return None
+        rows = _rows("contexts", contexts)
+        if len(rows) != n:
+            raise ValueError(f"contexts: {len(rows)} contexts for {n} rows (give one per row, or none)")
+        return _each("contexts", rows, check_context_row) if rows else None
+
+    # -- translation ----------------------------------------------------------------------------
+    def to_english(self, messages: Sequence[Any], contexts: Sequence[Any] | None = None) -> list[Translation]:
+        """Translate a batch of agent messages; in each row's context when `contexts` is given."""
+        rows = _each("messages", _rows("messages", messages), self.check_message)
+        colors = self._contexts(contexts, len(rows))
+        if not rows:
+            return []
+        return self.english_checked(rows, colors)
+
+    def to_neuralese(self, utterances: Sequence[str], contexts: Sequence[Any] | None = None) -> list[Translation]:
+        """Translate a batch of English utterances to agent messages; in context when `contexts` is given."""
+        texts = _each("utterances", _rows("utterances", utterances), self.check_utterance)
+        colors = self._contexts(contexts, len(texts))
+        if not texts:
+            return []
+        return self.neuralese_checked(texts, colors)
+
+    # Already-checked batches (the streaming CLI and the service check row by row first).
+    def english_checked(self, messages: list | torch.Tensor, colors: list | torch.Tensor | None) -> list[Translation]:
+        m = torch.as_tensor(messages, dtype=torch.long if self.channel.discrete else torch.float32)
+        return results_from(self.inner.to_english(m, _colors(colors)))
+
+    def neuralese_checked(self, texts: list[str], colors: list | torch.Tensor | None) -> list[Translation]:
+        return results_from(self.inner.to_neuralese(texts, _colors(colors)))
+
+    def __repr__(self) -> str:
+        return f"Translator({self.name}, channel={self.channel_name!r} ({self.channel.kind}))"

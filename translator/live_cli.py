@@ -1,0 +1,97 @@
+"""`neuralese translate` (streaming JSON Lines) and `neuralese serve` (HTTP): translation while agents play.
+
+`add_live_commands(sub)` registers both on the sub-parsers of `translator.cli.build_parser`.
+Load and input errors raise `BundleError` / `ValueError`, which `cli.main` reports as
+`neuralese: error: ...` with exit status 2. Formats: docs/live_translation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from translator.api import DEFAULT_NAME, DIRECTIONS
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _translate(args: argparse.Namespace) -> None:
+    from translator.api import Translator
+    from translator.stream import run_stream
+
+    _threads(args.threads)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    translator = Translator.from_run(args.run, args.channel, args.translator)
+    if args.input and not Path(args.input).is_file():
+        raise ValueError(f"--input {args.input}: no such file")
+    inp = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115 - closed below
+    try:
+        stats = run_stream(translator, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        sys.stderr.close()
+        return
+    finally:
+        if args.input:
+            inp.close()
+    if not args.quiet:
+        rate = stats.lines / stats.seconds if stats.seconds else 0.0
+        print(f"neuralese translate: {stats.lines} lines ({stats.errors} errors) in {stats.seconds:.1f} s, {rate:.0f} lines/s",
+              file=sys.stderr)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from translator.service import serve
+
+    _threads(args.threads)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"neuralese serve: warning: listening on {args.host}, reachable from other machines; the service has no authentication",
+              file=sys.stderr)
+    serve(args.run, host=args.host, port=args.port, name=args.translator, max_batch=args.max_batch, max_body=args.max_body,
+          batch_wait=args.batch_wait_ms / 1000, log_level=args.log_level)
+
+
+def add_live_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `translate` and `serve` on `build_parser()`'s sub-parsers."""
+    tr = sub.add_parser(
+        "translate",
+        help="translate a stream of JSON Lines (stdin or a file) to English or neuralese",
+        description="Read one JSON object per line ({\"message\": [...], \"context\": [...]} to English, "
+        "{\"utterance\": \"...\", \"context\": [...]} to neuralese), write one result per non-blank line in input order. "
+        "A bad line gets {\"error\": ..., \"line\": n} in its place and the stream goes on. Format: docs/live_translation.md.",
+    )
+    tr.add_argument("--run", required=True, metavar="RUN", help="run directory (translators in RUN/translators/CHANNEL/NAME)")
+    tr.add_argument("--channel", required=True, metavar="C", help="channel whose translator to use (continuous, gumbel, ...)")
+    tr.add_argument("--to", required=True, choices=DIRECTIONS, help="direction: english (messages in) or neuralese (utterances in)")
+    tr.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name (default {DEFAULT_NAME})")
+    tr.add_argument("--input", metavar="FILE", help="JSON Lines file (default: stdin)")
+    tr.add_argument("--batch-size", type=int, default=256, help="lines per translator call (default 256)")
+    tr.add_argument("--max-wait-ms", type=float, default=5.0,
+                    help="a batch goes out once input pauses this long (default 5 ms): live pipes are answered promptly")
+    tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    tr.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    tr.set_defaults(func=_translate)
+
+    sv = sub.add_parser(
+        "serve",
+        help="HTTP translation service (POST /v1/translate)",
+        description="Serve every RUN/translators/*/NAME over HTTP: POST /v1/translate (batches, both directions), "
+        "GET /healthz, OpenAPI schema at /openapi.json and /docs. Concurrent requests are micro-batched. "
+        "Listens on 127.0.0.1 unless --host says otherwise.",
+    )
+    sv.add_argument("--run", required=True, metavar="RUN", help="run directory")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name per channel (default {DEFAULT_NAME})")
+    sv.add_argument("--max-batch", type=int, default=256, help="most items per request and per translator call (default 256)")
+    sv.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
+    sv.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a lone request waits for others to batch with (default 2)")
+    sv.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    sv.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"), help="uvicorn log level")
+    sv.set_defaults(func=_serve)

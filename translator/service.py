@@ -1,0 +1,365 @@
+"""The HTTP translation service behind `neuralese serve` (FastAPI; docs/live_translation.md).
+
+    POST /v1/translate   {"channel": "continuous", "to": "english", "items": [{"message": [...], "context": [...]}]}
+    GET  /healthz        liveness, loaded channels, batching counters
+    GET  /openapi.json   the schema (and /docs, the interactive page)
+
+Every translator `RUN/translators/<channel>/<name>` is loaded once at start; a request names its
+channel, which is looked up among those, so no path from a request is ever opened.
+
+Micro-batching: a request's rows are checked in the handler, then queued. One collector task takes
+whatever is queued (after waiting `batch_wait` seconds when only one request is there), groups the
+rows by (channel, direction, with/without context), and runs one translator call per group, at
+most `max_batch` rows each, in a single worker thread: concurrent clients share matrix products
+instead of queueing for them, and torch never runs two batches at once on a small machine.
+
+Input is never trusted: a wrong dimension, NaN, an unknown channel or field answers 422, a body
+over `max_body` bytes or a batch over `max_batch` rows 413, a full queue 503, each with a
+`{"detail": "..."}` message; an unexpected failure answers 500 for that request alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from translator.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translation, Translator, run_channels
+
+MAX_BATCH = 256  # rows per request, and per translator call
+MAX_BODY = 1 << 20  # bytes; 256 continuous 64-d messages with contexts are ~450 KB
+MAX_QUEUED = 64 * MAX_BATCH  # rows waiting for the worker before the service answers 503
+BATCH_WAIT = 0.002  # seconds the collector waits for company when a request arrives alone
+
+Number = StrictFloat | StrictInt
+Colour = Annotated[list[Number], Field(description="[h, s, l]: h in [0, 360], s and l in [0, 100]")]
+
+
+class Item(BaseModel):
+    """One row: `message` (to English) or `utterance` (to neuralese), and optionally its game context."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: list[Number] | None = Field(None, description="to English: `dim` floats (continuous) or up to `max_len` symbol ids (discrete)")
+    utterance: str | None = Field(None, description=f"to neuralese: English text, at most {MAX_UTTERANCE_CHARS} characters")
+    context: list[Colour] | None = Field(None, description="the round's three colours; omit for a context-free translation")
+    id: str | int | None = Field(None, description="echoed back in the result")
+
+
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: str = Field(description="a channel the service loaded (see /healthz)")
+    to: Literal["english", "neuralese"]
+    items: list[Item] = Field(description=f"the batch, at most max_batch rows (default {MAX_BATCH})")
+
+
+class Alternative(BaseModel):
+    translation: str | list[StrictInt] | list[float]
+    divergence: float | None
+
+
+class Result(BaseModel):
+    id: str | int | None = None
+    translation: str | list[StrictInt] | list[float] = Field(description="English text, or the agent message")
+    divergence: float | None = Field(description="source-translation belief divergence (nats); null for translators that do not compare beliefs")
+    faithful: bool = Field(description="false = untranslatable: divergence above the calibrated threshold")
+    alternatives: list[Alternative]
+
+
+class TranslateResponse(BaseModel):
+    channel: str
+    to: str
+    translator: str
+    results: list[Result] = Field(description="one per item, in item order")
+
+
+class Health(BaseModel):
+    status: str
+    translator: str
+    channels: dict[str, dict[str, Any]]
+    requests: int
+    rows: int
+    batches: int
+    queued_rows: int
+
+
+# -- micro-batching -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    key: tuple[str, str, bool]  # channel, direction, in context
+    sources: list[Any]  # checked messages (lists) or texts
+    contexts: list[list] | None
+    future: asyncio.Future = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+
+class MicroBatcher:
+    """Gathers concurrent requests into batched translator calls run in one worker thread."""
+
+    def __init__(self, translators: dict[str, Translator], max_batch: int = MAX_BATCH, batch_wait: float = BATCH_WAIT,
+                 max_queued: int = MAX_QUEUED):
+        self.translators, self.max_batch, self.batch_wait, self.max_queued = translators, max_batch, batch_wait, max_queued
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self.queued_rows = 0
+        self.requests = self.rows = self.batches = 0
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="translate")
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, key: tuple[str, str, bool], sources: list[Any], contexts: list[list] | None) -> list[Translation]:
+        if self.queued_rows + len(sources) > self.max_queued:
+            raise HTTPException(503, f"busy: {self.queued_rows} rows already queued; retry shortly")
+        job = _Job(key, sources, contexts, asyncio.get_running_loop().create_future())
+        self.queued_rows += len(job)
+        self.requests += 1
+        self.queue.put_nowait(job)
+        return await job.future
+
+    def _drain(self, jobs: list[_Job]) -> None:
+        while True:
+            try:
+                jobs.append(self.queue.get_nowait())
+            except asyncio.QueueEmpty:
+                return
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self.queue.get()]
+            self._drain(jobs)
+            if len(jobs) == 1 and len(jobs[0]) < self.max_batch and self.batch_wait > 0:
+                await asyncio.sleep(self.batch_wait)  # alone: give concurrent clients a moment to join
+                self._drain(jobs)
+            for chunk in self._chunks(jobs):
+                self.queued_rows -= sum(len(j) for j in chunk)
+                live = [j for j in chunk if not j.future.done()]  # skip clients that went away
+                if not live:
+                    continue
+                try:
+                    results = await loop.run_in_executor(self._executor, self._translate, live)
+                except Exception as e:  # noqa: BLE001 - one failed batch must not stop the service
+                    for j in live:
+                        if not j.future.done():
+                            j.future.set_exception(e)
+                    continue
+                self.batches += 1
+                self.rows += sum(len(j) for j in live)
+                for j, r in zip(live, results):
+                    if not j.future.done():
+                        j.future.set_result(r)
+
+    def _chunks(self, jobs: list[_Job]) -> list[list[_Job]]:
+        """Jobs grouped by key, in arrival order, split so that no call exceeds `max_batch` rows."""
+        groups: dict[tuple, list[list[_Job]]] = defaultdict(lambda: [[]])
+        for j in jobs:
+            chunks = groups[j.key]
+            if chunks[-1] and sum(len(x) for x in chunks[-1]) + len(j) > self.max_batch:
+                chunks.append([])
+            chunks[-1].append(j)
+        return [c for chunks in groups.values() for c in chunks]
+
+    def _translate(self, jobs: list[_Job]) -> list[list[Translation]]:
+        """Worker thread: one translator call for the jobs' rows, split back per job."""
+        channel, to, in_context = jobs[0].key
+        tr = self.translators[channel]
+        sources = [s for j in jobs for s in j.sources]
+        colors = [c for j in jobs for c in j.contexts] if in_context else None  # type: ignore[union-attr]
+        out = tr.english_checked(sources, colors) if to == "english" else tr.neuralese_checked(sources, colors)
+        parts, s = [], 0
+        for j in jobs:
+            parts.append(out[s : s + len(j)])
+            s += len(j)
+        return parts
+
+
+# -- the app ------------------------------------------------------------------------------------------
+
+
+def _loc(loc: tuple) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+_UNION_TAGS = {"float", "int", "str", "list[int]", "list[float]", "list[str]"}
+
+
+def _describe(errors: list[dict]) -> str:
+    """Pydantic errors as one readable line: `items[2].message[5]: Input should be a valid number`."""
+    seen: dict[str, str] = {}
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            return f"body: invalid JSON ({e.get('ctx', {}).get('error', 'decode error')} at position {e['loc'][-1]})"
+        if e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):
+            return "body: expected a JSON object (send Content-Type: application/json)"
+        loc = _loc(tuple(p for p in e.get("loc", ()) if p not in _UNION_TAGS))  # one line per place, not per union branch
+        seen.setdefault(loc, e.get("msg", "invalid"))
+    shown = list(seen.items())
+    more = f" (and {len(shown) - 5} more)" if len(shown) > 5 else ""
+    return "; ".join(f"{loc}: {msg}" for loc, msg in shown[:5]) + more
+
+
+def _too_large(max_body: int) -> HTTPException:
+    return HTTPException(413, f"request body larger than the limit of {max_body} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `max_body` bytes, declared or streamed, before they are parsed."""
+
+    def __init__(self, app, max_body: int):
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for k, v in scope["headers"]:
+            if k == b"content-length" and (not v.isdigit() or int(v) > self.max_body):
+                response = JSONResponse({"detail": _too_large(self.max_body).detail}, status_code=413)
+                return await response(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:  # chunked body without a length: stop reading here
+                    raise _too_large(self.max_body)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def load_translators(run: str | Path, name: str = DEFAULT_NAME) -> dict[str, Translator]:
+    channels = run_channels(run, name)
+    if not channels:
+        raise ValueError(f"{run}: no translators to serve (expected {Path(run) / 'translators' / '<channel>' / name})")
+    return {c: Translator.from_run(run, c, name) for c in channels}
+
+
+def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT,
+               name: str = DEFAULT_NAME, translators: dict[str, Translator] | None = None, max_queued: int = MAX_QUEUED) -> FastAPI:
+    """The service for every `RUN/translators/*/<name>` (or for `translators` given directly)."""
+    if translators is None:
+        if run is None:
+            raise ValueError("create_app: give a run directory or translators")
+        translators = load_translators(run, name)
+    if max_batch < 1 or max_body < 1:
+        raise ValueError("max_batch and max_body must be >= 1")
+    state: dict[str, MicroBatcher] = {}
+    kind = next(iter(translators.values())).name
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher = MicroBatcher(translators, max_batch, batch_wait, max(max_queued, max_batch))
+        batcher.start()
+        state["batcher"] = batcher
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="neuralese translation service",
+        version="1",
+        description="Translate agent messages (neuralese) to English and back, with belief divergences and faithfulness flags.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_body=max_body)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _describe(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words for undecodable bytes
+            detail = "body: could not be read as JSON (is it UTF-8?)"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        b = state["batcher"]
+        return Health(status="ok", translator=kind, requests=b.requests, rows=b.rows, batches=b.batches, queued_rows=b.queued_rows,
+                      channels={c: t.channel.to_dict() for c, t in translators.items()})
+
+    @app.post("/v1/translate", response_model=TranslateResponse, responses={413: {"description": "body or batch too large"},
+                                                                           503: {"description": "queue full"}})
+    async def translate(req: TranslateRequest) -> Response:
+        tr = translators.get(req.channel)
+        if tr is None:
+            raise HTTPException(422, f"unknown channel {req.channel!r}; this service has: {', '.join(sorted(translators))}")
+        if len(req.items) > max_batch:
+            raise HTTPException(413, f"batch of {len(req.items)} items is over the limit of {max_batch}; split it")
+        sources, with_ctx, ctx = [], [], []
+        field_name, other = ("message", "utterance") if req.to == "english" else ("utterance", "message")
+        check = tr.check_message if req.to == "english" else tr.check_utterance
+        for i, it in enumerate(req.items):
+            value = getattr(it, field_name)
+            try:
+                if value is None:
+                    raise ValueError(f"missing {field_name!r} (a request to {req.to} translates {field_name}s)")
+                if getattr(it, other) is not None:
+                    raise ValueError(f"unexpected {other!r} in a request to {req.to}")
+                sources.append(check(value))
+                ctx.append(None if it.context is None else tr.check_context(it.context))
+            except ValueError as e:
+                raise HTTPException(422, f"items[{i}].{e}" if str(e).startswith(field_name) or str(e).startswith("context")
+                                    else f"items[{i}]: {e}") from None
+            with_ctx.append(it.context is not None)
+        # Rows with and without context go to different batches; results return in item order.
+        results: list[Translation | None] = [None] * len(sources)
+        waits = []
+        for mode in (True, False):
+            idx = [i for i, w in enumerate(with_ctx) if w == mode]
+            if idx:
+                contexts = [ctx[i] for i in idx] if mode else None
+                waits.append((idx, state["batcher"].submit((req.channel, req.to, mode), [sources[i] for i in idx], contexts)))
+        for idx, out in zip([w[0] for w in waits], await asyncio.gather(*(w[1] for w in waits))):
+            for i, r in zip(idx, out):
+                results[i] = r
+        body = {"channel": req.channel, "to": req.to, "translator": tr.name,
+                "results": [_result(it.id, r) for it, r in zip(req.items, results)]}  # fmt: skip
+        return Response(json.dumps(body, ensure_ascii=False, allow_nan=False), media_type="application/json")
+
+    return app
+
+
+def _result(rid: Any, r: Translation | None) -> dict[str, Any]:
+    d = r.to_dict()  # type: ignore[union-attr]
+    return {"id": rid, **d} if rid is not None else d
+
+
+def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, name: str = DEFAULT_NAME, max_batch: int = MAX_BATCH,
+          max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT, log_level: str = "info") -> None:
+    """Load the run's translators and serve until interrupted (loopback unless `host` says otherwise)."""
+    import uvicorn
+
+    start = time.perf_counter()
+    app = create_app(run, max_batch=max_batch, max_body=max_body, batch_wait=batch_wait, name=name)
+    print(f"neuralese serve: loaded translators in {time.perf_counter() - start:.1f} s; http://{host}:{port}/docs", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,217 @@
+"""Streaming translation of JSON Lines: the engine of `neuralese translate` (docs/live_translation.md).
+
+Input, one JSON object per line (UTF-8):
+
+    to English:    {"message": [0.12, -0.3, ...], "context": [[h, s, l], [h, s, l], [h, s, l]], "id": "r1"}
+    to neuralese:  {"utterance": "the dark blue one", "context": [[h, s, l], ...], "id": 7}
+
+`context` is optional (without it the translation is context-free); `id` is optional, any JSON
+string or number, and echoed back. Any other field is an error: a misspelt `contxt` would
+otherwise silently give a context-free translation.
+
+Output, one JSON object per non-blank input line, in input order:
+
+    {"line": 1, "id": "r1", "translation": ..., "divergence": 0.04, "faithful": true, "alternatives": [...]}
+    {"line": 2, "error": "message: the continuous channel expects 64 numbers, got 63"}
+
+A bad line (not JSON, not UTF-8, a wrong field, a wrong dimension, NaN, ...) gets an error record
+in its place and the stream goes on. Blank lines are skipped. Lines are batched internally: a
+reader thread feeds a queue, and a batch is whatever has arrived (up to `batch_size`) once the
+input pauses for `max_wait` seconds, so a live pipe is answered promptly and a file at full speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from translator.api import DIRECTIONS, Translation, Translator
+
+MAX_LINE_BYTES = 1 << 20  # a 64-d message is ~1.5 KB; anything near this is a mistake, not a message
+FIELDS = {"english": ("message", "context", "id"), "neuralese": ("utterance", "context", "id")}
+_EOF = object()
+
+
+@dataclass
+class Item:
+    """One checked input row."""
+
+    line: int
+    source: Any  # checked message (list) or utterance
+    context: list | None
+    id: Any = None
+
+
+class LineError(ValueError):
+    """A bad line; `id` is the line's own id when it could be read (echoed in the error record)."""
+
+    def __init__(self, message: str, id: Any = None):
+        super().__init__(message)
+        self.id = id
+
+
+@dataclass
+class StreamStats:
+    lines: int = 0
+    errors: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+
+def parse_line(translator: Translator, to: str, line: int, raw: bytes | str | None) -> Item:
+    """Check one input line; `ValueError` with a message fit for the error record."""
+    if raw is None:
+        raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"not UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    allowed = FIELDS[to]
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}; a line to {to} has {', '.join(allowed)}")
+    key = allowed[0]
+    if key not in obj:
+        raise ValueError(f"missing field {key!r}")
+    rid = obj.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float)) or (isinstance(rid, float) and not math.isfinite(rid))):
+        raise ValueError("id: expected a string or a finite number")
+    try:
+        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(obj[key])
+        context = obj.get("context")
+        return Item(line, source, None if context is None else translator.check_context(context), rid)
+    except ValueError as e:
+        raise LineError(str(e), rid) from None
+
+
+def _translate_group(translator: Translator, to: str, items: list[Item]) -> list[Translation]:
+    colors = None if items[0].context is None else [it.context for it in items]
+    if to == "english":
+        return translator.english_checked([it.source for it in items], colors)
+    return translator.neuralese_checked([it.source for it in items], colors)
+
+
+def _record(item: Item, result: Translation | None = None, error: str | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"line": item.line}
+    if item.id is not None:
+        rec["id"] = item.id
+    if error is not None:
+        rec["error"] = error
+    else:
+        rec.update(result.to_dict())  # type: ignore[union-attr]
+    return rec
+
+
+def translate_batch(translator: Translator, to: str, lines: Iterable[tuple[int, bytes | str | None]]) -> list[dict[str, Any]]:
+    """Records for numbered input lines, in input order; blank lines give none.
+
+    Valid rows are translated in one call per context mode (with / without context); should a
+    call fail anyway, its rows are retried one by one so that only the culprit gets an error.
+    """
+    if to not in DIRECTIONS:
+        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
+    records: dict[int, dict[str, Any]] = {}
+    order: list[int] = []
+    groups: dict[bool, list[Item]] = {True: [], False: []}
+    for n, raw in lines:
+        if raw is not None and not raw.strip():
+            continue
+        order.append(n)
+        try:
+            item = parse_line(translator, to, n, raw)
+        except ValueError as e:
+            records[n] = _record(Item(n, None, None, getattr(e, "id", None)), error=str(e))
+            continue
+        groups[item.context is not None].append(item)
+    for items in groups.values():
+        if not items:
+            continue
+        try:
+            for item, res in zip(items, _translate_group(translator, to, items)):
+                records[item.line] = _record(item, res)
+        except Exception:  # noqa: BLE001 - isolate the row that breaks the batch
+            for item in items:
+                try:
+                    records[item.line] = _record(item, _translate_group(translator, to, [item])[0])
+                except Exception as e:  # noqa: BLE001 - an error record, and the stream goes on
+                    records[item.line] = _record(item, error=f"translation failed: {type(e).__name__}: {e}")
+    return [records[n] for n in order]
+
+
+def _read_lines(f: IO[bytes], q: queue.Queue) -> None:
+    n = 0
+    try:
+        while True:
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                break
+            n += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while True:  # skip the rest of the over-long line
+                    more = f.readline(MAX_LINE_BYTES)
+                    if not more or more.endswith(b"\n"):
+                        break
+                raw = None
+            q.put((n, raw))
+    finally:
+        q.put(_EOF)
+
+
+def batches(f: IO[bytes], batch_size: int = 256, max_wait: float = 0.005) -> Iterator[list[tuple[int, bytes | None]]]:
+    """Numbered lines of a binary stream in batches: up to `batch_size`, or what arrived before a pause."""
+    q: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+    threading.Thread(target=_read_lines, args=(f, q), daemon=True, name="jsonl-reader").start()
+    done = False
+    while not done:
+        first = q.get()
+        if first is _EOF:
+            return
+        batch = [first]
+        deadline = time.monotonic() + max_wait
+        while len(batch) < batch_size:
+            try:
+                nxt = q.get_nowait()
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    nxt = q.get(timeout=left)
+                except queue.Empty:
+                    break
+            if nxt is _EOF:
+                done = True
+                break
+            batch.append(nxt)
+        yield batch
+
+
+def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], batch_size: int = 256, max_wait: float = 0.005) -> StreamStats:
+    """Translate JSON Lines from `inp` (binary) to `out` (text), flushing after every batch."""
+    if to not in DIRECTIONS:
+        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
+    stats = StreamStats()
+    start = time.perf_counter()
+    for batch in batches(inp, batch_size, max_wait):
+        records = translate_batch(translator, to, batch)
+        if records:
+            out.write("".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records))
+            out.flush()
+        stats.lines += len(records)
+        stats.errors += sum("error" in r for r in records)
+        stats.batches += 1
+    stats.seconds = time.perf_counter() - start
+    return stats
