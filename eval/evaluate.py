@@ -14,6 +14,7 @@ from eval.translation import evaluate_translation
 from translator.bundle import BundleError, write_json
 from translator.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.english import EnglishModels
+from translator.plays_db import format_plays, plays_report
 
 
 def load_english(run: str | Path) -> EnglishModels:
@@ -85,10 +86,11 @@ def first_games(rounds: list[Round], n: int) -> list[Round]:
     return [r for r in rounds if r.game_id in keep]
 
 
-def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None) -> dict:
+def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None) -> dict:
     """Evaluate everything the run holds on `data` (its first `games` games when given); writes
     `out/metrics.json` and a report."""
     rounds = load_rounds(data)
+    human_play = plays_report(plays) if plays is not None else None  # fails fast on a bad database
     if games is not None:
         rounds = first_games(rounds, games)
     english = load_english(run)
@@ -104,9 +106,13 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
         translation, gallery = evaluate_translation(run, rounds, english)
         if translation:
             metrics["translation"] = translation
+    if human_play is not None:
+        metrics["human_play"] = human_play
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
     write_report(metrics, out, gallery=gallery or None)
     print(format_table(metrics))
+    if human_play is not None:
+        print(format_plays(metrics))
     return metrics

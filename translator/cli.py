@@ -123,7 +123,7 @@ def _import_messages(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from eval.evaluate import evaluate
 
-    evaluate(args.run, args.data, args.out, games=args.games)
+    evaluate(args.run, args.data, args.out, games=args.games, plays=args.plays)
 
 
 # Which translators the demo builds per channel (seq2seq models cost minutes each on 2 cores).
@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", required=True, metavar="RUN", help="run directory (holds english/)")
     ev.add_argument("--data", required=True, metavar="CSV", help="corpus to evaluate on, ideally games the run never saw")
     ev.add_argument("--out", required=True, metavar="DIR", help="where metrics.json and the report go")
+    ev.add_argument("--plays", metavar="DB", help="SQLite file of rounds people played on /play (neuralese serve --plays DB): "
+                    "report their R->H and H->R accuracies by condition beside the model's")
     ev.add_argument("--games", type=int, help="evaluate on the first N games of the file only (quick runs)")
     ev.set_defaults(func=_evaluate)
 

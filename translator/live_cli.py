@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"neuralese serve: warning: listening on {args.host}, reachable from other machines; the service has no authentication",
               file=sys.stderr)
     serve(args.run, host=args.host, port=args.port, name=args.translator, max_batch=args.max_batch, max_body=args.max_body,
-          batch_wait=args.batch_wait_ms / 1000, log_level=args.log_level)
+          batch_wait=args.batch_wait_ms / 1000, log_level=args.log_level, plays_db=args.plays, play_data=args.play_data)
 
 
 def add_live_commands(sub: argparse._SubParsersAction) -> None:
@@ -93,5 +93,8 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
     sv.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a lone request waits for others to batch with (default 2)")
     sv.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    sv.add_argument("--plays", metavar="DB", help="also serve the play page at /play (people play with the agents) and store "
+                    "every round in this SQLite file (created if missing)")
+    sv.add_argument("--play-data", metavar="CSV", help="corpus whose rounds /play deals (default: the bundled dev.csv); needs --plays")
     sv.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"), help="uvicorn log level")
     sv.set_defaults(func=_serve)

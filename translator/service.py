@@ -263,8 +263,17 @@ def load_translators(run: str | Path, name: str = DEFAULT_NAME) -> dict[str, Tra
 
 
 def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT,
-               name: str = DEFAULT_NAME, translators: dict[str, Translator] | None = None, max_queued: int = MAX_QUEUED) -> FastAPI:
-    """The service for every `RUN/translators/*/<name>` (or for `translators` given directly)."""
+               name: str = DEFAULT_NAME, translators: dict[str, Translator] | None = None, max_queued: int = MAX_QUEUED,
+               plays_db: str | Path | None = None, play_data: str | Path | None = None) -> FastAPI:
+    """The service for every `RUN/translators/*/<name>` (or for `translators` given directly).
+
+    `plays_db`: also serve the play page (`/play`, translator/play.py), storing rounds in this SQLite
+    file; `play_data`: the corpus CSV its rounds come from (default: the bundled dev.csv).
+    """
+    if play_data is not None and plays_db is None:
+        raise ValueError("play data given without a plays database (--play-data needs --plays DB)")
+    if plays_db is not None and run is None:
+        raise ValueError("the play page needs a run directory (agents in RUN/agents/<kind>)")
     if translators is None:
         if run is None:
             raise ValueError("create_app: give a run directory or translators")
@@ -281,6 +290,8 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
         state["batcher"] = batcher
         yield
         await batcher.stop()
+        if play is not None:  # play page
+            play.close()
 
     app = FastAPI(
         title="neuralese translation service",
@@ -346,6 +357,14 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
                 "results": [_result(it.id, r) for it, r in zip(req.items, results)]}  # fmt: skip
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False), media_type="application/json")
 
+    # -- play page (translator/play.py): only with a plays database ----------------------------------
+    play = None
+    if plays_db is not None:
+        from translator.play import add_play_routes
+
+        play = add_play_routes(app, run, plays_db, play_data, translators,  # type: ignore[arg-type]
+                               submit=lambda key, sources, contexts: state["batcher"].submit(key, sources, contexts))
+    # -- end play page
     return app
 
 
@@ -355,11 +374,15 @@ def _result(rid: Any, r: Translation | None) -> dict[str, Any]:
 
 
 def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, name: str = DEFAULT_NAME, max_batch: int = MAX_BATCH,
-          max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT, log_level: str = "info") -> None:
+          max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT, log_level: str = "info", plays_db: str | Path | None = None,
+          play_data: str | Path | None = None) -> None:
     """Load the run's translators and serve until interrupted (loopback unless `host` says otherwise)."""
     import uvicorn
 
     start = time.perf_counter()
-    app = create_app(run, max_batch=max_batch, max_body=max_body, batch_wait=batch_wait, name=name)
+    app = create_app(run, max_batch=max_batch, max_body=max_body, batch_wait=batch_wait, name=name, plays_db=plays_db,
+                     play_data=play_data)
     print(f"neuralese serve: loaded translators in {time.perf_counter() - start:.1f} s; http://{host}:{port}/docs", flush=True)
+    if plays_db is not None:
+        print(f"neuralese serve: play page at http://{host}:{port}/play; rounds stored in {plays_db}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

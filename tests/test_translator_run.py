@@ -1,0 +1,96 @@
+"""`neuralese train translator` and the translation evaluation on the tiny stack (conftest)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from eval.translation import NAMES, evaluate_translation, load_translators
+from training.collect import save_collection
+from training.seq2seq import Seq2SeqTrainArgs
+from training.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator
+from training.translators import BeliefBuildArgs
+from translator.belief_translator import BeliefTranslator
+from translator.corpus import load_rounds
+from translator.learned_speaker import LearnedMessageModel
+
+SMALL = BeliefBuildArgs(contexts=16, min_count=2)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, english_models, tiny_agents, tiny_pairs):
+    """A run directory with English models, agents and their paired corpus (as the CLI leaves them)."""
+    run = tmp_path_factory.mktemp("run")
+    english_models.save_pretrained(run / "english")
+    tiny_agents.save_pretrained(run / "agents" / "continuous")
+    info = {"agents": str(run / "agents" / "continuous"), "channel": "continuous", "channel_config": tiny_agents.channel.to_dict()}
+    save_collection(tiny_pairs, run / "pairs", info)
+    return run
+
+
+def test_belief_and_direct_bundles_land_in_the_run_layout(run):
+    path = train_translator(run / "pairs", run / "english", run, TranslatorRunArgs(kind="belief", belief=SMALL))
+    assert path == run / "translators" / "continuous" / "belief"
+    t = BeliefTranslator.from_pretrained(path)
+    assert type(t.message_model).__name__ == "ExactMessageModel"  # the collection names its agents
+    assert t.training["pairs_dir"] == str(run / "pairs") and t.training["build"]["min_count"] == 2
+    path = train_translator(run / "pairs", run / "english", run, TranslatorRunArgs(kind="direct"))
+    assert (path / "config.json").is_file() and path.name == "direct"
+
+
+def test_learned_message_model_for_agents_known_only_by_their_messages(run):
+    args = TranslatorRunArgs(kind="belief", name="continuous_learned", message_model="learned", belief=SMALL, message_model_epochs=2)
+    t = BeliefTranslator.from_pretrained(train_translator(run / "pairs", run / "english", run, args))
+    assert isinstance(t.message_model, LearnedMessageModel) and t.message_model.fit_info["best_epoch"] <= 2
+
+
+def test_belief_matched_pairs_relabel_each_round_with_its_translation(run, tiny_pairs):
+    t = BeliefTranslator.from_pretrained(run / "translators" / "continuous" / "belief")
+    sub = tiny_pairs.select(range(40))
+    pairs = belief_matched_pairs(t, sub)
+    eng, neu = pairs["to_english"], pairs["to_neuralese"]
+    assert len(eng) == len(neu) == 40 and set(eng.texts) <= set(t.candidates)
+    assert torch.equal(eng.messages, torch.tensor(sub["message"])) and neu.texts == list(sub["utterance"])
+    assert eng.texts == t.to_english(torch.tensor(sub["message"]), torch.tensor(sub["colors"])).translations
+
+
+def test_seq2seq_needs_the_belief_translator_first(tmp_path, run):
+    args = TranslatorRunArgs(kind="seq2seq", seq2seq_source="belief", name="other")
+    with pytest.raises(ValueError, match="build it first with --kind belief"):
+        train_translator(run / "pairs", run / "english", run, args)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="translator kind 'beleif' is unknown"):
+        TranslatorRunArgs(kind="beleif")
+    with pytest.raises(ValueError, match="message model"):
+        TranslatorRunArgs(message_model="guess")
+
+
+@pytest.mark.slow
+def test_every_translator_is_evaluated_on_unseen_games(run, game_slice, english_models):
+    for source in ("cooccurrence", "belief"):
+        args = TranslatorRunArgs(kind="seq2seq", seq2seq_source=source, seq2seq=Seq2SeqTrainArgs(max_steps=5, epochs=1))
+        train_translator(run / "pairs", run / "english", run, args)
+    from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
+
+    listener = train_eval_listener(load_rounds(game_slice(0, 40)), english_models.tokenizer, EvalListenerArgs(max_steps=30, epochs=1))
+    save_eval_listener(listener, run)
+    assert set(load_translators(run / "translators" / "continuous")) == set(NAMES)
+    rounds = load_rounds(game_slice(48, 52))  # games no model saw
+    metrics, gallery = evaluate_translation(run, rounds, english_models)
+    assert set(metrics) == {"continuous", "continuous_learned"}
+    for name, r in metrics["continuous"].items():
+        e = r["to_english"]
+        assert e["rounds"] == len(rounds) and 0 <= e["accuracy"] <= 1 and 0 <= e["consulted_listener_accuracy"] <= 1
+        assert 0 < e["distinct"] <= 1000 and e["naturalness"] < 0 and r["belief_kl"] >= 0, name
+        assert r["to_neuralese"]["rounds"] <= len(rounds)
+    # the consulted listener follows belief translations in context far more than random ones
+    t = metrics["continuous"]
+    assert t["belief"]["to_english"]["consulted_listener_accuracy"] > t["random"]["to_english"]["consulted_listener_accuracy"] + 0.2
+    assert gallery and {g["channel"] for g in gallery} == {"continuous", "continuous_learned"}
+    json.dumps(metrics)  # JSON-ready
+    g = gallery[0]
+    assert len(g["colors"]) == 3 and set(g["translations"]) <= set(NAMES)
