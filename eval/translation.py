@@ -36,7 +36,9 @@ from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs
 from translator.translations import Translations
 
-NAMES = ("belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief", "random")
+NAMES = ("belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief", "seq2seq_cooccurrence_context_free",
+         "seq2seq_belief_context_free", "random")
+CONTEXT_FREE = ("belief_context_free", "direct", "seq2seq_cooccurrence_context_free", "seq2seq_belief_context_free")
 GALLERY_PER_CHANNEL = 9  # three rounds of each condition
 KL_CONTEXTS, KL_MESSAGES = 64, 1000
 
@@ -66,11 +68,14 @@ def load_translators(channel_dir: Path) -> dict[str, Translate]:
     for source in ("cooccurrence", "belief"):
         path = channel_dir / f"seq2seq_{source}"
         if (path / "to_english" / "config.json").is_file():
-            out[f"seq2seq_{source}"] = _seq2seq(path)
+            out[f"seq2seq_{source}"], free = _seq2seq(path)
+            if free is not None:
+                out[f"seq2seq_{source}_context_free"] = free
     return out
 
 
-def _seq2seq(path: Path) -> Translate:
+def _seq2seq(path: Path) -> tuple[Translate, Translate | None]:
+    """In context, and context-free when the models were trained to do without the colours."""
     from translator.seq2seq import Seq2SeqTranslator
 
     eng = Seq2SeqTranslator.from_pretrained(path / "to_english")
@@ -85,7 +90,11 @@ def _seq2seq(path: Path) -> Translate:
             return Translations(out, nan, torch.ones(n, dtype=torch.bool), alts, torch.zeros(n, 0))
         return run
 
-    return Translate(wrap(eng.translate), wrap(neu.translate) if neu else None)
+    in_context = Translate(wrap(eng.translate), wrap(neu.translate) if neu else None)
+    if not eng.context_free:
+        return in_context, None
+    neu_free = neu if neu is not None and neu.context_free else None
+    return in_context, Translate(wrap(lambda m, c: eng.translate(m)), wrap(lambda t, c: neu_free.translate(t)) if neu_free else None)
 
 
 def _dedupe_texts(fn: Callable, texts: list[str], colors) -> Translations:
@@ -166,7 +175,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     out, choices, english_out = {}, {}, {}
     for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False):
         tr = translators[name]
-        context = None if name in ("belief_context_free", "direct") else colors
+        context = None if name in CONTEXT_FREE else colors
         eng = tr.to_english(messages, context)
         eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
         report = {"to_english": to_english_metrics(eng, ds, english, eval_listener, colors, targets)}

@@ -127,6 +127,20 @@ def test_context_is_read(tok):
         model.translate(torch.zeros(4, CONT.dim))
 
 
+def test_context_dropout_gives_one_model_for_both_settings(tok):
+    """Phrase = f(message) and the colours are noise: trained with a share of rounds' colours hidden,
+    the model translates with the colours and without them (context-free), and says the same."""
+    pairs, _ = synthetic_pairs(CONT)
+    g = torch.Generator().manual_seed(0)
+    pairs.colors = torch.rand(len(pairs), 3, 3, generator=g) * torch.tensor([360.0, 100, 100])
+    model = train_tiny(tok, "to_english", CONT, pairs, use_context=True, context_dropout=0.3)
+    assert model.context_free and model.config.context_dropout == 0.3
+    base = base_vectors()
+    assert model.translate(base) == PHRASES == model.translate(base, pairs.colors[:4])
+    with pytest.raises(ValueError, match="context_dropout"):
+        Seq2SeqConfig(direction="to_english", channel=CONT, use_context=True, context_dropout=1.0)
+
+
 # -- shapes, validity and bad input -----------------------------------------------------------
 
 

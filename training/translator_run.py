@@ -129,7 +129,8 @@ def _train_seq2seq(pairs: Dataset, english: EnglishModels, channel: ChannelConfi
         both = Pairs.from_collection(pairs)
         data = {"to_english": both, "to_neuralese": both}
     for direction in DIRECTIONS:
-        config = Seq2SeqConfig(direction=direction, channel=channel, use_context=True)
+        # one model for both settings: the colours of a quarter of the rounds are hidden in training
+        config = Seq2SeqConfig(direction=direction, channel=channel, use_context=True, context_dropout=0.25)
         model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=args.seq2seq)
         model.training_info["source"] = args.seq2seq_source
         model.save_pretrained(out / direction)

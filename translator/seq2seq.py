@@ -87,6 +87,9 @@ class Seq2SeqConfig:
     ffn_dim: int = 256
     dropout: float = 0.0  # 0.1 and 0.2 gave a worse validation loss within the ~2 minute budget
     prefix_tokens: int = 4  # continuous z -> this many encoder inputs
+    # With use_context: the share of training rounds whose colours are hidden (attention-masked), so
+    # that one model also translates without a context (colors=None): context-free seq2seq.
+    context_dropout: float = 0.0
     # to_neuralese, continuous: return L2-normalised vectors (the speaker's noise-free messages are
     # unit vectors; the regression predicts the conditional mean, which shrinks when unsure).
     normalize_output: bool = True
@@ -105,6 +108,8 @@ class Seq2SeqConfig:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.context_dropout < 1:
+            raise ValueError(f"context_dropout must be in [0, 1), got {self.context_dropout}")
 
     @property
     def regression(self) -> bool:
@@ -220,7 +225,7 @@ class Seq2SeqTranslator(nn.Module):
         return ids
 
     def _colors(self, colors, n: int) -> torch.Tensor | None:
-        if not self.config.use_context:
+        if not self.config.use_context or (colors is None and self.context_free):
             return None
         if colors is None:
             raise ValueError("colors: this translator reads the context; give the (N, 3, 3) HSL colours of each round")
@@ -241,12 +246,24 @@ class Seq2SeqTranslator(nn.Module):
         else:
             emb, mask = self.text_embed(source), (source != PAD).long()
         if c.use_context:
-            if colors is None:
+            if colors is None and not self.context_free:
                 raise ValueError("colors: this translator reads the context")
-            col = self.color_proj(color_features(colors.float()))
+            if colors is None:  # context-free: the colour positions are there (positions line up) but masked
+                col = emb.new_zeros(len(emb), 3, c.d_model)
+                seen = torch.zeros(len(emb), 3, dtype=mask.dtype, device=mask.device)
+            else:
+                col = self.color_proj(color_features(colors.float()))
+                seen = torch.ones(col.shape[:2], dtype=mask.dtype, device=mask.device)
+                if self.training and c.context_dropout > 0:  # hide some rounds' colours
+                    seen = seen * (torch.rand(len(col), 1, device=col.device) >= c.context_dropout).to(mask.dtype)
             emb = torch.cat([col, emb], dim=1)
-            mask = torch.cat([torch.ones(col.shape[:2], dtype=mask.dtype, device=mask.device), mask], dim=1)
+            mask = torch.cat([seen, mask], dim=1)
         return emb, mask
+
+    @property
+    def context_free(self) -> bool:
+        """Whether the model also translates without colours (trained with context dropout, or never reads them)."""
+        return not self.config.use_context or self.config.context_dropout > 0
 
     def target_labels(self, targets) -> torch.Tensor:
         """Training targets: padded label ids `(B, T)` (`-100` = not scored) or `(B, dim)` vectors."""
