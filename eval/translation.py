@@ -113,11 +113,19 @@ def _english_usable(english: EnglishModels, texts: list[str]) -> np.ndarray:
     return np.array([bool(ids) for ids in english.tokenizer.encode(texts)])
 
 
-def to_english_metrics(t: Translations, ds: Dataset, english: EnglishModels, eval_listener, colors: torch.Tensor,
+def listen_deduplicated(english: EnglishModels, texts: list[str], colors: torch.Tensor) -> torch.Tensor:
+    """`english.listen`, reading each distinct text once (translations come from a few candidates)."""
+    uniq = list(dict.fromkeys(texts))
+    pos = {t: i for i, t in enumerate(uniq)}
+    enc = english.encode_utterances(uniq)[torch.tensor([pos[t] for t in texts], dtype=torch.long)]
+    return english.listen_encoded(enc, colors)
+
+
+def to_english_metrics(t: Translations, ds: dict, english: EnglishModels, eval_listener, colors: torch.Tensor,
                        targets: torch.Tensor) -> dict:
     texts = list(t.translations)
     picked = eval_listener.listen(texts, colors).argmax(-1)
-    consulted = english.listen(texts, colors).argmax(-1)
+    consulted = listen_deduplicated(english, texts, colors).argmax(-1)
     report = accuracy_report((picked == targets).tolist(), ds["condition"], ds["game_id"])
     refs = list(ds["utterance"])
     lp = english.speaker_log_prob(texts, colors, targets)
@@ -134,7 +142,7 @@ def to_english_metrics(t: Translations, ds: Dataset, english: EnglishModels, eva
     return report
 
 
-def to_neuralese_metrics(t: Translations, ds: Dataset, agents, colors: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor) -> dict:
+def to_neuralese_metrics(t: Translations, ds: dict, agents, colors: torch.Tensor, targets: torch.Tensor, usable: torch.Tensor) -> dict:
     picked = agents.listen(t.translations, colors[usable]).argmax(-1)
     correct = (picked == targets[usable]).tolist()
     cond = [c for c, u in zip(ds["condition"], usable) if u]
@@ -164,6 +172,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     translators = load_translators(channel_dir)
     if not translators:
         return {}, []
+    ds = ds.to_dict()  # plain lists: reading Arrow columns row by row costs more than the models
     messages = torch.tensor(ds["message"])
     messages = messages.long() if agents.channel.discrete else messages.float()
     colors = torch.tensor(ds["colors"], dtype=torch.float32)
@@ -195,7 +204,7 @@ def render_message(message: list, discrete: bool) -> str:
     return "z[0:3] = " + ", ".join(f"{v:+.2f}" for v in message[:3]) + " …"
 
 
-def gallery(ds: Dataset, channel, translations: dict[str, Translations], choices: dict[str, torch.Tensor]) -> list[dict]:
+def gallery(ds: dict, channel, translations: dict[str, Translations], choices: dict[str, torch.Tensor]) -> list[dict]:
     """A few rounds of each condition, drawn at fixed positions so reruns show the same rounds."""
     rows: list[int] = []
     conds = ds["condition"]
@@ -204,7 +213,7 @@ def gallery(ds: Dataset, channel, translations: dict[str, Translations], choices
         rows += idx[:: max(1, len(idx) // 3)][:3]
     items = []
     for i in rows[:GALLERY_PER_CHANNEL]:
-        r = ds[i]
+        r = {k: v[i] for k, v in ds.items()}
         items.append({
             "channel": channel.kind, "round_id": r["round_id"], "condition": r["condition"], "colors": r["colors"],
             "target": r["target"], "utterance": r["utterance"], "message": render_message(r["message"], channel.discrete),

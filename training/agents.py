@@ -159,7 +159,7 @@ def sample_contexts(n: int, generator: torch.Generator, conditions: Sequence[str
     """
     conds = [conditions[i] for i in torch.randint(len(conditions), (n,), generator=generator).tolist()]
     colors = torch.empty(n, 3, 3)
-    for cond in set(conds):
+    for cond in sorted(set(conds)):  # sorted: set order varies between processes (hash seed)
         idx = [i for i, c in enumerate(conds) if c == cond]
         got: list[torch.Tensor] = []
         have = 0

@@ -203,9 +203,11 @@ class BeliefTranslator:
         if not texts:
             empty = self.tables["messages"][:0]
             return Translations(empty, torch.zeros(0), torch.ones(0, dtype=torch.bool), empty[:, None], torch.zeros(0, 0))
+        if colors is not None:
+            colors = check_colors(colors, len(texts))
         enc = self.english.encode_utterances(texts)
         if colors is not None:
-            return self._to_neuralese_in_context(texts, check_colors(colors, len(texts)))
+            return self._to_neuralese_in_context(self.english.listen_encoded(enc, colors), colors, batch_size)
         k = self.config.to_neuralese_contexts
         contexts = self.tables["contexts"][:k]
         msg_lp = self.tables["msg_log_probs"][:, :k]
@@ -217,24 +219,25 @@ class BeliefTranslator:
             parts.append(choose(d, alternatives=self.config.alternatives))
         return self._neuralese_result(parts, self.tables["messages"], None, in_context=False)
 
-    def _to_neuralese_in_context(self, texts: list[str], colors: torch.Tensor) -> Translations:
+    def _to_neuralese_in_context(self, source: torch.Tensor, colors: torch.Tensor, batch_size: int) -> Translations:
         """Candidates: the agent's most likely message for each colour of the context, plus (for a
-        continuous channel, where scoring is one product) the whole message pool."""
-        source = self.english.listen(texts, colors)  # (N, 3)
+        continuous channel, where scoring is one product) the whole message pool. `source`: the
+        utterances' beliefs `(N, 3)` in their contexts."""
         own = most_likely_messages(self.message_model, colors)  # (N, 3, ...)
-        n = len(texts)
+        n = len(source)
         flat = own.reshape(n * 3, *own.shape[2:])
         own_lp = row_log_probs(self.message_model, flat, colors.repeat_interleave(3, dim=0)).reshape(n, 3, 3)
-        cand_lp, pool = own_lp, None
-        if not self.channel.discrete:
-            pool = self.tables["messages"]
-            mu = self.message_model.means(colors)  # (N, 3, D)
-            s2 = self.message_model.noise**2
-            sq = (pool * pool).sum(-1)[None, :, None] - 2 * torch.einsum("md,nxd->nmx", pool, mu) + (mu * mu).sum(-1)[:, None]
-            cand_lp = torch.cat([own_lp, -sq / (2 * s2)], dim=1)  # constants cancel in the softmax
-        d = pointwise_divergence(source[:, None], beliefs_from_log_probs(cand_lp), self.config.criterion)
-        ch = choose(d, alternatives=self.config.alternatives)
-        return self._neuralese_result([ch], pool, own, in_context=True)
+        pool = None if self.channel.discrete else self.tables["messages"]
+        parts = []
+        for s in range(0, n, batch_size):  # the (rows, pool, 3) tensors stay small
+            cand_lp = own_lp[s : s + batch_size]
+            if pool is not None:
+                mu = self.message_model.means(colors[s : s + batch_size])  # (B, 3, D)
+                sq = (pool * pool).sum(-1)[None, :, None] - 2 * torch.einsum("md,nxd->nmx", pool, mu) + (mu * mu).sum(-1)[:, None]
+                cand_lp = torch.cat([cand_lp, -sq / (2 * self.message_model.noise**2)], dim=1)  # constants cancel in the softmax
+            d = pointwise_divergence(source[s : s + batch_size, None], beliefs_from_log_probs(cand_lp), self.config.criterion)
+            parts.append(choose(d, alternatives=self.config.alternatives))
+        return self._neuralese_result(parts, pool, own, in_context=True)
 
     def _neuralese_result(self, parts, pool, own, in_context: bool) -> Translations:
         idx = torch.cat([p.index for p in parts])
