@@ -30,3 +30,6 @@ lint: install
 bench: install
 	$(BIN)/python bench/train_english.py
 	$(BIN)/python bench/agents.py
+	$(BIN)/python bench/translate.py
+	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/stream.py
