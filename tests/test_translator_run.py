@@ -62,6 +62,18 @@ def test_seq2seq_needs_the_belief_translator_first(tmp_path, run):
         train_translator(run / "pairs", run / "english", run, args)
 
 
+def test_missing_pieces_are_named(run, tmp_path):
+    from translator.bundle import BundleError
+
+    # no utterance is said a million times: nothing to translate into, and the message says what to lower
+    with pytest.raises(ValueError, match="no English candidates.*lower min_count"):
+        train_translator(run / "pairs", run / "english", tmp_path, TranslatorRunArgs(kind="belief", belief=BeliefBuildArgs(contexts=4, min_count=10**6)))
+    # translators without an evaluation listener cannot be scored: the error names the command to run
+    (tmp_path / "translators" / "continuous").mkdir(parents=True)
+    with pytest.raises(BundleError, match="no evaluation listener.*train eval-listener"):
+        evaluate_translation(tmp_path, [], None)
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="translator kind 'beleif' is unknown"):
         TranslatorRunArgs(kind="beleif")

@@ -94,7 +94,7 @@ def belief_matched_pairs(belief: BeliefTranslator, pairs: Dataset) -> dict[str, 
     messages = torch.tensor(pairs["message"])
     colors = torch.tensor(pairs["colors"], dtype=torch.float32)
     texts, games = list(pairs["utterance"]), list(pairs["game_id"])
-    keep = [i for i, t in enumerate(texts) if belief.english.tokenizer.encode([t])[0]]
+    keep = [i for i, ids in enumerate(belief.english.tokenizer.encode(texts)) if ids]  # one batched call
     messages, colors, texts, games = messages[keep], colors[keep], [texts[i] for i in keep], [games[i] for i in keep]
     english = belief.to_english(messages, colors).translations
     neuralese = belief.to_neuralese(texts, colors).translations

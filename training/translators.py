@@ -89,6 +89,8 @@ def english_candidates(english: EnglishModels, pairs: Dataset, n: int, seed: int
         for text, r in zip(sampled, rows.tolist()):
             if len(texts) < n:
                 add(text, all_colors[r], all_targets[r])
+    if not texts:  # the caller says why (min_count too high for the corpus)
+        return texts, torch.zeros(0, 3, 3), torch.zeros(0, dtype=torch.long)
     return texts, torch.stack(colors), torch.stack(targets)
 
 
