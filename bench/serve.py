@@ -2,7 +2,7 @@
 
 Targets (live translation issue): >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory
 flat over a 10,000-request run. A real `neuralese serve` process (uvicorn) is started on a free
-127.0.0.1 port; the clients are one asyncio process of httpx connections, each sending its next
+127.0.0.1 port; the clients are one asyncio process of aiohttp keep-alive connections, each sending its next
 request as soon as the previous one is answered. Server RSS is sampled every 0.25 s.
 
 Translator: `runs/demo/translators/continuous/belief` when the run has one, else a small belief
@@ -106,17 +106,20 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: int) -> dict:
-    import httpx
+    """`clients` aiohttp connections (keep-alive), each posting its next body as soon as the last is answered."""
+    import aiohttp
 
     latencies: list[float] = []
     errors: list[str] = []
     rss: list[tuple[float, float]] = []
     next_i = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as client:
         headers = {"content-type": "application/json"}
         for b in bodies[:warmup]:  # warm-up: first calls allocate; not measured
-            await client.post("/v1/translate", content=b, headers=headers)
+            async with client.post("/v1/translate", data=b, headers=headers) as r:
+                await r.read()
         rss_start = rss_mib(pid)
 
         async def worker():
@@ -126,10 +129,11 @@ async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: in
                 next_i += 1
                 t = time.perf_counter()
                 try:
-                    r = await client.post("/v1/translate", content=b, headers=headers)
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code}: {r.text[:200]}")
-                except httpx.HTTPError as e:
+                    async with client.post("/v1/translate", data=b, headers=headers) as r:
+                        text = await r.text()
+                        if r.status != 200:
+                            errors.append(f"{r.status}: {text[:200]}")
+                except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                     errors.append(repr(e))
                 latencies.append(time.perf_counter() - t)
 

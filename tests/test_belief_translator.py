@@ -71,7 +71,7 @@ def test_context_free_divergences_are_the_matching_divergences(tiny_belief_trans
     """Without the prior the pick is the candidate of least divergence, and the reported numbers are it."""
     t, messages = tiny_belief_translator, rounds[0][:16]
     out = t.to_english(messages, prior=False)
-    d = t._context_free_div(messages)  # (16, U)
+    d, _ = t._context_free_div(messages)  # (16, U)
     best = d.min(dim=1)
     assert torch.allclose(out.divergence, best.values, atol=1e-5)
     index = {c: i for i, c in enumerate(t.candidates)}

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from translator.bundle import Bundled, BundleError, read_composite, write_composite
+from translator.bundle import Bundled, BundleError, inference, read_composite, write_composite
 from translator.channels import ChannelConfig, Message, check_message, make_channel, make_encoder
 from translator.colors import ContextEncoder
 from translator.inputs import check_colors, check_speaker_order, check_targets
@@ -178,7 +178,7 @@ class Agents:
         Results live on the agents' device; `generator`, when given, must be on that device too.
         """
         sc, st = self._inputs(colors, speaker_order, targets)
-        self.speaker.eval()
+        inference(self.speaker)
         return self.speaker(sc, st, sample=sample, generator=generator)
 
     @torch.no_grad()
@@ -186,7 +186,7 @@ class Agents:
         """Exact `log p(m | c, x)` of each row's message under the speaker, `(N,)`."""
         sc, st = self._inputs(colors, speaker_order, targets)
         m = check_message(self.channel, messages, len(st)).to(self.device)
-        self.speaker.eval()
+        inference(self.speaker)
         return self.speaker.log_prob(sc, st, m)
 
     @torch.no_grad()
@@ -195,7 +195,7 @@ class Agents:
         value = messages.value if isinstance(messages, Message) else messages
         m = check_message(self.channel, value).to(self.device)
         c = check_colors(colors, len(m)).to(self.device)
-        self.listener.eval()
+        inference(self.listener)
         return torch.softmax(self.listener(m, c), dim=-1)
 
     @staticmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -102,6 +102,17 @@ class Bundled:
         except RuntimeError as e:
             raise BundleError(f"{weights}: weights do not match the config ({str(e).splitlines()[0]})") from None
         return model.to(device).eval()  # type: ignore[attr-defined]
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def inference(module: M) -> M:
+    """`module` in eval mode. Bundles load in eval mode, and `Module.eval()` walks every submodule,
+    a cost a single-message translation notices, so it runs only after someone called `.train()`."""
+    if module.training:
+        module.eval()
+    return module
 
 
 def write_composite(directory: Path, kind: str, game: str, training: dict[str, Any] | None, **extra: Any) -> None:

@@ -58,10 +58,9 @@ class ContextEncoder(torch.nn.Module):
     def forward(self, hsl: torch.Tensor) -> torch.Tensor:
         """`(B, 3, 3)` HSL colours to `(B, 3, hidden)`."""
         f = color_features(hsl)
-        others = [(1, 2), (0, 2), (0, 1)]
-        out = []
-        for i, (j, k) in enumerate(others):
-            a = self.mlp(torch.cat([f[:, i], f[:, j], f[:, k]], dim=-1))
-            b = self.mlp(torch.cat([f[:, i], f[:, k], f[:, j]], dim=-1))
-            out.append((a + b) / 2)
-        return torch.stack(out, dim=1)
+        x = f[:, _ORDERS.to(f.device)].flatten(2)  # (B, 6, 3F): all six orders, one MLP call
+        return self.mlp(x).unflatten(1, (3, 2)).mean(2)
+
+
+# Colour i followed by the other two in both orders: rows 2i and 2i + 1.
+_ORDERS = torch.tensor([(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from translator.bundle import BundleError, read_composite, write_composite
+from translator.bundle import BundleError, inference, read_composite, write_composite
 from translator.inputs import check_colors, check_targets
 from translator.listener import EnglishListener
 from translator.speaker import EnglishSpeaker
@@ -87,7 +87,7 @@ class EnglishModels:
     def listen(self, texts: Sequence[str], colors, batch_size: int = 1024, calibrated: bool = True) -> torch.Tensor:
         """`H_l(x | u, c)`: `(N, 3)` probabilities over the colours (listener screen order)."""
         colors = check_colors(colors, len(texts))
-        self.listener.eval()
+        inference(self.listener)
         t = self.listener.config.temperature if calibrated else 1.0
         probs = self._batched(texts, batch_size, lambda tok, ln, i: torch.softmax(self.listener(tok, ln, colors[i]) / t, dim=-1))
         return probs.reshape(-1, 3)
@@ -99,7 +99,7 @@ class EnglishModels:
         With `listen_encoded` this splits `listen` in two, so an utterance read once can be scored
         in any number of contexts (candidate beliefs for translation).
         """
-        self.listener.eval()
+        inference(self.listener)
         if not len(texts):
             return torch.zeros(0, 2 * self.listener.config.hidden_dim)
         return self._batched(texts, batch_size, lambda tok, ln, i: self.listener.encode_utterance(tok, ln)).reshape(len(texts), -1)
@@ -116,7 +116,7 @@ class EnglishModels:
         colors = torch.as_tensor(colors, dtype=torch.float32)
         if colors.shape[-2:] != (3, 3) or not torch.isfinite(colors).all():
             raise ValueError(f"colors: expected finite HSL triples of shape (..., 3, 3), got {tuple(colors.shape)}")
-        self.listener.eval()
+        inference(self.listener)
         g = self.listener.colors(colors.reshape(-1, 3, 3)).reshape(*colors.shape[:-1], -1)  # (..., 3, C)
         u = encodings.unsqueeze(-2)  # (..., 1, 2H)
         shape = torch.broadcast_shapes(u.shape[:-1], g.shape[:-1])
@@ -133,12 +133,18 @@ class EnglishModels:
         return torch.cat(parts) if parts else torch.zeros(shape)
 
     @torch.no_grad()
-    def listen_parts(self, parts: tuple[torch.Tensor, torch.Tensor], colors: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    def encode_colors(self, colors) -> torch.Tensor:
+        """The listener's colour encodings of contexts `(N, 3, 3)`: `(N, 3, C)`."""
+        inference(self.listener)
+        return self.listener.colors(check_colors(colors, len(colors)))
+
+    @torch.no_grad()
+    def listen_parts(self, parts: tuple[torch.Tensor, torch.Tensor], g: torch.Tensor, chunk: int = 64) -> torch.Tensor:
         """Calibrated beliefs from precomputed `listener.utterance_parts` `(N, S, C)` each, in the
-        rows' contexts `colors (N, 3, 3)`: `(N, S, 3)`. The in-context translator's inner loop, in
-        chunks of rows so that the `(rows, S, 3, C)` pair tensor stays in cache (1.5x faster)."""
-        self.listener.eval()
-        g = self.listener.colors(check_colors(colors, len(colors)))  # (N, 3, C)
+        rows' contexts encoded by `encode_colors` `g (N, 3, C)`: `(N, S, 3)`. The in-context
+        translator's inner loop, in chunks of rows so that the `(rows, S, 3, C)` pair tensor stays
+        in cache (1.5x faster)."""
+        inference(self.listener)
         a, p = parts
         t = self.listener.config.temperature
         out = [torch.softmax(self.listener.score_parts(a[s : s + chunk, :, None], p[s : s + chunk, :, None], g[s : s + chunk, None]) / t, dim=-1)
@@ -150,7 +156,7 @@ class EnglishModels:
         """`log H_s(u | c, x)` for each row, `(N,)`."""
         colors = check_colors(colors, len(texts))
         targets = check_targets(targets, len(texts))
-        self.speaker.eval()
+        inference(self.speaker)
         return self._batched(texts, batch_size, lambda tok, ln, i: self.speaker.log_prob(tok, ln, colors[i], targets[i]))
 
     @torch.no_grad()
@@ -168,7 +174,7 @@ class EnglishModels:
         """Generate an utterance for each (context, target): `beam` (most likely) or `sample`."""
         targets = check_targets(targets)
         colors = check_colors(colors, len(targets))
-        self.speaker.eval()
+        inference(self.speaker)
         if method == "beam":
             ids = self.speaker.beam_search(colors, targets, beam_size)
         elif method == "sample":

@@ -25,6 +25,7 @@ from typing import Protocol
 import torch
 
 from translator.agents import Agents
+from translator.bundle import inference
 from translator.channels import ChannelConfig, check_message
 from translator.inputs import check_colors
 
@@ -88,7 +89,7 @@ class ExactMessageModel:
             raise ValueError(f"means: the {self.channel.kind} channel is discrete; use log_prob_grid")
         colors = check_colors(colors)
         c, t = self._speaker_inputs(colors)
-        sp = self.agents.speaker.eval()
+        sp = inference(self.agents.speaker)
         out = [sp.channel.mean(sp.hidden(c[s : s + self.batch_size], t[s : s + self.batch_size])) for s in range(0, len(t), self.batch_size)]
         return torch.cat(out).reshape(len(colors), 3, -1)
 
@@ -140,7 +141,7 @@ def row_log_probs(model: MessageModel, messages, colors) -> torch.Tensor:
         d, s2 = mu.shape[-1], model.noise**2
         return -0.5 * d * math.log(2 * math.pi * s2) - ((m[:, None] - mu) ** 2).sum(-1) / (2 * s2)
     if hasattr(model, "speaker"):  # our agents, or a learned model built on the same decoder
-        sp = model.speaker.eval()
+        sp = inference(model.speaker)
         c = colors.repeat_interleave(3, dim=0)
         t = torch.arange(3).repeat(len(colors))
         return sp.channel.log_prob(sp.hidden(c, t), m.repeat_interleave(3, dim=0)).reshape(-1, 3)
@@ -159,7 +160,7 @@ def most_likely_messages(model: MessageModel, colors) -> torch.Tensor:
     if not model.channel.discrete:
         return model.means(colors)
     if hasattr(model, "speaker"):
-        sp = model.speaker.eval()
+        sp = inference(model.speaker)
         c = colors.repeat_interleave(3, dim=0)
         t = torch.arange(3).repeat(len(colors))
         v = sp(c, t, sample=False).value
