@@ -79,6 +79,11 @@ class AgentSpeaker(nn.Module, Bundled):
         tgt = g.gather(1, targets[:, None, None].expand(-1, 1, g.shape[-1])).squeeze(1)
         return self.state(tgt)
 
+    def hidden_every_target(self, colors: torch.Tensor) -> torch.Tensor:
+        """`hidden` for each colour of each context as the target, `(3B, hidden_dim)`, row `3i + x` for
+        context i and target x: the contexts are encoded once, not once per target."""
+        return self.state(self.colors(colors).flatten(0, 1))
+
     def forward(self, colors, targets, sample: bool = True, generator: torch.Generator | None = None) -> Message:
         return self.channel.speak(self.hidden(colors, targets), sample=sample, generator=generator)
 

@@ -66,15 +66,6 @@ class ExactMessageModel:
     def noise(self) -> float:
         return self.channel.noise
 
-    def _speaker_inputs(self, colors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every (context, target) pair as speaker inputs, `(3K, 3, 3)` colours and `(3K,)` targets.
-
-        The speaker's message does not depend on its screen order (it encodes the target within
-        its context symmetrically), so listener order serves as its order.
-        """
-        k = len(colors)
-        return colors.repeat_interleave(3, dim=0), torch.arange(3).repeat(k)
-
     def save_pretrained(self, directory) -> None:
         self.agents.save_pretrained(directory)
 
@@ -84,13 +75,14 @@ class ExactMessageModel:
 
     @torch.no_grad()
     def means(self, colors) -> torch.Tensor:
-        """Continuous channel: the speaker's mean message `μ(c, x)`, `(K, 3, dim)`."""
+        """Continuous channel: the speaker's mean message `μ(c, x)`, `(K, 3, dim)`. (The speaker's
+        message does not depend on its screen order, so listener order serves as its order.)"""
         if self.channel.discrete:
             raise ValueError(f"means: the {self.channel.kind} channel is discrete; use log_prob_grid")
         colors = check_colors(colors)
-        c, t = self._speaker_inputs(colors)
         sp = inference(self.agents.speaker)
-        out = [sp.channel.mean(sp.hidden(c[s : s + self.batch_size], t[s : s + self.batch_size])) for s in range(0, len(t), self.batch_size)]
+        step = max(1, self.batch_size // 3)
+        out = [sp.channel.mean(hidden_every_target(sp, colors[s : s + step])) for s in range(0, len(colors), step)]
         return torch.cat(out).reshape(len(colors), 3, -1)
 
     @torch.no_grad()
@@ -102,6 +94,15 @@ class ExactMessageModel:
         return discrete_log_prob_grid(self.agents.speaker, m, colors, self.batch_size)
 
 
+def hidden_every_target(speaker, colors: torch.Tensor) -> torch.Tensor:
+    """The speaker's state for every (context, target), `(3K, H)`, row `3k + x`: one context encoding
+    per context where the speaker has `hidden_every_target`, else its `hidden` on repeated inputs."""
+    own = getattr(speaker, "hidden_every_target", None)
+    if callable(own):
+        return own(colors)
+    return speaker.hidden(colors.repeat_interleave(3, dim=0), torch.arange(3).repeat(len(colors)))
+
+
 @torch.no_grad()
 def discrete_log_prob_grid(speaker, symbols: torch.Tensor, colors: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
     """`(N, K, 3)` for discrete messages under a speaker with `hidden(colors, targets)` and a channel.
@@ -111,9 +112,7 @@ def discrete_log_prob_grid(speaker, symbols: torch.Tensor, colors: torch.Tensor,
     """
     uniq, inverse = torch.unique(symbols, dim=0, return_inverse=True)
     k = len(colors)
-    c = colors.repeat_interleave(3, dim=0)
-    t = torch.arange(3).repeat(k)
-    hidden = speaker.hidden(c, t)  # (3K, H)
+    hidden = hidden_every_target(speaker, colors)  # (3K, H)
     u, h = len(uniq), len(hidden)
     out = torch.empty(u * h)
     rows = torch.arange(u * h)
@@ -142,9 +141,7 @@ def row_log_probs(model: MessageModel, messages, colors) -> torch.Tensor:
         return -0.5 * d * math.log(2 * math.pi * s2) - ((m[:, None] - mu) ** 2).sum(-1) / (2 * s2)
     if hasattr(model, "speaker"):  # our agents, or a learned model built on the same decoder
         sp = inference(model.speaker)
-        c = colors.repeat_interleave(3, dim=0)
-        t = torch.arange(3).repeat(len(colors))
-        return sp.channel.log_prob(sp.hidden(c, t), m.repeat_interleave(3, dim=0)).reshape(-1, 3)
+        return sp.channel.log_prob(hidden_every_target(sp, colors), m.repeat_interleave(3, dim=0)).reshape(-1, 3)
     # any other MessageModel: the diagonal of small grids
     return torch.cat([model.log_prob_grid(m[i : i + 1], colors[i : i + 1])[0] for i in range(len(m))])
 
@@ -161,8 +158,6 @@ def most_likely_messages(model: MessageModel, colors) -> torch.Tensor:
         return model.means(colors)
     if hasattr(model, "speaker"):
         sp = inference(model.speaker)
-        c = colors.repeat_interleave(3, dim=0)
-        t = torch.arange(3).repeat(len(colors))
-        v = sp(c, t, sample=False).value
+        v = sp.channel.speak(hidden_every_target(sp, colors), sample=False).value
         return v.reshape(len(colors), 3, *v.shape[1:])
     raise ValueError(f"{type(model).__name__} cannot propose messages (no means or speaker)")

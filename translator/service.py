@@ -8,10 +8,13 @@ Every translator `RUN/translators/<channel>/<name>` is loaded once at start; a r
 channel, which is looked up among those, so no path from a request is ever opened.
 
 Micro-batching: a request's rows are checked in the handler, then queued. One collector task takes
-whatever is queued (after waiting `batch_wait` seconds when only one request is there), groups the
+the first queued request and keeps gathering while more keep arriving (until a quiet gap of
+`batch_wait` seconds, `MAX_GATHER` seconds in all, or `max_batch` rows), groups the
 rows by (channel, direction, with/without context), and runs one translator call per group, at
-most `max_batch` rows each, in a single worker thread: concurrent clients share matrix products
-instead of queueing for them, and torch never runs two batches at once on a small machine.
+most `max_batch` rows each, on the event loop itself: concurrent clients share matrix products
+instead of queueing for them, and torch never runs two batches at once on a small machine. (A
+worker thread was 4x slower: it and the event loop handed the GIL back and forth around each of
+the ~200 small torch ops of a batch.)
 
 Input is never trusted: a wrong dimension, NaN, an unknown channel or field answers 422, a body
 over `max_body` bytes or a batch over `max_batch` rows 413, a full queue 503, each with a
@@ -24,7 +27,6 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,8 @@ from translator.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translation, Trans
 MAX_BATCH = 256  # rows per request, and per translator call
 MAX_BODY = 1 << 20  # bytes; 256 continuous 64-d messages with contexts are ~450 KB
 MAX_QUEUED = 64 * MAX_BATCH  # rows waiting for the worker before the service answers 503
-BATCH_WAIT = 0.002  # seconds the collector waits for company when a request arrives alone
+BATCH_WAIT = 0.002  # a gap this long (seconds) with no new request ends a batch's gathering
+MAX_GATHER = 0.02  # seconds a batch gathers at most: a bound on the latency batching adds
 
 Number = StrictFloat | StrictInt
 Colour = Annotated[list[Number], Field(description="[h, s, l]: h in [0, 360], s and l in [0, 100]")]
@@ -109,7 +112,7 @@ class _Job:
 
 
 class MicroBatcher:
-    """Gathers concurrent requests into batched translator calls run in one worker thread."""
+    """Gathers concurrent requests into batched translator calls, run on the event loop."""
 
     def __init__(self, translators: dict[str, Translator], max_batch: int = MAX_BATCH, batch_wait: float = BATCH_WAIT,
                  max_queued: int = MAX_QUEUED):
@@ -117,7 +120,6 @@ class MicroBatcher:
         self.queue: asyncio.Queue[_Job] = asyncio.Queue()
         self.queued_rows = 0
         self.requests = self.rows = self.batches = 0
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="translate")
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -127,7 +129,6 @@ class MicroBatcher:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self._executor.shutdown(wait=True)
 
     async def submit(self, key: tuple[str, str, bool], sources: list[Any], contexts: list[list] | None) -> list[Translation]:
         if self.queued_rows + len(sources) > self.max_queued:
@@ -146,20 +147,16 @@ class MicroBatcher:
                 return
 
     async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             jobs = [await self.queue.get()]
-            self._drain(jobs)
-            if len(jobs) == 1 and len(jobs[0]) < self.max_batch and self.batch_wait > 0:
-                await asyncio.sleep(self.batch_wait)  # alone: give concurrent clients a moment to join
-                self._drain(jobs)
+            await self._gather(jobs)
             for chunk in self._chunks(jobs):
                 self.queued_rows -= sum(len(j) for j in chunk)
                 live = [j for j in chunk if not j.future.done()]  # skip clients that went away
                 if not live:
                     continue
                 try:
-                    results = await loop.run_in_executor(self._executor, self._translate, live)
+                    results = self._translate(live)
                 except Exception as e:  # noqa: BLE001 - one failed batch must not stop the service
                     for j in live:
                         if not j.future.done():
@@ -170,6 +167,21 @@ class MicroBatcher:
                 for j, r in zip(live, results):
                     if not j.future.done():
                         j.future.set_result(r)
+                await asyncio.sleep(0)  # let the loop read and answer requests between batches
+
+    async def _gather(self, jobs: list[_Job]) -> None:
+        """Add requests to `jobs` while they keep coming. Under load the clients answered by the last
+        batch come back within a gap, so batches grow with the load (32 clients: about 32 rows);
+        a lone request waits one gap."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_GATHER
+        self._drain(jobs)
+        while self.batch_wait > 0 and sum(len(j) for j in jobs) < self.max_batch and loop.time() < deadline:
+            n = len(jobs)
+            await asyncio.sleep(self.batch_wait)
+            self._drain(jobs)
+            if len(jobs) == n:
+                return
 
     def _chunks(self, jobs: list[_Job]) -> list[list[_Job]]:
         """Jobs grouped by key, in arrival order, split so that no call exceeds `max_batch` rows."""
@@ -182,7 +194,7 @@ class MicroBatcher:
         return [c for chunks in groups.values() for c in chunks]
 
     def _translate(self, jobs: list[_Job]) -> list[list[Translation]]:
-        """Worker thread: one translator call for the jobs' rows, split back per job."""
+        """One translator call for the jobs' rows, split back per job."""
         channel, to, in_context = jobs[0].key
         tr = self.translators[channel]
         sources = [s for j in jobs for s in j.sources]
@@ -298,6 +310,9 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
         version="1",
         description="Translate agent messages (neuralese) to English and back, with belief divergences and faithfulness flags.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry checks its providers (and the environment) on every request:
+        # 8% of the service's time under load. Off unless asked for (`neuralese serve` has no tracer).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(BodyLimit, max_body=max_body)
 
