@@ -88,10 +88,24 @@ def machine() -> str:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the server: the process and its children (uvicorn's workers), MiB."""
+    def one(p: int) -> float:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return one(pid) + sum(one(c) for c in children)
 
 
 def _free_port() -> int:
@@ -165,6 +179,7 @@ def main() -> None:
     p.add_argument("--per-request", type=int, default=1, help="messages per request (default 1: every message its own request)")
     p.add_argument("--threads", type=int, default=1, help="torch threads in the server (default 1: the other core runs the clients)")
     p.add_argument("--batch-wait-ms", type=float, default=2.0)
+    p.add_argument("--workers", type=int, default=1, help="server processes (`neuralese serve --workers`)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     args = p.parse_args()
@@ -183,7 +198,7 @@ def main() -> None:
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "serve", "--run", str(run), "--port", str(port), "--threads", str(args.threads),
-             "--batch-wait-ms", str(args.batch_wait_ms), "--log-level", "warning"],
+             "--batch-wait-ms", str(args.batch_wait_ms), "--workers", str(args.workers), "--log-level", "warning"],
             cwd=ROOT, env=env,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
@@ -224,12 +239,12 @@ def main() -> None:
     }  # fmt: skip
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "translator": desc,
-        "server_threads": args.threads, "batch_wait_ms": args.batch_wait_ms, "result": row,
+        "server_threads": args.threads, "server_workers": args.workers, "batch_wait_ms": args.batch_wait_ms, "result": row,
         "rss_samples_mib": [round(m, 1) for _, m in res["rss_samples"]],
     }  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"machine: {result['machine']}; translator: {desc}; server threads {args.threads}\n")
+    print(f"machine: {result['machine']}; translator: {desc}; server workers {args.workers}, threads {args.threads} each\n")
     print("| clients | msgs/request | requests | messages/s | p50 | p99 | max | errors | server RSS start → mid → end (max) | rows/batch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {args.clients} | {k} | {args.requests:,} | {row['messages_per_s']:,.0f} | {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | "

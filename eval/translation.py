@@ -16,7 +16,8 @@ play each evaluation round (the contexts and targets people had). Then, per tran
   listener's beliefs: the paper's belief evaluation.
 
 Translator names: `belief` (in context), `belief_context_free`, `direct`, `seq2seq_cooccurrence`,
-`seq2seq_belief` (in context), `random`.
+`seq2seq_belief` (in context), `random`; `belief_no_prior` and `belief_context_free_no_prior` are
+the belief translator without its naturalness prior (to English only), to show what the prior does.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs
 from translator.translations import Translations
 
-NAMES = ("belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief", "seq2seq_cooccurrence_context_free",
-         "seq2seq_belief_context_free", "random")
-CONTEXT_FREE = ("belief_context_free", "direct", "seq2seq_cooccurrence_context_free", "seq2seq_belief_context_free")
+NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
+         "seq2seq_belief", "seq2seq_cooccurrence_context_free", "seq2seq_belief_context_free", "random")
+CONTEXT_FREE = ("belief_context_free", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence_context_free",
+                "seq2seq_belief_context_free")
 GALLERY_PER_CHANNEL = 9  # three rounds of each condition
 KL_CONTEXTS, KL_MESSAGES = 64, 1000
 
@@ -60,6 +62,9 @@ def load_translators(channel_dir: Path) -> dict[str, Translate]:
         b = BeliefTranslator.from_pretrained(channel_dir / "belief")
         out["belief"] = Translate(b.to_english, b.to_neuralese)
         out["belief_context_free"] = Translate(lambda m, c: b.to_english(m), lambda t, c: b.to_neuralese(t))
+        # the prior only acts neuralese → English
+        out["belief_no_prior"] = Translate(lambda m, c: b.to_english(m, c, prior=False), None)
+        out["belief_context_free_no_prior"] = Translate(lambda m, c: b.to_english(m, prior=False), None)
         rnd = RandomTranslator(b.candidates, b.tables["messages"], b.channel, seed=0)
         out["random"] = Translate(rnd.to_english, rnd.to_neuralese)
     if (channel_dir / "direct" / "config.json").is_file():

@@ -240,9 +240,11 @@ def test_demo_quick_end_to_end(tmp_path, data_paths):
     check_accuracy_block(m["human_listener"], 591)
     assert m["human_listener"]["accuracy"] > 0.6  # measured 0.70 (Bayesian listener 0.65, perplexity 49)
     t = m["translation"]
-    assert set(t["continuous"]) == {"belief", "belief_context_free", "direct", "seq2seq_cooccurrence", "seq2seq_belief",
-                                    "seq2seq_cooccurrence_context_free", "seq2seq_belief_context_free", "random"}
-    assert set(t["continuous_learned"]) == {"belief", "belief_context_free", "random"}
+    beliefs = {"belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior"}
+    assert set(t["continuous"]) == beliefs | {"direct", "seq2seq_cooccurrence", "seq2seq_belief", "seq2seq_cooccurrence_context_free",
+                                              "seq2seq_belief_context_free", "random"}
+    assert set(t["continuous_learned"]) == beliefs | {"random"}
+    assert "to_neuralese" not in t["continuous"]["belief_no_prior"]  # the prior only acts towards English
     for name, r in t["continuous"].items():
         check_accuracy_block(r["to_english"], 591)
         assert 0 <= r["to_english"]["faithful"] <= 1 and r["belief_kl"] >= 0, name

@@ -33,39 +33,57 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(saved_belief_translator, tmp_path_factory):
-    run = tmp_path_factory.mktemp("service") / "run"
-    shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")
+def _start(run: Path, *extra: str) -> tuple[str, subprocess.Popen, Path]:
+    """`neuralese serve` on a free loopback port, once /healthz answers: `(url, process, log path)`."""
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    log = (run / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "serve", "--run", str(run), "--port", str(port), "--threads", "1",
-         "--max-batch", str(MAX_BATCH), "--max-body", str(MAX_BODY), "--batch-wait-ms", "5", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log_path = run / f"server-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--run", str(run), "--port", str(port), "--threads", "1",
+             "--max-batch", str(MAX_BATCH), "--max-body", str(MAX_BODY), "--batch-wait-ms", "5", "--log-level", "warning", *extra],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     try:
         while True:
-            assert proc.poll() is None, (run / "server.log").read_text()
+            assert proc.poll() is None, log_path.read_text()
             try:
                 if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
+                    return url, proc, log_path
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.2)
+    except BaseException:
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def service_run(saved_belief_translator, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("service") / "run"
+    shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")
+    return run
+
+
+@pytest.fixture(scope="module")
+def server(service_run):
+    url, proc, _ = _start(service_run)
+    try:
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +211,28 @@ def test_concurrent_clients_are_batched_and_answered_in_order(server, translator
     assert after["batches"] - before["batches"] < after["requests"] - before["requests"]  # requests shared batches
     assert after["queued_rows"] == 0 and proc.poll() is None
     json.dumps(after)
+
+
+def test_several_workers_give_the_single_process_answers(service_run, translator, rows):
+    messages, colors, _ = rows
+    url, proc, log = _start(service_run, "--workers", "2")
+    try:
+        items = [{"message": m, "context": c} for m, c in zip(messages[:6], colors[:6])]
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(4):  # the kernel spreads connections over the workers
+                r = client.post("/v1/translate", json={"channel": "continuous", "to": "english", "items": items})
+                assert r.status_code == 200, r.text
+                for got, want in zip(r.json()["results"], translator.to_english(messages[:6], colors[:6])):
+                    _same(got, want)
+    finally:
+        _stop(proc)
+    assert "Traceback" not in log.read_text()
+
+
+def test_play_page_and_worker_counts_are_checked_before_loading(tmp_path):
+    from translator.service import serve
+
+    with pytest.raises(ValueError, match="one worker"):
+        serve(tmp_path, plays_db=tmp_path / "plays.db", workers=2)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        serve(tmp_path, workers=0)

@@ -54,7 +54,8 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"neuralese serve: warning: listening on {args.host}, reachable from other machines; the service has no authentication",
               file=sys.stderr)
     serve(args.run, host=args.host, port=args.port, name=args.translator, max_batch=args.max_batch, max_body=args.max_body,
-          batch_wait=args.batch_wait_ms / 1000, log_level=args.log_level, plays_db=args.plays, play_data=args.play_data)
+          batch_wait=args.batch_wait_ms / 1000, log_level=args.log_level, plays_db=args.plays, play_data=args.play_data,
+          workers=args.workers, threads=args.threads)
 
 
 def add_live_commands(sub: argparse._SubParsersAction) -> None:
@@ -91,7 +92,10 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name per channel (default {DEFAULT_NAME})")
     sv.add_argument("--max-batch", type=int, default=256, help="most items per request and per translator call (default 256)")
     sv.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
-    sv.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a lone request waits for others to batch with (default 2)")
+    sv.add_argument("--batch-wait-ms", type=float, default=2.0,
+                    help="a batch gathers requests until none arrives for this long (default 2; at most 20 ms in all)")
+    sv.add_argument("--workers", type=int, default=1, help="server processes sharing the port, each with its own translators "
+                    "(default 1; one per core on a busy service; the play page needs 1)")
     sv.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     sv.add_argument("--plays", metavar="DB", help="also serve the play page at /play (people play with the agents) and store "
                     "every round in this SQLite file (created if missing)")
