@@ -270,3 +270,14 @@ def _fresh(agents, game_slice) -> tuple[torch.Tensor, torch.Tensor]:
 
     fresh = collect(agents, load_rounds(game_slice(48, 56)), seed=1)
     return torch.tensor(fresh["message"][:200]), torch.tensor(fresh["colors"][:200], dtype=torch.float32)
+
+
+def test_in_context_english_to_neuralese_says_what_the_agent_would_say_there(tiny_belief_translator, rounds):
+    """By default the candidates are the agent's own most likely messages for the round's three colours."""
+    from translator.message_model import most_likely_messages
+
+    t = tiny_belief_translator
+    _, colors, _, texts = (x[:20] for x in rounds)
+    out = t.to_neuralese(texts, colors)
+    own = most_likely_messages(t.message_model, colors)  # (20, 3, D)
+    assert all(any(torch.equal(out.translations[i], own[i, x]) for x in range(3)) for i in range(20))
