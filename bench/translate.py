@@ -105,6 +105,23 @@ def loop_translate(translator: BeliefTranslator, messages: torch.Tensor) -> tupl
     return ch.index, ch.divergence
 
 
+@torch.no_grad()
+def exhaustive_in_context(translator: BeliefTranslator, messages: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+    """In-context divergence of the best of *all* candidates, each scored exactly by the listener
+    (what the ranker's shortlist stands in for), `(N,)`."""
+    from translator.belief_translator import pointwise_divergence
+    from translator.message_model import beliefs_from_log_probs, row_log_probs
+
+    source = beliefs_from_log_probs(row_log_probs(translator.message_model, messages, colors))
+    a, p = translator._cand_parts
+    best = []
+    for i in range(len(messages)):
+        g = translator.english.encode_colors(colors[i : i + 1])
+        beliefs = translator.english.listen_parts((a[None], p[None]), g)  # (1, U, 3)
+        best.append(pointwise_divergence(source[i : i + 1, None], beliefs, translator.config.criterion).min())
+    return torch.stack(best)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default=str(ROOT / "runs" / "demo"))
@@ -116,6 +133,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--latency-calls", type=int, default=200)
     p.add_argument("--loop-messages", type=int, default=3, help="messages translated by the per-candidate loop")
+    p.add_argument("--exhaustive-messages", type=int, default=64, help="in-context messages checked against scoring every candidate")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "translate.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -151,12 +169,18 @@ def main() -> None:
     agree = [translator.candidates[i] for i in loop_idx.tolist()] == fast.translations
     max_abs = (loop_div - fast.divergence).abs().max().item()
 
+    # in context: does the ranker's shortlist hold the best of all candidates (exact scoring of each)?
+    e = args.exhaustive_messages
+    plain = translator.to_english(messages[:e], colors[:e], prior=False).divergence
+    shortlist_exact = torch.isclose(plain, exhaustive_in_context(translator, messages[:e], colors[:e]), atol=1e-5).float().mean().item()
+
     numbers = {
         "context_free_msgs_per_s": cf_rate, "in_context_msgs_per_s": ic_rate,
         "latency_p50_ms": percentile(lat_cf, 0.5), "latency_p99_ms": percentile(lat_cf, 0.99),
         "in_context_latency_p50_ms": percentile(lat_ic, 0.5), "in_context_latency_p99_ms": percentile(lat_ic, 0.99),
         "loop_msgs_per_s": loop_rate, "loop_messages": k, "loop_seconds": loop_s, "speedup_vs_loop": cf_rate / loop_rate,
         "loop_agrees": agree, "loop_max_abs_divergence_diff": max_abs,
+        "in_context_shortlist_exact_share": shortlist_exact, "in_context_shortlist_checked": e,
         "context_free_batch_seconds": cf_times, "in_context_batch_seconds": ic_times,
     }  # fmt: skip
     met = {
@@ -190,6 +214,7 @@ def main() -> None:
     print(
         f"| single message, in context | p50 {numbers['in_context_latency_p50_ms']:.2f} ms, p99 {numbers['in_context_latency_p99_ms']:.2f} ms | - | - |"
     )
+    print(f"| in context: shortlist of {translator.config.shortlist} holds the exhaustive best ({e} msgs) | {100 * shortlist_exact:.1f}% | - | - |")
     print(
         f"| per-candidate loop, context-free ({k} msgs) | {loop_rate:.2f} msgs/s (vectorised {cf_rate / loop_rate:,.0f}x faster; "
         f"same picks: {'yes' if agree else 'no'}, max |Δdiv| {max_abs:.1e}) | - | - |"

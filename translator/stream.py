@@ -27,7 +27,8 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -115,28 +116,54 @@ def _record(item: Item, result: Translation | None = None, error: str | None = N
     return rec
 
 
-def translate_batch(translator: Translator, to: str, lines: Iterable[tuple[int, bytes | str | None]]) -> list[dict[str, Any]]:
-    """Records for numbered input lines, in input order; blank lines give none.
+@dataclass
+class Prepared:
+    """A batch of numbered lines, checked: error records for the bad ones, groups of good items."""
+
+    order: list[int]
+    records: dict[int, dict[str, Any]]
+    groups: dict[bool, list[Item]]  # with context / without
+
+
+def check_line(translator: Translator, to: str, n: int, raw: bytes | str | None) -> Item | dict[str, Any] | None:
+    """One numbered input line checked: `None` when blank, the `Item`, or the line's error record."""
+    if raw is not None and not raw.strip():
+        return None
+    try:
+        return parse_line(translator, to, n, raw)
+    except ValueError as e:
+        return _record(Item(n, None, None, getattr(e, "id", None)), error=str(e))
+
+
+def group_checked(checked: Iterable[tuple[int, Item | dict[str, Any] | None]]) -> Prepared:
+    """Checked lines (`check_line`) as a batch: error records kept, good items grouped by context mode."""
+    prep = Prepared([], {}, {True: [], False: []})
+    for n, c in checked:
+        if c is None:
+            continue
+        prep.order.append(n)
+        if isinstance(c, Item):
+            prep.groups[c.context is not None].append(c)
+        else:
+            prep.records[n] = c
+    return prep
+
+
+def prepare_batch(translator: Translator, to: str, lines: Iterable[tuple[int, bytes | str | None]]) -> Prepared:
+    """Parse and check numbered lines (blank ones are skipped); the bad ones get their error record."""
+    if to not in DIRECTIONS:
+        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
+    return group_checked((n, check_line(translator, to, n, raw)) for n, raw in lines)
+
+
+def finish_batch(translator: Translator, to: str, prep: Prepared) -> list[dict[str, Any]]:
+    """Translate a prepared batch: records in input order.
 
     Valid rows are translated in one call per context mode (with / without context); should a
     call fail anyway, its rows are retried one by one so that only the culprit gets an error.
     """
-    if to not in DIRECTIONS:
-        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
-    records: dict[int, dict[str, Any]] = {}
-    order: list[int] = []
-    groups: dict[bool, list[Item]] = {True: [], False: []}
-    for n, raw in lines:
-        if raw is not None and not raw.strip():
-            continue
-        order.append(n)
-        try:
-            item = parse_line(translator, to, n, raw)
-        except ValueError as e:
-            records[n] = _record(Item(n, None, None, getattr(e, "id", None)), error=str(e))
-            continue
-        groups[item.context is not None].append(item)
-    for items in groups.values():
+    records = prep.records
+    for items in prep.groups.values():
         if not items:
             continue
         try:
@@ -148,10 +175,15 @@ def translate_batch(translator: Translator, to: str, lines: Iterable[tuple[int, 
                     records[item.line] = _record(item, _translate_group(translator, to, [item])[0])
                 except Exception as e:  # noqa: BLE001 - an error record, and the stream goes on
                     records[item.line] = _record(item, error=f"translation failed: {type(e).__name__}: {e}")
-    return [records[n] for n in order]
+    return [records[n] for n in prep.order]
 
 
-def _read_lines(f: IO[bytes], q: queue.Queue) -> None:
+def translate_batch(translator: Translator, to: str, lines: Iterable[tuple[int, bytes | str | None]]) -> list[dict[str, Any]]:
+    """Records for numbered input lines, in input order; blank lines give none."""
+    return finish_batch(translator, to, prepare_batch(translator, to, lines))
+
+
+def _read_lines(f: IO[bytes], q: queue.Queue, check: Callable[[int, bytes | None], Any] | None = None) -> None:
     n = 0
     try:
         while True:
@@ -165,15 +197,19 @@ def _read_lines(f: IO[bytes], q: queue.Queue) -> None:
                     if not more or more.endswith(b"\n"):
                         break
                 raw = None
-            q.put((n, raw))
+            q.put((n, raw if check is None else check(n, raw)))
     finally:
         q.put(_EOF)
 
 
-def batches(f: IO[bytes], batch_size: int = 256, max_wait: float = 0.005) -> Iterator[list[tuple[int, bytes | None]]]:
-    """Numbered lines of a binary stream in batches: up to `batch_size`, or what arrived before a pause."""
+def batches(f: IO[bytes], batch_size: int = 256, max_wait: float = 0.005,
+            check: Callable[[int, bytes | None], Any] | None = None) -> Iterator[list[tuple[int, Any]]]:
+    """Numbered lines of a binary stream in batches: up to `batch_size`, or what arrived before a pause.
+
+    The reader thread also applies `check(n, raw)` to each line when given, so that checking the
+    next lines overlaps translating the current batch."""
     q: queue.Queue = queue.Queue(maxsize=4 * batch_size)
-    threading.Thread(target=_read_lines, args=(f, q), daemon=True, name="jsonl-reader").start()
+    threading.Thread(target=_read_lines, args=(f, q, check), daemon=True, name="jsonl-reader").start()
     done = False
     while not done:
         first = q.get()
@@ -200,18 +236,33 @@ def batches(f: IO[bytes], batch_size: int = 256, max_wait: float = 0.005) -> Ite
 
 
 def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], batch_size: int = 256, max_wait: float = 0.005) -> StreamStats:
-    """Translate JSON Lines from `inp` (binary) to `out` (text), flushing after every batch."""
+    """Translate JSON Lines from `inp` (binary) to `out` (text), flushing after every batch.
+
+    A pipeline: while a batch is translated, the next lines are read and checked by the reader
+    thread and the previous batch is formatted and written by a writer thread (torch releases the
+    GIL in its products); batches are written strictly in turn, so the output keeps input order.
+    """
     if to not in DIRECTIONS:
         raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
     stats = StreamStats()
     start = time.perf_counter()
-    for batch in batches(inp, batch_size, max_wait):
-        records = translate_batch(translator, to, batch)
+
+    def write(records: list[dict[str, Any]]) -> None:
         if records:
             out.write("".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records))
             out.flush()
         stats.lines += len(records)
         stats.errors += sum("error" in r for r in records)
         stats.batches += 1
+
+    with ThreadPoolExecutor(1, thread_name_prefix="jsonl-write") as writer:
+        written = None
+        for batch in batches(inp, batch_size, max_wait, check=lambda n, raw: check_line(translator, to, n, raw)):
+            records = finish_batch(translator, to, group_checked(batch))
+            if written is not None:
+                written.result()  # the previous batch is out (or its error raised) before this one goes
+            written = writer.submit(write, records)
+        if written is not None:
+            written.result()
     stats.seconds = time.perf_counter() - start
     return stats
