@@ -35,6 +35,7 @@ from translator.belief_translator import KIND as BELIEF_KIND
 from translator.belief_translator import BeliefTranslator
 from translator.bundle import CONFIG_FILE, BundleError, read_json
 from translator.channels import ChannelConfig, check_message
+from translator.residuals import ResidualCheck, check_residuals
 from translator.translations import Translations
 
 MAX_UTTERANCE_CHARS = 200  # longer than any corpus utterance by far; beyond it the listener truncates anyway
@@ -256,6 +257,16 @@ class Translator:
         return cls.from_pretrained(d, channel)
 
     # -- checks -------------------------------------------------------------------------------
+    def check_code(self, messages: Sequence[Any], contexts: Sequence[Any]) -> ResidualCheck:
+        """Whether a batch of continuous messages, with their contexts, carries a code this translator's
+        model of the agents does not know (`translator/residuals.py`): something a planted signal
+        hides from every per-message flag shows over a few hundred messages."""
+        rows = _each("messages", _rows("messages", messages), self.check_message)
+        colors = self._contexts(contexts, len(rows))
+        if colors is None:
+            raise ValueError("contexts: the residual check needs each message's context")
+        return check_residuals(self.inner.message_model, torch.as_tensor(rows, dtype=torch.float32), _colors(colors))
+
     def check_message(self, value: Any) -> list:
         return check_message_row(self.channel, value)
 
