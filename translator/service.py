@@ -364,16 +364,22 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
                                     else f"items[{i}]: {e}") from None
             with_ctx.append(it.context is not None)
         # Rows with and without context go to different batches; results return in item order.
-        results: list[Translation | None] = [None] * len(sources)
-        waits = []
-        for mode in (True, False):
-            idx = [i for i, w in enumerate(with_ctx) if w == mode]
-            if idx:
+        batcher = state["batcher"]
+        if not sources:
+            results: list[Translation | None] = []
+        elif all(with_ctx) or not any(with_ctx):  # the usual request: one mode, one queued job
+            mode = with_ctx[0]
+            results = await batcher.submit((req.channel, req.to, mode), sources, ctx if mode else None)
+        else:
+            results = [None] * len(sources)
+            waits = []
+            for mode in (True, False):
+                idx = [i for i, w in enumerate(with_ctx) if w == mode]
                 contexts = [ctx[i] for i in idx] if mode else None
-                waits.append((idx, state["batcher"].submit((req.channel, req.to, mode), [sources[i] for i in idx], contexts)))
-        for idx, out in zip([w[0] for w in waits], await asyncio.gather(*(w[1] for w in waits))):
-            for i, r in zip(idx, out):
-                results[i] = r
+                waits.append((idx, batcher.submit((req.channel, req.to, mode), [sources[i] for i in idx], contexts)))
+            for idx, out in zip([w[0] for w in waits], await asyncio.gather(*(w[1] for w in waits))):
+                for i, r in zip(idx, out):
+                    results[i] = r
         body = {"channel": req.channel, "to": req.to, "translator": tr.name,
                 "results": [_result(it.id, r) for it, r in zip(req.items, results)]}  # fmt: skip
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False), media_type="application/json")
