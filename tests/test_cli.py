@@ -228,7 +228,7 @@ def test_usage_errors_exit_2(capsys):
 
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path, data_paths):
-    # measured about 4-6 minutes on 2 busy CPU cores
+    # measured 137 s on 2 quiet CPU cores
     out = tmp_path / "demo"
     main(["demo", "--quick", "--out", str(out)])
     for bundle in ("english", "eval_listener", "agents/continuous", "translators/continuous/belief", "translators/continuous/direct",
@@ -248,10 +248,12 @@ def test_demo_quick_end_to_end(tmp_path, data_paths):
     for name, r in t["continuous"].items():
         check_accuracy_block(r["to_english"], 591)
         assert 0 <= r["to_english"]["faithful"] <= 1 and r["belief_kl"] >= 0, name
-    # even these briefly trained models translate in context far above chance (measured 0.71 R->H,
-    # 0.59 H->R), and better than random, which sits at chance
-    belief, rnd = t["continuous"]["belief"], t["continuous"]["random"]
-    assert belief["to_english"]["accuracy"] > 0.5 and belief["to_neuralese"]["accuracy"] > 0.45
-    assert abs(rnd["to_english"]["accuracy"] - 1 / 3) < 0.08 and belief["belief_kl"] < rnd["belief_kl"]
+    # even these briefly trained models translate in context far above chance (measured 0.89 R->H,
+    # 0.67 H->R), and better than random, which sits at chance; context-free translations keep the
+    # message's beliefs across contexts (belief KL measured 1.20 against 1.88 for random; in-context
+    # translations are chosen for one context and need not: 2.07)
+    belief, free, rnd = t["continuous"]["belief"], t["continuous"]["belief_context_free"], t["continuous"]["random"]
+    assert belief["to_english"]["accuracy"] > 0.6 and belief["to_neuralese"]["accuracy"] > 0.5
+    assert abs(rnd["to_english"]["accuracy"] - 1 / 3) < 0.08 and free["belief_kl"] < rnd["belief_kl"]
     for f in ("report.md", "report.html", "translation.png", "belief_kl.png"):
         assert (out / "eval" / f).stat().st_size > 0, f
