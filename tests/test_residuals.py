@@ -5,6 +5,7 @@ channel noise); the residual check over a batch finds it (`translator/residuals.
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 
 from translator.agents import Agents, to_speaker_order
 from translator.api import Translator
+from translator.channels import ChannelConfig
 from translator.corpus import load_rounds
 from translator.residuals import check_residuals
 
@@ -89,3 +91,6 @@ def test_residual_check_refuses_what_it_cannot_judge(tiny_belief_translator, gen
     tr = Translator(tiny_belief_translator)
     with pytest.raises(ValueError, match="needs each message's context"):
         tr.check_code(z[:4].tolist(), None)
+    symbols = SimpleNamespace(channel=ChannelConfig(kind="gumbel"))
+    with pytest.raises(ValueError, match="needs a continuous channel"):
+        check_residuals(symbols, z[:4], colors[:4])

@@ -209,12 +209,12 @@ class BeliefTranslator:
         (all candidates ranked by the bilinear stand-in, the best `shortlist` scored by the
         listener), and the messages' `log p(m)` there `(B,)`."""
         lp = row_log_probs(self.message_model, messages, colors)
-        source = beliefs_from_log_probs(lp)[:, None]  # (B, 1, 3)
+        source = beliefs_from_log_probs(lp)  # (B, 3)
         g = self.english.encode_colors(colors)
-        rough = self._ranker.divergence(source[:, 0], g, self.config.criterion)  # (B, U)
+        rough = self._ranker.divergence(source, g, self.config.criterion)  # (B, U)
         top = rough.topk(min(self.config.shortlist, rough.shape[1]), dim=1, largest=False).indices
         a, p = self._cand_parts
-        div = pointwise_divergence(source, self.english.listen_parts((a[top], p[top]), g), self.config.criterion)
+        div = pointwise_divergence(source[:, None], self.english.listen_parts((a[top], p[top]), g), self.config.criterion)
         return div, top, _mean_prob_log(lp)
 
     # -- English → neuralese ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from translator.inputs import check_colors
-from translator.message_model import MessageModel, row_log_probs
+from translator.message_model import MessageModel
 
 
 @dataclass
@@ -35,9 +35,6 @@ class ResidualCheck:
     ratio: float  # top_variance / noise_edge: about 1 or below for the known code
     unknown_code: bool  # ratio above the threshold: the messages carry something the model does not
     direction: list[float]  # the unit residual direction that carries it
-
-    def to_dict(self) -> dict:
-        return dict(vars(self))
 
 
 @torch.no_grad()
@@ -55,8 +52,8 @@ def check_residuals(model: MessageModel, messages: torch.Tensor, colors, thresho
     if n < 2:
         raise ValueError(f"residual check: needs at least 2 messages, got {n}")
     mu = model.means(colors)  # (N, 3, D)
-    likeliest = row_log_probs(model, z, colors).argmax(1)
-    r = z - mu[torch.arange(n), likeliest]
+    r = z[:, None] - mu  # isotropic noise: the likeliest target's mean is the nearest one
+    r = r[torch.arange(n), r.pow(2).sum(-1).argmin(1)]
     values, vectors = torch.linalg.eigh(r.T @ r / n)
     edge = model.noise**2 * (1 + (d / n) ** 0.5) ** 2
     ratio = values[-1].item() / edge
