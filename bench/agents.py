@@ -5,7 +5,8 @@ gumbel, 0.90 reinforce) in under 3 minutes; a whole corpus file (~15,000 rounds)
 under 30 s. Also the time to first reach the target on held-out *training* games (self-play scored
 every `--eval-every` steps; training seconds only, evaluation excluded), the number to set beside
 EGG's (issue 3 quotes EGG on this corpus's contexts: noiseless continuous 0.98 after ~1.3 s,
-single-symbol Gumbel-Softmax ~22 s, recurrent Gumbel-Softmax not at 0.98 after 3 min). Prints a
+single-symbol Gumbel-Softmax ~22 s, recurrent Gumbel-Softmax not at 0.98 after 3 min; the
+`continuous-noiseless` row is the same game as EGG's continuous one). Prints a
 table and writes `bench/results/agents.json`.
 
     .venv/bin/python bench/agents.py [--threads N] [--channels continuous gumbel reinforce]
@@ -14,6 +15,7 @@ table and writes `bench/results/agents.json`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -30,12 +32,14 @@ from translator.corpus import load_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"continuous": 0.98, "gumbel": 0.98, "reinforce": 0.90}
+# A row beside EGG's noiseless continuous number: our continuous channel with its noise off.
+NOISELESS = "continuous-noiseless"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--channels", nargs="+", default=list(TARGETS))
+    p.add_argument("--channels", nargs="+", default=[*TARGETS, NOISELESS], choices=[*TARGETS, NOISELESS])
     p.add_argument("--eval-every", type=int, default=25, help="steps between held-out self-play checks (time to target)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "agents.json"))
     args = p.parse_args()
@@ -43,8 +47,13 @@ def main() -> None:
     train = load_rounds(ROOT / "data" / "colors_in_context" / "train.csv")
     dev = load_rounds(ROOT / "data" / "colors_in_context" / "dev.csv")
     rows = []
-    for channel in args.channels:
-        targs = AgentTrainArgs.for_channel(channel, eval_every=args.eval_every, checkpoint_every=0, progress=False)
+    for name in args.channels:
+        channel, extra = name, {}
+        if name == NOISELESS:
+            channel = "continuous"
+            preset = AgentTrainArgs.for_channel(channel).channel
+            extra = {"channel": dataclasses.replace(preset, noise=0.0), "steps": 400}
+        targs = AgentTrainArgs.for_channel(channel, eval_every=args.eval_every, checkpoint_every=0, progress=False, **extra)
         with tempfile.TemporaryDirectory() as tmp:
             agents = train_agents(train, targs, tmp)
         acc = self_play_accuracy(agents, dev).float().mean().item()
@@ -54,7 +63,7 @@ def main() -> None:
         history = agents.training.get("history", [])
         first = next((h for h in history if h["val_accuracy"]["all"] >= TARGETS[channel]), None)
         rows.append({
-            "channel": channel, "steps": agents.training["steps"], "train_seconds": agents.training["seconds"],
+            "channel": name, "steps": agents.training["steps"], "train_seconds": agents.training["seconds"],
             "target_first_step": first and first["step"], "target_first_seconds": first and first["seconds"],
             "dev_self_play": acc, "target": TARGETS[channel], "meets_accuracy": acc >= TARGETS[channel],
             "meets_time": agents.training["seconds"] < 180, "collect_rounds": len(ds), "collect_seconds": collect_s,

@@ -10,6 +10,7 @@ import torch
 from training.agents import (
     THETA,
     AgentTrainArgs,
+    _FreshContexts,
     accuracy_by_condition,
     color_distance,
     sample_contexts,
@@ -156,6 +157,16 @@ def test_sampled_contexts_follow_the_conditions():
     # reproducible from the generator
     again = sample_contexts(600, torch.Generator().manual_seed(0))
     assert torch.equal(again["colors"], c) and torch.equal(again["speaker_order"], d["speaker_order"])
+
+
+def test_fresh_contexts_depend_on_the_step_alone():
+    """Fresh games come in blocks seeded by (seed, block): a resumed run sees the same games."""
+    a, b = _FreshContexts(8, seed=3, steps_per_block=4), _FreshContexts(8, seed=3, steps_per_block=4)
+    forward = [a.at(s)["colors"] for s in range(10)]
+    assert torch.equal(b.at(9)["colors"], forward[9]) and torch.equal(b.at(2)["colors"], forward[2])
+    assert all(f.shape == (8, 3, 3) for f in forward)
+    assert not torch.equal(forward[0], forward[1]) and not torch.equal(forward[0], forward[4])
+    assert not torch.equal(_FreshContexts(8, seed=4, steps_per_block=4).at(0)["colors"], forward[0])
 
 
 def test_ciede2000_reference_pair():

@@ -84,3 +84,11 @@ def test_context_encoder_depends_on_the_context():
     b = a.clone()
     b[0, 1] = torch.tensor([205.0, 80, 50])  # a distractor close to colour 0 now
     assert not torch.allclose(enc(a)[0, 0], enc(b)[0, 0], atol=1e-4)
+
+
+def test_encode_one_equals_the_full_encoding_at_that_colour():
+    torch.manual_seed(0)
+    enc = ContextEncoder(hidden=32).eval()
+    hsl = torch.rand(20, 3, 3, generator=torch.Generator().manual_seed(2)) * torch.tensor([360.0, 100.0, 100.0])
+    index = torch.arange(20) % 3
+    torch.testing.assert_close(enc.encode_one(hsl, index), enc(hsl)[torch.arange(20), index], atol=1e-6, rtol=0)

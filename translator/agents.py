@@ -75,9 +75,7 @@ class AgentSpeaker(nn.Module, Bundled):
 
     def hidden(self, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Speaker state `(B, hidden_dim)` from speaker-order colours `(B, 3, 3)` and targets `(B,)`."""
-        g = self.colors(colors)
-        tgt = g.gather(1, targets[:, None, None].expand(-1, 1, g.shape[-1])).squeeze(1)
-        return self.state(tgt)
+        return self.state(self.colors.encode_one(colors, targets))
 
     def hidden_every_target(self, colors: torch.Tensor) -> torch.Tensor:
         """`hidden` for each colour of each context as the target, `(3B, hidden_dim)`, row `3i + x` for

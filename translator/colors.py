@@ -61,6 +61,13 @@ class ContextEncoder(torch.nn.Module):
         x = f[:, _ORDERS.to(f.device)].flatten(2)  # (B, 6, 3F): all six orders, one MLP call
         return self.mlp(x).unflatten(1, (3, 2)).mean(2)
 
+    def encode_one(self, hsl: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """`forward(hsl)[b, index[b]]`, `(B, hidden)`, running only the two orders that colour needs."""
+        f = color_features(hsl)
+        rows = _ORDERS.to(f.device).view(3, 2, 3)[index]  # (B, 2, 3): colour index[b] first
+        x = f.gather(1, rows.flatten(1)[..., None].expand(-1, -1, f.shape[-1])).view(len(f), 2, -1)
+        return self.mlp(x).mean(1)
+
 
 # Colour i followed by the other two in both orders: rows 2i and 2i + 1.
 _ORDERS = torch.tensor([(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
