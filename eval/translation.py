@@ -126,20 +126,44 @@ def listen_deduplicated(english: EnglishModels, texts: list[str], colors: torch.
     return english.listen_encoded(enc, colors)
 
 
-def to_english_metrics(t: Translations, ds: dict, english: EnglishModels, eval_listener, colors: torch.Tensor,
-                       targets: torch.Tensor) -> dict:
+class RoundScores:
+    """What the listeners and the speaker make of an English translation in its round, each
+    `(round, text)` scored once per channel: translators often agree (with and without the prior,
+    most translations are the same), and these three models are most of the evaluation's time."""
+
+    def __init__(self, english: EnglishModels, eval_listener, colors: torch.Tensor, targets: torch.Tensor):
+        self.english, self.eval_listener, self.colors, self.targets = english, eval_listener, colors, targets
+        self._done: dict[tuple[int, str], tuple[int, int, float]] = {}
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`(eval listener's pick, consulted listener's pick, naturalness)` of each row's text."""
+        todo = [i for i, t in enumerate(texts) if (i, t) not in self._done]
+        if todo:
+            new = [texts[i] for i in todo]
+            idx = torch.tensor(todo)
+            picked = self.eval_listener.listen(new, self.colors[idx]).argmax(-1)
+            consulted = listen_deduplicated(self.english, new, self.colors[idx]).argmax(-1)
+            lp = self.english.speaker_log_prob(new, self.colors[idx], self.targets[idx])
+            _, lengths = self.english.encode(new)
+            nat = lp / (lengths + 1)
+            for j, i in enumerate(todo):
+                self._done[(i, texts[i])] = (int(picked[j]), int(consulted[j]), float(nat[j]))
+        rows = [self._done[(i, t)] for i, t in enumerate(texts)]
+        picked, consulted, nat = zip(*rows) if rows else ((), (), ())
+        return torch.tensor(picked, dtype=torch.long), torch.tensor(consulted, dtype=torch.long), torch.tensor(nat)
+
+
+def to_english_metrics(t: Translations, ds: dict, scores: RoundScores) -> dict:
     texts = list(t.translations)
-    picked = eval_listener.listen(texts, colors).argmax(-1)
-    consulted = listen_deduplicated(english, texts, colors).argmax(-1)
+    picked, consulted, nat = scores(texts)
+    targets = scores.targets
     report = accuracy_report((picked == targets).tolist(), ds["condition"], ds["game_id"])
     refs = list(ds["utterance"])
-    lp = english.speaker_log_prob(texts, colors, targets)
-    _, lengths = english.encode(texts)
     report.update(
         bleu=sacrebleu.corpus_bleu(texts, [refs]).score,
         chrf=sacrebleu.corpus_chrf(texts, [refs]).score,
         distinct=1000 * len(set(texts)) / max(len(texts), 1),
-        naturalness=float((lp / (lengths + 1)).mean()),
+        naturalness=float(nat.mean()),
         consulted_listener_accuracy=float((consulted == targets).float().mean()),
         faithful=float(t.faithful.float().mean()),
     )
@@ -186,13 +210,14 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     usable = torch.from_numpy(_english_usable(english, texts))
     usable_texts = [t for t, u in zip(texts, usable) if u]
     exact = ExactMessageModel(agents)
+    scores = RoundScores(english, eval_listener, colors, targets)
     out, choices, english_out = {}, {}, {}
     for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False):
         tr = translators[name]
         context = None if name in CONTEXT_FREE else colors
         eng = tr.to_english(messages, context)
         eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
-        report = {"to_english": to_english_metrics(eng, ds, english, eval_listener, colors, targets)}
+        report = {"to_english": to_english_metrics(eng, ds, scores)}
         choices[name] = report["to_english"].pop("_choices")
         english_out[name] = eng
         if tr.to_neuralese is not None:
