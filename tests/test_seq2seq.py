@@ -141,6 +141,44 @@ def test_context_dropout_gives_one_model_for_both_settings(tok):
         Seq2SeqConfig(direction="to_english", channel=CONT, use_context=True, context_dropout=1.0)
 
 
+def test_belief_input_reads_the_message_models_belief(tok, tmp_path):
+    """Phrase = the hue of the colour an (untrained) agent speaker's message points at: the encoder
+    is told each colour's belief, learns to name the one believed in, and the bundle carries its
+    message model."""
+    from translator.agents import AgentConfig, Agents
+    from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+
+    torch.manual_seed(0)
+    channel = ChannelConfig(kind="continuous", dim=16, noise=0.001)  # little noise: sharp beliefs
+    agents = Agents.create(AgentConfig(channel=channel, color_dim=16, hidden_dim=16))
+    model_of_messages = ExactMessageModel(agents)
+    n = 240
+    g = torch.Generator().manual_seed(3)
+    quadrant = torch.stack([torch.randperm(4, generator=g)[:3] for _ in range(n)])  # three distinct hues a round
+    colors = torch.stack([quadrant * 90.0 + 45, torch.full((n, 3), 80.0), torch.full((n, 3), 50.0)], -1)
+    targets = torch.randint(3, (n,), generator=g)
+    messages = agents.speak(colors, torch.arange(3).repeat(n, 1), targets, sample=False).value
+    belief = beliefs_from_log_probs(row_log_probs(model_of_messages, messages, colors))
+    assert torch.equal(belief.argmax(-1), targets) and (belief.max(-1).values > 0.9).float().mean() > 0.9
+    named = quadrant[torch.arange(n), targets]
+    pairs = Pairs(messages, [PHRASES[i] for i in named], colors, [f"g{i % 8}" for i in range(n)])
+    config = Seq2SeqConfig(direction="to_english", channel=channel, use_context=True, belief_input=True, **TINY)
+    args = Seq2SeqTrainArgs(epochs=40, batch_size=16, lr=5e-3, patience=40)
+    model = train_seq2seq(pairs, config, val=pairs, tokenizer=tok, args=args, message_model=model_of_messages)
+    out = model.translate(messages, colors)
+    assert sum(o == PHRASES[i] for o, i in zip(out, named.tolist())) >= 0.95 * n
+    model.save_pretrained(tmp_path / "b")
+    again = Seq2SeqTranslator.from_pretrained(tmp_path / "b")
+    assert again.translate(messages, colors) == out
+    shutil.rmtree(tmp_path / "b" / "message_model")
+    with pytest.raises(BundleError, match="message_model"):
+        Seq2SeqTranslator.from_pretrained(tmp_path / "b")
+    with pytest.raises(ValueError, match="belief_input"):
+        Seq2SeqConfig(direction="to_neuralese", channel=channel, use_context=True, belief_input=True)
+    with pytest.raises(ValueError, match="message model"):
+        Seq2SeqTranslator(model.config, tok)
+
+
 # -- shapes, validity and bad input -----------------------------------------------------------
 
 

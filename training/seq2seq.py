@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Sampler
 from training.loop import fit
 from translator.channels import ChannelConfig, check_message
 from translator.inputs import check_colors
+from translator.message_model import MessageModel
 from translator.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
 from translator.tokenizer import Tokenizer, pad_batch
 
@@ -174,12 +175,14 @@ def train_seq2seq(
     tokenizer: Tokenizer | None = None,
     args: Seq2SeqTrainArgs | None = None,
     accelerator: Accelerator | None = None,
+    message_model: MessageModel | None = None,
 ) -> Seq2SeqTranslator:
     """Train a translator from scratch on `train`; returns it (CPU, eval mode) with `training_info`.
 
     `config` says the direction, channel, context use and sizes (`text_vocab_size` is taken from
     the tokenizer). With no `tokenizer`, one is trained on the training texts. With no `val`,
-    `args.val_fraction` of the training games are held out for early stopping.
+    `args.val_fraction` of the training games are held out for early stopping. `message_model` is
+    where a `belief_input` translator reads beliefs from (bundled with it).
     """
     args = args or Seq2SeqTrainArgs()
     accelerator = accelerator or Accelerator()
@@ -195,7 +198,7 @@ def train_seq2seq(
     config = dataclasses.replace(config, channel=ChannelConfig.from_dict(config.channel), text_vocab_size=tokenizer.vocab_size)
 
     set_seed(args.seed)
-    model = Seq2SeqTranslator(config, tokenizer)
+    model = Seq2SeqTranslator(config, tokenizer, message_model=message_model)
     train_enc, val_enc = _Encoded(model, train), _Encoded(model, val)
     if len(train_enc) == 0 or len(val_enc) == 0:
         raise ValueError("no training or validation pairs left after dropping empty texts")

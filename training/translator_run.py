@@ -108,7 +108,7 @@ def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | 
     channel = channel_of(pairs, info)
     out = translator_dir(run, args.name or channel.kind, args.kind if args.kind != "seq2seq" else f"seq2seq_{args.seq2seq_source}")
     if args.kind == "seq2seq":
-        return _train_seq2seq(pairs, english, channel, run, out, args)
+        return _train_seq2seq(pairs, info, english, channel, run, out, args)
     model = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
     if args.kind == "belief":
         translator = build_belief_translator(english, model, pairs, args.belief)
@@ -119,19 +119,25 @@ def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | 
     return out
 
 
-def _train_seq2seq(pairs: Dataset, english: EnglishModels, channel: ChannelConfig, run, out: Path, args: TranslatorRunArgs) -> Path:
+def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: ChannelConfig, run, out: Path,
+                   args: TranslatorRunArgs) -> Path:
     if args.seq2seq_source == "belief":
         belief_path = translator_dir(run, args.name or channel.kind, "belief")
         if not (belief_path / "config.json").is_file():
             raise ValueError(f"seq2seq on belief-matched pairs needs {belief_path}: build it first with --kind belief")
-        data = belief_matched_pairs(BeliefTranslator.from_pretrained(belief_path), pairs)
+        belief = BeliefTranslator.from_pretrained(belief_path)
+        data, model_for_beliefs = belief_matched_pairs(belief, pairs), belief.message_model
     else:
         both = Pairs.from_collection(pairs)
         data = {"to_english": both, "to_neuralese": both}
+        model_for_beliefs = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
     for direction in DIRECTIONS:
-        # one model for both settings: the colours of a quarter of the rounds are hidden in training
-        config = Seq2SeqConfig(direction=direction, channel=channel, use_context=True, context_dropout=0.25)
-        model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=args.seq2seq)
+        # one model for both settings: the colours of a quarter of the rounds are hidden in training;
+        # to English, in context, the encoder also reads the message's belief over the colours
+        beliefs = direction == "to_english"
+        config = Seq2SeqConfig(direction=direction, channel=channel, use_context=True, context_dropout=0.25, belief_input=beliefs)
+        model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=args.seq2seq,
+                              message_model=model_for_beliefs if beliefs else None)
         model.training_info["source"] = args.seq2seq_source
         model.save_pretrained(out / direction)
     (out / "translator.json").write_text(json.dumps({"kind": "neuralese.seq2seq_pair", "source": args.seq2seq_source,
