@@ -84,7 +84,8 @@ def test_bad_arguments_are_refused():
 @pytest.mark.slow
 def test_every_translator_is_evaluated_on_unseen_games(run, game_slice, english_models):
     for source in ("cooccurrence", "belief"):
-        args = TranslatorRunArgs(kind="seq2seq", seq2seq_source=source, seq2seq=Seq2SeqTrainArgs(max_steps=5, epochs=1))
+        args = TranslatorRunArgs(kind="seq2seq", seq2seq_source=source, seq2seq=Seq2SeqTrainArgs(max_steps=5, epochs=1),
+                                 seq2seq_to_english=Seq2SeqTrainArgs(max_steps=5, epochs=1))
         train_translator(run / "pairs", run / "english", run, args)
     from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
 

@@ -42,7 +42,11 @@ class TranslatorRunArgs:
     seed: int = 0
     belief: BeliefBuildArgs = field(default_factory=BeliefBuildArgs)
     seq2seq_source: str = "cooccurrence"
-    seq2seq: Seq2SeqTrainArgs = field(default_factory=Seq2SeqTrainArgs)
+    seq2seq: Seq2SeqTrainArgs = field(default_factory=Seq2SeqTrainArgs)  # English → neuralese
+    # Neuralese → English reads beliefs and learns from more, smaller steps: on held-out training
+    # games (belief-matched pairs, continuous agents) 12 epochs of 32 pairs took the consulted
+    # listener to 0.915 of targets, against 0.871 for 8 epochs of 32 and 0.849 for 16 of 64.
+    seq2seq_to_english: Seq2SeqTrainArgs = field(default_factory=lambda: Seq2SeqTrainArgs(epochs=12, batch_size=32))
     message_model_epochs: int | None = None  # learned p(m | c, x): cap on epochs (default: its own)
 
     def __post_init__(self):
@@ -136,7 +140,8 @@ def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: 
         # to English, in context, the encoder also reads the message's belief over the colours
         beliefs = direction == "to_english"
         config = Seq2SeqConfig(direction=direction, channel=channel, use_context=True, context_dropout=0.25, belief_input=beliefs)
-        model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=args.seq2seq,
+        train_args = args.seq2seq_to_english if direction == "to_english" else args.seq2seq
+        model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=train_args,
                               message_model=model_for_beliefs if beliefs else None)
         model.training_info["source"] = args.seq2seq_source
         model.save_pretrained(out / direction)

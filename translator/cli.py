@@ -80,6 +80,8 @@ def _collect(args: argparse.Namespace) -> None:
 
 
 def _train_translator(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
     import torch
 
     from training.seq2seq import Seq2SeqTrainArgs
@@ -91,8 +93,11 @@ def _train_translator(args: argparse.Namespace) -> None:
     belief = BeliefBuildArgs(seed=args.seed, contexts=args.contexts, candidates=args.candidates,
                              min_count=args.min_count, speaker_samples=args.speaker_samples)
     seq2seq = Seq2SeqTrainArgs(seed=args.seed, max_steps=args.max_steps, **({"epochs": args.epochs} if args.epochs else {}))
+    english_args = TranslatorRunArgs().seq2seq_to_english
+    seq2seq_to_english = Seq2SeqTrainArgs(**{**asdict(english_args), "seed": args.seed, "max_steps": args.max_steps,
+                                             "epochs": args.english_epochs or english_args.epochs})
     targs = TranslatorRunArgs(kind=args.kind, name=args.name, message_model=args.message_model, seed=args.seed, belief=belief,
-                              seq2seq_source=args.source, seq2seq=seq2seq,
+                              seq2seq_source=args.source, seq2seq=seq2seq, seq2seq_to_english=seq2seq_to_english,
                               message_model_epochs=args.epochs)
     start = time.perf_counter()
     path = train_translator(args.pairs, english, args.out, targs)
@@ -232,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--min-count", type=int, default=10,
                     help="belief: a corpus utterance is a candidate when said this often in the pairs (default 10; see README)")
     tt.add_argument("--speaker-samples", type=int, default=0, help="belief: English speaker samples added as candidates (default 0)")
-    tt.add_argument("--epochs", type=int, help="seq2seq: epochs (default 6); learned message model: most epochs (default 12)")
+    tt.add_argument("--epochs", type=int,
+                    help="seq2seq English -> neuralese: epochs (default 6); learned message model: most epochs (default 12)")
+    tt.add_argument("--english-epochs", type=int, help="seq2seq neuralese -> English: epochs (default 12, batch 32)")
     tt.add_argument("--max-steps", type=int, help="seq2seq: cap on optimiser steps (quick runs)")
     tt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tt.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
