@@ -104,8 +104,8 @@ class Seq2SeqConfig:
     # With use_context: the share of training rounds whose colours are hidden (attention-masked), so
     # that one model also translates without a context (colors=None): context-free seq2seq.
     context_dropout: float = 0.0
-    # to_english with use_context: add the message's belief over the colours to each colour's input
-    # (needs a message model; see the module docstring).
+    # to_english with use_context: read the message's belief over the colours and the believed
+    # target's colour (needs a message model; see the module docstring).
     belief_input: bool = False
     # to_neuralese, continuous: return L2-normalised vectors (the speaker's noise-free messages are
     # unit vectors; the regression predicts the conditional mean, which shrinks when unsure).
