@@ -177,6 +177,9 @@ def test_belief_input_reads_the_message_models_belief(tok, tmp_path):
         Seq2SeqConfig(direction="to_neuralese", channel=channel, use_context=True, belief_input=True)
     with pytest.raises(ValueError, match="message model"):
         Seq2SeqTranslator(model.config, tok)
+    other = ExactMessageModel(Agents.create(AgentConfig(channel=CONT, color_dim=16, hidden_dim=16)))  # noise 0.3, not 0.001
+    with pytest.raises(ValueError, match="channel"):
+        Seq2SeqTranslator(model.config, tok, message_model=other)
 
 
 # -- shapes, validity and bad input -----------------------------------------------------------

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from translator.bundle import BundleError
 from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
-from translator.message_model import MessageModel, gaussian_log_prob_grid
+from translator.message_model import ContextGrid, MessageModel
 from translator.translations import Translations
 from translator.translator_bundle import load_translator, save_translator
 
@@ -62,17 +62,7 @@ class DirectTranslator:
         ids = tables["utterance_ids"]
         if len(ids) != len(tables["contexts"]) or (len(ids) and int(ids.max()) >= len(texts)):
             raise ValueError("direct tables: utterance ids do not fit the rounds and texts")
-        self._round_means: torch.Tensor | None = None
-
-    def round_log_probs(self, messages: torch.Tensor) -> torch.Tensor:
-        """`log p(m | c_i, x)` in every stored round, `(N, R, 3)`; for a continuous channel the
-        speaker's means in the rounds are computed once, not once per batch."""
-        means = getattr(self.message_model, "means", None)
-        if means is None or self.channel.discrete:
-            return self.message_model.log_prob_grid(messages, self.tables["contexts"])
-        if self._round_means is None:
-            self._round_means = means(self.tables["contexts"])
-        return gaussian_log_prob_grid(messages.float(), self._round_means, self.message_model.noise)
+        self.round_log_probs = ContextGrid(message_model, tables["contexts"])  # log p(m | c_i, x), (N, R, 3)
 
     def save_pretrained(self, directory: str | Path) -> None:
         save_translator(directory, DIRECT_KIND, asdict(self.config), self.english, self.message_model, self.tables, self.texts, self.training)

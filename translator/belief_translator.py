@@ -42,9 +42,9 @@ from translator.english import EnglishModels
 from translator.inputs import check_colors
 from translator.matching import CRITERIA, CandidateBeliefs, choose, divergence
 from translator.message_model import (
+    ContextGrid,
     MessageModel,
     beliefs_from_log_probs,
-    gaussian_log_prob_grid,
     most_likely_messages,
     row_log_probs,
 )
@@ -119,8 +119,7 @@ class BeliefTranslator:
             self._cand_parts = self.english.listener.utterance_parts(self.tables["cand_encodings"])
             self._ranker = BilinearRanker(self.tables["cand_beliefs"], self.english.encode_colors(self.tables["contexts"]),
                                           self.english.listener.config.temperature, self.config.prerank_rank)
-            means = getattr(self.message_model, "means", None)
-            self._ctx_means = means(self.tables["contexts"]) if means is not None and not self.channel.discrete else None
+            self._context_grid = ContextGrid(self.message_model, self.tables["contexts"])
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
@@ -140,9 +139,7 @@ class BeliefTranslator:
     # -- neuralese → English ----------------------------------------------------------------
     def context_log_probs(self, messages: torch.Tensor) -> torch.Tensor:
         """`log p(m | c_k, x)` over the stored contexts, `(N, K, 3)`."""
-        if self._ctx_means is not None:
-            return gaussian_log_prob_grid(messages.float(), self._ctx_means, self.message_model.noise)
-        return self.message_model.log_prob_grid(messages, self.tables["contexts"])
+        return self._context_grid(messages)
 
     def message_beliefs(self, messages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Beliefs `(N, K, 3)` of messages over the stored contexts and their context weights `(N, K)`."""

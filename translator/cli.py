@@ -80,7 +80,7 @@ def _collect(args: argparse.Namespace) -> None:
 
 
 def _train_translator(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
+    from dataclasses import replace
 
     import torch
 
@@ -93,9 +93,8 @@ def _train_translator(args: argparse.Namespace) -> None:
     belief = BeliefBuildArgs(seed=args.seed, contexts=args.contexts, candidates=args.candidates,
                              min_count=args.min_count, speaker_samples=args.speaker_samples)
     seq2seq = Seq2SeqTrainArgs(seed=args.seed, max_steps=args.max_steps, **({"epochs": args.epochs} if args.epochs else {}))
-    english_args = TranslatorRunArgs().seq2seq_to_english
-    seq2seq_to_english = Seq2SeqTrainArgs(**{**asdict(english_args), "seed": args.seed, "max_steps": args.max_steps,
-                                             "epochs": args.english_epochs or english_args.epochs})
+    seq2seq_to_english = replace(TranslatorRunArgs().seq2seq_to_english, seed=args.seed, max_steps=args.max_steps,
+                                 **({"epochs": args.english_epochs} if args.english_epochs else {}))
     targs = TranslatorRunArgs(kind=args.kind, name=args.name, message_model=args.message_model, seed=args.seed, belief=belief,
                               seq2seq_source=args.source, seq2seq=seq2seq, seq2seq_to_english=seq2seq_to_english,
                               message_model_epochs=args.epochs)

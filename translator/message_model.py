@@ -50,6 +50,21 @@ def gaussian_log_prob_grid(z: torch.Tensor, means: torch.Tensor, noise: float) -
     return (-0.5 * d * math.log(2 * math.pi * s2) - sq.clamp_min(0) / (2 * s2)).reshape(len(z), k, 3)
 
 
+class ContextGrid:
+    """`log p(m | c_k, x)` over one fixed set of contexts, `(N, K, 3)`: for a Gaussian model the
+    speaker's means in those contexts are computed once, here, instead of on every call."""
+
+    def __init__(self, model: MessageModel, contexts: torch.Tensor):
+        self.model, self.contexts = model, contexts
+        means = getattr(model, "means", None)
+        self.means = means(contexts) if means is not None and not model.channel.discrete else None
+
+    def __call__(self, messages: torch.Tensor) -> torch.Tensor:
+        if self.means is None:
+            return self.model.log_prob_grid(messages, self.contexts)
+        return gaussian_log_prob_grid(messages.float(), self.means, self.model.noise)
+
+
 def beliefs_from_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     """`β[x] ∝ p(m | c, x) p(x | c)` with a uniform prior over the three colours: softmax over x."""
     return torch.softmax(log_probs, dim=-1)
