@@ -109,7 +109,7 @@ def loop_translate(translator: BeliefTranslator, messages: torch.Tensor) -> tupl
 def exhaustive_in_context(translator: BeliefTranslator, messages: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
     """In-context divergence of the best of *all* candidates, each scored exactly by the listener
     (what the ranker's shortlist stands in for), `(N,)`."""
-    from translator.belief_translator import pointwise_divergence
+    from translator.matching import pointwise_divergence
     from translator.message_model import beliefs_from_log_probs, row_log_probs
 
     source = beliefs_from_log_probs(row_log_probs(translator.message_model, messages, colors))

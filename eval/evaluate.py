@@ -86,9 +86,10 @@ def first_games(rounds: list[Round], n: int) -> list[Round]:
     return [r for r in rounds if r.game_id in keep]
 
 
-def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None) -> dict:
+def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None,
+             jobs: int = 1) -> dict:
     """Evaluate everything the run holds on `data` (its first `games` games when given); writes
-    `out/metrics.json` and a report."""
+    `out/metrics.json` and a report. `jobs`: channels whose translators are scored at once."""
     rounds = load_rounds(data)
     human_play = plays_report(plays) if plays is not None else None  # fails fast on a bad database
     if games is not None:
@@ -103,7 +104,7 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
         agents = evaluate_agents(run, rounds)
         if agents:
             metrics["agents"] = agents
-        translation, gallery = evaluate_translation(run, rounds, english)
+        translation, gallery = evaluate_translation(run, rounds, jobs)
         if translation:
             metrics["translation"] = translation
     if human_play is not None:

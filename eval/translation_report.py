@@ -16,8 +16,9 @@ from pathlib import Path
 from translator.corpus import CONDITIONS
 
 # Preferred row order; translators not listed here follow in the order the metrics give them.
-TRANSLATORS = ("belief", "belief_no_prior", "belief_context_free", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
-               "seq2seq_belief", "random")
+TRANSLATORS = ("belief", "belief_no_prior", "belief_context_free", "belief_context_free_no_prior", "direct",
+               "seq2seq_cooccurrence", "seq2seq_cooccurrence_greedy", "seq2seq_cooccurrence_context_free",
+               "seq2seq_belief", "seq2seq_belief_greedy", "seq2seq_belief_context_free", "random")
 MISSING = "–"
 COLUMNS = ["translator", "R→H acc [95% CI]", "H→R acc [95% CI]", "BLEU", "chrF", "distinct/1000", "naturalness",
            "consulted acc", "belief KL", "faithful %"]  # fmt: skip

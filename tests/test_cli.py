@@ -205,7 +205,7 @@ def test_train_on_a_single_game_fails_cleanly_or_trains(game_slice, tmp_path):
             "--train --dev --out --seed --listener-epochs --speaker-epochs --batch-size --vocab-size --max-steps --threads".split(),
         ),
         (["evaluate"], ["--run", "--data", "--out"]),
-        (["demo"], ["--out", "--quick"]),
+        (["demo"], ["--out", "--quick", "--jobs"]),
     ],
 )
 def test_help(argv, expected, capsys):
@@ -242,7 +242,8 @@ def test_demo_quick_end_to_end(tmp_path, data_paths):
     t = m["translation"]
     beliefs = {"belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior"}
     assert set(t["continuous"]) == beliefs | {"direct", "seq2seq_cooccurrence", "seq2seq_belief", "seq2seq_cooccurrence_context_free",
-                                              "seq2seq_belief_context_free", "random"}
+                                              "seq2seq_belief_context_free", "seq2seq_cooccurrence_greedy", "seq2seq_belief_greedy",
+                                              "random"}
     assert set(t["continuous_learned"]) == beliefs | {"random"}
     assert "to_neuralese" not in t["continuous"]["belief_no_prior"]  # the prior only acts towards English
     for name, r in t["continuous"].items():
@@ -257,3 +258,21 @@ def test_demo_quick_end_to_end(tmp_path, data_paths):
     assert abs(rnd["to_english"]["accuracy"] - 1 / 3) < 0.08 and free["belief_kl"] < rnd["belief_kl"]
     for f in ("report.md", "report.html", "translation.png", "belief_kl.png"):
         assert (out / "eval" / f).stat().st_size > 0, f
+    assert "saved" in (out / "logs" / "english.out").read_text()  # each step's output is kept
+
+
+def test_demo_steps_run_after_what_they_need_and_a_failure_stops_the_rest(tmp_path):
+    from translator.demo import Step, run_steps
+
+    ok = [Step("a", ["train", "--help"]), Step("b", ["collect", "--help"], ["a"]), Step("c", ["evaluate", "--help"], threads=None)]
+    run_steps(ok, tmp_path / "ok", jobs=2)
+    for name in "abc":
+        assert "usage: neuralese" in (tmp_path / "ok" / f"{name}.out").read_text()
+    assert (tmp_path / "ok" / "b.out").stat().st_mtime >= (tmp_path / "ok" / "a.out").stat().st_mtime
+    bad = [Step("fails", ["import-messages", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x")]),
+           Step("never", ["train", "--help"], ["fails"])]
+    with pytest.raises(SystemExit, match="step fails failed"):
+        run_steps(bad, tmp_path / "bad", jobs=2)
+    assert not (tmp_path / "bad" / "never.out").exists()
+    with pytest.raises(ValueError, match="unknown steps"):
+        run_steps([Step("x", ["train", "--help"], ["y"])], tmp_path / "u", jobs=1)

@@ -238,3 +238,17 @@ def test_trained_speaker_describes_the_target(english_models, small_rounds):
     assert acc > 0.45, acc
     sampled = english_models.describe(colors[:10], y[:10], method="sample", seed=3)
     assert sampled == english_models.describe(colors[:10], y[:10], method="sample", seed=3)
+
+
+def test_speaker_beside_the_listener_trains_to_the_same_weights(small_rounds):
+    """`jobs=2` trains the speaker in a process of its own: the same weights as one after the other."""
+    from training.english import EnglishTrainArgs, train_english
+
+    torch.set_num_threads(1)
+    args = EnglishTrainArgs(seed=3, vocab_size=200, batch_size=32, max_steps=15, listener_epochs=1, speaker_epochs=1)
+    one, two = (train_english(small_rounds["train"], small_rounds["val"], args, jobs=j) for j in (1, 2))
+    for a, b in ((one.listener, two.listener), (one.speaker, two.speaker)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert one.listener.config.temperature == two.listener.config.temperature
+    assert one.training["speaker"]["val_perplexity"] == two.training["speaker"]["val_perplexity"]

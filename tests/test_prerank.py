@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from training.translators import split_pairs
-from translator.belief_translator import pointwise_divergence
+from translator.matching import pointwise_divergence
 from translator.message_model import beliefs_from_log_probs, row_log_probs
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -18,7 +20,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from training.calibration import fit_temperature
-from training.loop import fit
+from training.loop import FitResult, fit
 from translator.corpus import Round, split_games, to_dataset
 from translator.english import EnglishModels
 from translator.listener import EnglishListener, ListenerConfig
@@ -82,8 +84,14 @@ def train_english(
     val_rounds: list[Round] | None = None,
     args: EnglishTrainArgs | None = None,
     accelerator: Accelerator | None = None,
+    jobs: int = 1,
 ) -> EnglishModels:
-    """Fit tokenizer, listener and speaker; returns the calibrated bundle (not yet saved)."""
+    """Fit tokenizer, listener and speaker; returns the calibrated bundle (not yet saved).
+
+    The listener and the speaker share only the tokenizer and each starts from `set_seed(seed)`, so
+    with `jobs >= 2` the speaker trains in a process of its own (same torch thread count) beside the
+    listener, with the same result as one after the other.
+    """
     args = args or EnglishTrainArgs()
     accelerator = accelerator or Accelerator()
     set_seed(args.seed)
@@ -93,40 +101,17 @@ def train_english(
         val_source = f"{args.val_fraction:.0%} of training games"
     start = time.perf_counter()
     tok = Tokenizer.train([r.text for r in train_rounds], args.vocab_size)
-    train_ds = english_dataset(train_rounds, tok, args.max_len)
-    val = batches(english_dataset(val_rounds, tok, args.max_len), 512)
-
-    def loader() -> DataLoader:
-        g = torch.Generator().manual_seed(args.seed)
-        return DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, collate_fn=collate, generator=g)
-
-    common = dict(accelerator=accelerator, lr=args.lr, patience=args.patience, max_steps=args.max_steps)
-
-    set_seed(args.seed)
-    listener = EnglishListener(ListenerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
-
-    def validate_listener(m) -> dict[str, float]:
-        logits, y = listener_logits(m, val)
-        return {"val_accuracy": (logits.argmax(-1) == y).float().mean().item(), "val_nll": F.cross_entropy(logits, y).item()}
-
-    lres = fit(listener, loader(), listener_loss, validate_listener, "val_accuracy", True, desc="listener", max_epochs=args.listener_epochs, **common)
-    listener = accelerator.unwrap_model(listener)
-    logits, y = listener_logits(listener, val)
-    listener.config.temperature = fit_temperature(logits, y)
-
-    set_seed(args.seed)
-    speaker = EnglishSpeaker(SpeakerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
-
-    @torch.no_grad()
-    def validate_speaker(m) -> dict[str, float]:
-        m.eval()
-        nll = sum(speaker_nll(m, b, "sum").item() for b in val)
-        n = sum((b["lengths"] + 1).sum().item() for b in val)
-        return {"val_perplexity": math.exp(nll / n)}
-
-    sres = fit(speaker, loader(), speaker_nll, validate_speaker, "val_perplexity", False, desc="speaker", max_epochs=args.speaker_epochs, **common)
-    speaker = accelerator.unwrap_model(speaker)
-
+    if jobs >= 2:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
+                                 initargs=(torch.get_num_threads(),)) as pool:
+            later = pool.submit(_speaker_state, tok.model_proto, train_rounds, val_rounds, args)
+            listener, lres = fit_listener(tok, train_rounds, val_rounds, args, accelerator)
+            state, sres = later.result()
+        speaker = EnglishSpeaker(SpeakerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
+        speaker.load_state_dict(state)
+    else:
+        listener, lres = fit_listener(tok, train_rounds, val_rounds, args, accelerator)
+        speaker, sres = fit_speaker(tok, train_rounds, val_rounds, args, accelerator)
     training = {
         "args": asdict(args),
         "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source},
@@ -138,6 +123,58 @@ def train_english(
         "seconds": time.perf_counter() - start,
     }
     return EnglishModels(tok, listener.cpu(), speaker.cpu(), training)
+
+
+def _data(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Round], args: EnglishTrainArgs):
+    """A fresh, seeded training loader and the validation batches."""
+    train_ds = english_dataset(train_rounds, tok, args.max_len)
+    val = batches(english_dataset(val_rounds, tok, args.max_len), 512)
+    g = torch.Generator().manual_seed(args.seed)
+    return DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, collate_fn=collate, generator=g), val
+
+
+def fit_listener(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Round], args: EnglishTrainArgs,
+                 accelerator: Accelerator) -> tuple[EnglishListener, FitResult]:
+    """The listener, trained with early stopping on validation accuracy, then temperature-calibrated."""
+    loader, val = _data(tok, train_rounds, val_rounds, args)
+    set_seed(args.seed)
+    listener = EnglishListener(ListenerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
+
+    def validate_listener(m) -> dict[str, float]:
+        logits, y = listener_logits(m, val)
+        return {"val_accuracy": (logits.argmax(-1) == y).float().mean().item(), "val_nll": F.cross_entropy(logits, y).item()}
+
+    res = fit(listener, loader, listener_loss, validate_listener, "val_accuracy", True, desc="listener", max_epochs=args.listener_epochs,
+              accelerator=accelerator, lr=args.lr, patience=args.patience, max_steps=args.max_steps)
+    listener = accelerator.unwrap_model(listener)
+    logits, y = listener_logits(listener, val)
+    listener.config.temperature = fit_temperature(logits, y)
+    return listener, res
+
+
+def fit_speaker(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Round], args: EnglishTrainArgs,
+                accelerator: Accelerator) -> tuple[EnglishSpeaker, FitResult]:
+    """The speaker, trained with early stopping on validation perplexity."""
+    loader, val = _data(tok, train_rounds, val_rounds, args)
+    set_seed(args.seed)
+    speaker = EnglishSpeaker(SpeakerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
+
+    @torch.no_grad()
+    def validate_speaker(m) -> dict[str, float]:
+        m.eval()
+        nll = sum(speaker_nll(m, b, "sum").item() for b in val)
+        n = sum((b["lengths"] + 1).sum().item() for b in val)
+        return {"val_perplexity": math.exp(nll / n)}
+
+    res = fit(speaker, loader, speaker_nll, validate_speaker, "val_perplexity", False, desc="speaker", max_epochs=args.speaker_epochs,
+              accelerator=accelerator, lr=args.lr, patience=args.patience, max_steps=args.max_steps)
+    return accelerator.unwrap_model(speaker), res
+
+
+def _speaker_state(model_proto: bytes, train_rounds, val_rounds, args: EnglishTrainArgs) -> tuple[dict, FitResult]:
+    """`fit_speaker` in a worker process: its weights go back to the parent (in memory)."""
+    speaker, res = fit_speaker(Tokenizer(model_proto), train_rounds, val_rounds, args, Accelerator())
+    return speaker.cpu().state_dict(), res
 
 
 def save_english(models: EnglishModels, out: str | Path, accelerator: Accelerator | None = None) -> Path:

@@ -40,7 +40,7 @@ from translator.bundle import BundleError
 from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
 from translator.inputs import check_colors
-from translator.matching import CRITERIA, CandidateBeliefs, choose, divergence
+from translator.matching import CRITERIA, CandidateBeliefs, choose, divergence, pointwise_divergence
 from translator.message_model import (
     ContextGrid,
     MessageModel,
@@ -275,14 +275,6 @@ class BeliefTranslator:
             return torch.where(mask, from_own, from_pool)
 
         return Translations(lookup(idx), div, flag(div, self.config.threshold("to_neuralese", in_context)), lookup(alts), alt_div)
-
-
-def pointwise_divergence(p: torch.Tensor, q: torch.Tensor, criterion: str) -> torch.Tensor:
-    """Divergence of beliefs over the last dim, broadcasting `p` against `q`."""
-    lp, lq = p.clamp_min(1e-6).log(), q.clamp_min(1e-6).log()
-    kl = (p * (lp - lq)).sum(-1)
-    rkl = (q * (lq - lp)).sum(-1)
-    return {"kl": kl, "reverse_kl": rkl, "symmetric": kl + rkl}[criterion].clamp_min(0)
 
 
 def _mean_prob_log(log_probs: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ evaluate import them, inside their handlers.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,17 +20,15 @@ BUNDLED = Path(__file__).resolve().parents[1] / "data" / "colors_in_context"
 
 
 def _train_english(args: argparse.Namespace) -> None:
-    import torch
 
     from eval.report import write_training_report
     from training.english import EnglishTrainArgs, save_english, train_english
     from translator.corpus import load_rounds
 
-    torch.set_num_threads(args.threads) if args.threads else None
     train = load_rounds(args.train)
     dev = load_rounds(args.dev) if args.dev else None
     targs = EnglishTrainArgs(seed=args.seed, vocab_size=args.vocab_size, listener_epochs=args.listener_epochs, speaker_epochs=args.speaker_epochs, batch_size=args.batch_size, max_steps=args.max_steps)
-    models = train_english(train, dev, targs)
+    models = train_english(train, dev, targs, jobs=args.jobs)
     path = save_english(models, args.out)
     write_training_report(models.training, path)
     t = models.training
@@ -44,14 +43,12 @@ CHANNELS = ("continuous", "gumbel", "reinforce")
 
 
 def _train_agents(args: argparse.Namespace) -> None:
-    import torch
     from accelerate import PartialState
 
     from training.agents import AgentTrainArgs, train_agents
     from translator.channels import ChannelConfig
     from translator.corpus import load_rounds
 
-    torch.set_num_threads(args.threads) if args.threads else None
     defaults = AgentTrainArgs.for_channel(args.channel)
     channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len)) if v is not None}
     overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
@@ -82,13 +79,11 @@ def _collect(args: argparse.Namespace) -> None:
 def _train_translator(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    import torch
-
     from training.seq2seq import Seq2SeqTrainArgs
     from training.translator_run import TranslatorRunArgs, train_translator
     from training.translators import BeliefBuildArgs
+    from translator.reranked_seq2seq import RerankConfig
 
-    torch.set_num_threads(args.threads) if args.threads else None
     english = args.english or Path(args.out) / "english"
     belief = BeliefBuildArgs(seed=args.seed, contexts=args.contexts, candidates=args.candidates,
                              min_count=args.min_count, speaker_samples=args.speaker_samples)
@@ -97,20 +92,18 @@ def _train_translator(args: argparse.Namespace) -> None:
                                  **({"epochs": args.english_epochs} if args.english_epochs else {}))
     targs = TranslatorRunArgs(kind=args.kind, name=args.name, message_model=args.message_model, seed=args.seed, belief=belief,
                               seq2seq_source=args.source, seq2seq=seq2seq, seq2seq_to_english=seq2seq_to_english,
-                              message_model_epochs=args.epochs)
+                              message_model_epochs=args.epochs, rerank=RerankConfig(n_best=args.n_best))
     start = time.perf_counter()
     path = train_translator(args.pairs, english, args.out, targs)
     print(f"saved {path} in {time.perf_counter() - start:.0f} s")
 
 
 def _train_eval_listener(args: argparse.Namespace) -> None:
-    import torch
 
     from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
     from translator.corpus import load_rounds
     from translator.english import EnglishModels
 
-    torch.set_num_threads(args.threads) if args.threads else None
     english = EnglishModels.from_pretrained(args.english or Path(args.out) / "english")
     model = train_eval_listener(load_rounds(args.train), english.tokenizer, EvalListenerArgs(seed=args.seed, epochs=args.epochs, max_steps=args.max_steps))
     path = save_eval_listener(model, args.out)
@@ -127,40 +120,19 @@ def _import_messages(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from eval.evaluate import evaluate
 
-    evaluate(args.run, args.data, args.out, games=args.games, plays=args.plays)
-
-
-# Which translators the demo builds per channel (seq2seq models cost minutes each on 2 cores).
-DEMO_TRANSLATORS = {
-    "continuous": ("belief", "direct", "seq2seq_cooccurrence", "seq2seq_belief"),
-    "gumbel": ("belief", "direct"),
-    "reinforce": ("belief", "direct"),
-}
+    evaluate(args.run, args.data, args.out, games=args.games, plays=args.plays, jobs=args.jobs)
 
 
 def _demo(args: argparse.Namespace) -> None:
     """English models, evaluation listener, agents of every channel, their paired corpora, all
-    translators, then evaluation on the dev games: each step is the CLI command a user would run."""
-    out, train = Path(args.out), str(BUNDLED / "train.csv")
+    translators, then evaluation on the dev games: each step is the CLI command a user would run
+    (`translator/demo.py` says in which order and how many at once)."""
+    from translator.demo import demo_steps, run_steps
+
+    out = Path(args.out)
     start = time.perf_counter()
-    q = args.quick
-    main(["train", "english", "--train", train, "--out", str(out)] + (["--listener-epochs", "1", "--speaker-epochs", "1", "--max-steps", "60"] if q else []))
-    main(["train", "eval-listener", "--train", train, "--out", str(out)] + (["--epochs", "1", "--max-steps", "60"] if q else []))
-    channels = ("continuous",) if q else CHANNELS
-    for channel in channels:
-        main(["train", "agents", "--channel", channel, "--train", train, "--out", str(out)] + (["--steps", "150"] if q else []))
-        pairs = str(out / "pairs" / channel)
-        main(["collect", "--agents", str(out / "agents" / channel), "--data", train, "--out", pairs])
-        for name in DEMO_TRANSLATORS[channel]:
-            kind, _, source = name.partition("_")
-            cmd = ["train", "translator", "--kind", kind, "--pairs", pairs, "--out", str(out)] + (["--source", source] if source else [])
-            main(cmd + (["--contexts", "32", "--min-count", "2", "--max-steps", "20", "--epochs", "1"] if q else ["--epochs", "4"]))
-    # the continuous agents treated as a black box: p(z | c, x) learned from their messages alone
-    main(["train", "translator", "--kind", "belief", "--message-model", "learned", "--name", "continuous_learned",
-          "--pairs", str(out / "pairs" / "continuous"), "--out", str(out)]
-         + (["--contexts", "32", "--min-count", "2", "--epochs", "2"] if q else []))
-    main(["evaluate", "--run", str(out), "--data", str(BUNDLED / "dev.csv"), "--out", str(out / "eval")] + (["--games", "12"] if q else []))
-    print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}")
+    run_steps(demo_steps(out, BUNDLED, args.quick, args.jobs), out / "logs", args.jobs)
+    print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}; logs: {out / 'logs'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--batch-size", type=int, default=64, help="rounds per batch (default 64)")
     te.add_argument("--vocab-size", type=int, default=1000, help="SentencePiece vocabulary size (default 1000)")
     te.add_argument("--max-steps", type=int, help="stop each model after this many steps (quick runs)")
+    te.add_argument("--jobs", type=int, default=1, choices=(1, 2),
+                    help="2: train the speaker in a second process beside the listener (same result; default 1)")
     te.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     te.set_defaults(func=_train_english)
 
@@ -238,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--speaker-samples", type=int, default=0, help="belief: English speaker samples added as candidates (default 0)")
     tt.add_argument("--epochs", type=int,
                     help="seq2seq English -> neuralese: epochs (default 6); learned message model: most epochs (default 12)")
-    tt.add_argument("--english-epochs", type=int, help="seq2seq neuralese -> English: epochs (default 12, batch 32)")
+    tt.add_argument("--english-epochs", type=int, help="seq2seq neuralese -> English: epochs (default 6, batch 32)")
+    tt.add_argument("--n-best", type=int, default=8,
+                    help="seq2seq neuralese -> English: beam hypotheses the English listener reranks in context (default 8; 1 = greedy)")
     tt.add_argument("--max-steps", type=int, help="seq2seq: cap on optimiser steps (quick runs)")
     tt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tt.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -279,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--data", required=True, metavar="CSV", help="corpus file to play")
     co.add_argument("--out", required=True, metavar="DIR", help="where the dataset is saved (save_to_disk)")
     co.add_argument("--seed", type=int, default=0, help="seed of the channel noise (default 0)")
+    co.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     co.set_defaults(func=_collect)
 
     ev = sub.add_parser(
@@ -293,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plays", metavar="DB", help="SQLite file of rounds people played on /play (neuralese serve --plays DB): "
                     "report their R->H and H->R accuracies by condition beside the model's")
     ev.add_argument("--games", type=int, help="evaluate on the first N games of the file only (quick runs)")
+    ev.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="channels scored at once, in processes of one torch thread each (default: the CPU count); "
+                    "the numbers do not depend on it")
     ev.set_defaults(func=_evaluate)
 
     demo = sub.add_parser(
@@ -303,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="runs/demo", metavar="RUN", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
+    demo.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                      help="steps run at once, one torch thread each (default: the CPU count); the results do not depend on it")
     demo.set_defaults(func=_demo)
     add_live_commands(sub)
     return p
@@ -310,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):  # every command that computes takes --threads
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except (CorpusError, BundleError, ValueError) as e:

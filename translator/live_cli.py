@@ -14,18 +14,10 @@ from pathlib import Path
 from translator.api import DEFAULT_NAME, DIRECTIONS
 
 
-def _threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
-
-
 def _translate(args: argparse.Namespace) -> None:
     from translator.api import Translator
     from translator.stream import run_stream
 
-    _threads(args.threads)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     translator = Translator.from_run(args.run, args.channel, args.translator)
@@ -49,7 +41,6 @@ def _translate(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     from translator.service import serve
 
-    _threads(args.threads)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"neuralese serve: warning: listening on {args.host}, reachable from other machines; the service has no authentication",
               file=sys.stderr)

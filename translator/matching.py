@@ -67,6 +67,14 @@ def divergence(source: torch.Tensor, cands: torch.Tensor, weights: torch.Tensor,
     return out.clamp_min(0)
 
 
+def pointwise_divergence(p: torch.Tensor, q: torch.Tensor, criterion: str) -> torch.Tensor:
+    """Divergence of beliefs over the last dim, broadcasting `p` against `q`."""
+    lp, lq = _log(p), _log(q)
+    kl = (p * (lp - lq)).sum(-1)
+    rkl = (q * (lq - lp)).sum(-1)
+    return {"kl": kl, "reverse_kl": rkl, "symmetric": kl + rkl}[criterion].clamp_min(0)
+
+
 def divergence_loop(source: torch.Tensor, cands: torch.Tensor, weights: torch.Tensor, weights_on: str = "source", criterion: str = "kl") -> torch.Tensor:
     """The same as `divergence`, one (message, candidate) pair at a time: the reference."""
     out = torch.zeros(len(source), len(cands))

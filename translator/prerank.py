@@ -55,7 +55,7 @@ class BilinearRanker:
 
     def divergence(self, source: torch.Tensor, g: torch.Tensor, criterion: str, eps: float = 1e-6) -> torch.Tensor:
         """`(B, U)`: the divergence of every candidate's approximate belief from the source beliefs
-        `(B, 3)`, as `belief_translator.pointwise_divergence` (the same clamping at `eps`), with the
+        `(B, 3)`, as `matching.pointwise_divergence` (the same clamping at `eps`), with the
         sums over the three colours done as batched products."""
         log_q = self.log_beliefs(g).clamp_min_(math.log(eps))  # (B, 3, U)
         log_p = source.clamp_min(eps).log()  # (B, 3)
