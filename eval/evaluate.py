@@ -89,7 +89,9 @@ def first_games(rounds: list[Round], n: int) -> list[Round]:
 def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None,
              jobs: int = 1) -> dict:
     """Evaluate everything the run holds on `data` (its first `games` games when given); writes
-    `out/metrics.json` and a report. `jobs`: channels whose translators are scored at once."""
+    `out/metrics.json` and a report. `jobs`: worker processes scoring translators at once."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     rounds = load_rounds(data)
     human_play = plays_report(plays) if plays is not None else None  # fails fast on a bad database
     if games is not None:

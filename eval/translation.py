@@ -300,13 +300,18 @@ def gallery(ds: dict, channel, translations: dict[str, Translations], choices: d
     return items
 
 
-def load_eval_listener(run: Path):
-    from translator.cnn_listener import EvaluationListener
-
+def eval_listener_dir(run: Path) -> Path:
+    """Where the run's evaluation listener is; `BundleError` naming the command that trains it."""
     path = run / "eval_listener"
     if not (path / "config.json").is_file():
         raise BundleError(f"{run}: no evaluation listener at {path} (train one with `neuralese train eval-listener --out {run}`)")
-    return EvaluationListener.from_pretrained(path)
+    return path
+
+
+def load_eval_listener(run: Path):
+    from translator.cnn_listener import EvaluationListener
+
+    return EvaluationListener.from_pretrained(eval_listener_dir(run))
 
 
 def evaluate_translation(run: str | Path, rounds, jobs: int = 1) -> tuple[dict, list[dict]]:
@@ -320,12 +325,14 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1) -> tuple[dict, 
     channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
     if not channel_dirs:
         return {}, []
-    load_eval_listener(run)  # fail fast, naming the command that trains it
+    eval_listener_dir(run)  # fail fast; each worker loads it
     # translators of agents this run cannot play (imported messages) have nothing to score by behaviour
     playable = [d for d in channel_dirs if (run / "agents" / _channel_kind(d) / "config.json").is_file()]
     units = [(i, d, u) for i, u in enumerate(UNITS) for d in playable if set(u) & set(families(d))]  # costly first
     results: dict[tuple[str, int], tuple[dict, list[dict]]] = {}
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("spawn"), initializer=torch.set_num_threads,
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
                              initargs=(1,)) as pool:
         futures = {pool.submit(evaluate_unit, run, d, u, rounds): (d.name, i) for i, d, u in units}
         bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit")

@@ -276,3 +276,5 @@ def test_demo_steps_run_after_what_they_need_and_a_failure_stops_the_rest(tmp_pa
     assert not (tmp_path / "bad" / "never.out").exists()
     with pytest.raises(ValueError, match="unknown steps"):
         run_steps([Step("x", ["train", "--help"], ["y"])], tmp_path / "u", jobs=1)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        run_steps(ok, tmp_path / "z", jobs=0)

@@ -72,6 +72,10 @@ def test_missing_pieces_are_named(run, tmp_path):
     (tmp_path / "translators" / "continuous").mkdir(parents=True)
     with pytest.raises(BundleError, match="no evaluation listener.*train eval-listener"):
         evaluate_translation(tmp_path, [])
+    (tmp_path / "eval_listener").mkdir()
+    (tmp_path / "eval_listener" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        evaluate_translation(tmp_path, [], jobs=0)
 
 
 def test_bad_arguments_are_refused():

@@ -93,6 +93,8 @@ def _tail(path: Path, lines: int = 15) -> str:
 def run_steps(steps: list[Step], logs: Path, jobs: int) -> None:
     """Run `steps` as subprocesses, at most `jobs` at once, each when the steps it needs are done.
     `SystemExit` naming the step and its log when one fails (the others are stopped)."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     logs.mkdir(parents=True, exist_ok=True)
     known = {s.name for s in steps}
     for s in steps:
