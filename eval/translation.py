@@ -24,6 +24,7 @@ n-best reranking (to English only), to show what the reranking does.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -259,7 +260,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     scores = RoundScores(english, eval_listener, colors, targets, texts)
     out, choices, english_out = {}, {}, {}
     for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=not progress):
-        tr = translators[name]
+        tr, start = translators[name], time.perf_counter()
         context = None if name in CONTEXT_FREE else colors
         eng = tr.to_english(messages, context)
         eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
@@ -270,6 +271,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
             neu = _dedupe_texts(tr.to_neuralese, usable_texts, None if context is None else colors[usable])
             report["to_neuralese"] = to_neuralese_metrics(neu, ds, agents, colors, targets, usable)
         report["belief_kl"] = belief_kl(messages, list(eng.translations), exact, english)
+        report["seconds"] = time.perf_counter() - start  # translating and scoring, both directions (1 torch thread)
         out[name] = report
     return out, gallery(ds, agents.channel, english_out, choices)
 

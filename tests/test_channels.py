@@ -180,6 +180,26 @@ def test_discrete_log_prob_matches_sampling_frequencies(kind):
         assert abs(counts[msg] / n - p) < 5 * sd + 1e-4, (msg, counts[msg] / n, p)
 
 
+@pytest.mark.parametrize("kind", ["gumbel", "reinforce"])
+def test_log_prob_all_equals_log_prob_for_every_pair(kind):
+    """The prefix-sharing walk gives `log_prob` of every (message, state) pair, non-canonical input,
+    messages that end early, hit the maximum or share prefixes included; the probabilities of all
+    messages still sum to 1."""
+    cfg, ch, _ = build(kind, vocab_size=4, max_len=3)
+    every = torch.tensor(list(itertools.product(range(4), repeat=3)))  # 64 raw strings, 1 + 3 + 9 + 27 distinct messages
+    h = torch.randn(5, HIDDEN)
+    with torch.no_grad():
+        got = ch.log_prob_all(h, every)
+        want = torch.stack([ch.log_prob(h, m.expand(len(h), -1)) for m in every])
+    assert got.shape == (64, 5)
+    assert torch.allclose(got, want, atol=1e-6)
+    distinct = torch.unique(canonical_symbols(every), dim=0)
+    assert len(distinct) == 40
+    with torch.no_grad():
+        assert torch.allclose(ch.log_prob_all(h, distinct).exp().sum(0), torch.ones(5), atol=1e-5)
+    assert ch.log_prob_all(h, every[:0]).shape == (0, 5) and ch.log_prob_all(h[:0], every).shape == (64, 0)
+
+
 def test_gumbel_forward_is_hard_one_hot():
     cfg, ch, _ = build("gumbel", vocab_size=5, max_len=3, temperature=2.0)
     m = ch.speak(torch.randn(10, HIDDEN), sample=True)

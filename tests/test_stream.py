@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from translator.api import Translator
+from translator.bundle import BundleError
 from translator.live_cli import add_live_commands
-from translator.stream import batches, run_stream, translate_batch
+from translator.stream import batches, run_stream, run_stream_parallel, translate_batch
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,30 @@ def test_run_stream_any_batch_size(translator, rows, batch_size):
     assert stats.lines == len(expect) and stats.errors == sum(v is not None for v in expect.values())
 
 
+def test_worker_processes_give_the_same_records_in_order(saved_belief_translator, translator, rows):
+    raw, expect = _lines(rows)
+    out = io.StringIO()
+    stats = run_stream_parallel(saved_belief_translator, "english", io.BytesIO(b"\n".join(raw) + b"\n"), out, workers=2, batch_size=3)
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    _check(records, expect, translator, rows)
+    assert stats.lines == len(expect) and stats.errors == sum(v is not None for v in expect.values())
+    assert stats.batches == 5  # 14 lines in batches of 3
+
+
+def test_worker_processes_report_a_bad_bundle_and_bad_settings(saved_belief_translator, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(saved_belief_translator, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**cfg, "kind": "neuralese.agents"}))
+    line = b'{"utterance": "blue"}\n'
+    with pytest.raises(BundleError, match=r"config.json: kind 'neuralese.agents' is not a translator"):
+        run_stream_parallel(bad, "neuralese", io.BytesIO(line), io.StringIO(), workers=2)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        run_stream_parallel(saved_belief_translator, "neuralese", io.BytesIO(line), io.StringIO(), workers=0)
+    with pytest.raises(ValueError, match="direction 'french'"):
+        run_stream_parallel(saved_belief_translator, "french", io.BytesIO(line), io.StringIO(), workers=2)
+
+
 def test_over_long_line_is_an_error_and_the_stream_goes_on(translator, rows, monkeypatch):
     import translator.stream as stream
 
@@ -150,13 +175,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def test_translate_command(saved_belief_translator, tmp_path, rows, capsys, translator):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_translate_command(saved_belief_translator, tmp_path, rows, capsys, translator, workers):
     run = tmp_path / "run"
     shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")
     raw, expect = _lines(rows)
     Path(tmp_path / "in.jsonl").write_bytes(b"\n".join(raw))
     args = _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "english",
-                                 "--input", str(tmp_path / "in.jsonl"), "--batch-size", "4"])
+                                 "--input", str(tmp_path / "in.jsonl"), "--batch-size", "4", "--workers", workers])
     args.func(args)
     captured = capsys.readouterr()
     _check([json.loads(x) for x in captured.out.splitlines()], expect, translator, rows)
@@ -168,3 +194,6 @@ def test_translate_command(saved_belief_translator, tmp_path, rows, capsys, tran
             args.func(args)
     with pytest.raises(SystemExit):
         _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "french"])
+    args = _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "english", "--workers", "0"])
+    with pytest.raises(ValueError, match="--workers must be >= 1"):
+        args.func(args)

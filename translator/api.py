@@ -22,7 +22,6 @@ does not spoil its batch.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +35,12 @@ from translator.belief_translator import BeliefTranslator
 from translator.bundle import CONFIG_FILE, BundleError, read_json
 from translator.channels import ChannelConfig, check_message
 from translator.residuals import ResidualCheck, check_residuals
+from translator.run_layout import DEFAULT_NAME, DIRECTIONS, TRANSLATORS_DIR, check_name, run_channels, translator_dir  # noqa: F401 - re-exported
 from translator.translations import Translations
 
 MAX_UTTERANCE_CHARS = 200  # longer than any corpus utterance by far; beyond it the listener truncates anyway
 HUE_MAX, SL_MAX = 360.0, 100.0
-DIRECTIONS = ("english", "neuralese")
-TRANSLATORS_DIR = "translators"
-DEFAULT_NAME = "belief"
 _KINDS: dict[str, type] = {BELIEF_KIND: BeliefTranslator, DIRECT_KIND: DirectTranslator}
-# Channel and translator names become path parts: plain names only, never `..` or a separator.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass
@@ -157,8 +152,9 @@ def check_context_row(value: Any) -> list[list[float]]:
     if not ok:
         raise ValueError("context: expected three colours, each [h, s, l]")
     flat = [x for c in value for x in c]
-    if not all(_is_number(x) for x in flat):
-        raise ValueError("context: expected numbers only")
+    if not set(map(type, flat)) <= {int, float}:  # the common case passes this at C speed (bool is not int here)
+        if not all(_is_number(x) for x in flat):
+            raise ValueError("context: expected numbers only")
     if not all(_finite(x) for x in flat):
         raise ValueError("context: NaN or infinite values")
     for h, s, l in value:  # noqa: E741
@@ -204,18 +200,12 @@ def _colors(colors: list | torch.Tensor | None) -> torch.Tensor | None:
 # -- the façade -------------------------------------------------------------------------------------
 
 
-def check_name(what: str, name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"{what} {name!r}: expected a plain name (letters, digits, '_', '-', '.')")
-    return name
-
-
-def run_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
-    """Channels of a run that have a translator `name`: `RUN/translators/<channel>/<name>/config.json`."""
-    root = Path(run) / TRANSLATORS_DIR
-    if not root.is_dir():
-        return []
-    return sorted(d.name for d in root.iterdir() if _NAME.match(d.name) and (d / name / CONFIG_FILE).is_file())
+def _translator_class(d: Path) -> type:
+    """The translator class of the bundle in `d`, from its `config.json`'s `kind`."""
+    kind = read_json(d / CONFIG_FILE).get("kind")
+    if kind not in _KINDS:
+        raise BundleError(f"{d / CONFIG_FILE}: kind {kind!r} is not a translator; known kinds: {', '.join(_KINDS)}")
+    return _KINDS[kind]
 
 
 class Translator:
@@ -237,24 +227,12 @@ class Translator:
         d = Path(directory)
         if not d.is_dir():
             raise BundleError(f"{d}: no such translator bundle directory")
-        kind = read_json(d / CONFIG_FILE).get("kind")
-        if kind not in _KINDS:
-            raise BundleError(f"{d / CONFIG_FILE}: kind {kind!r} is not a translator; known kinds: {', '.join(_KINDS)}")
-        return cls(_KINDS[kind].from_pretrained(d), channel_name)
+        return cls(_translator_class(d).from_pretrained(d), channel_name)
 
     @classmethod
     def from_run(cls, run: str | Path, channel: str, name: str = DEFAULT_NAME) -> Translator:
         """`RUN/translators/<channel>/<name>`; a clear error naming the channels the run has."""
-        check_name("channel", channel)
-        check_name("translator", name)
-        d = Path(run) / TRANSLATORS_DIR / channel / name
-        if not (d / CONFIG_FILE).is_file():
-            have = run_channels(run, name)
-            raise ValueError(
-                f"unknown channel {channel!r}: {d} holds no translator bundle; "
-                f"channels with a {name!r} translator in {run}: {', '.join(have) if have else 'none'}"
-            )
-        return cls.from_pretrained(d, channel)
+        return cls.from_pretrained(translator_dir(run, channel, name), channel)
 
     # -- checks -------------------------------------------------------------------------------
     def check_code(self, messages: Sequence[Any], contexts: Sequence[Any]) -> ResidualCheck:

@@ -86,14 +86,14 @@ class DirectTranslator:
                 alts = [t.alternatives[i] for i in inverse.tolist()]
                 return Translations([t.translations[i] for i in inverse.tolist()], t.divergence[inverse], t.faithful[inverse],
                                     alts, t.alternative_divergence[inverse])
-        ids = self.tables["utterance_ids"]
+        ids = self.tables["utterance_ids"].repeat_interleave(3)  # of (round, target) pairs, as in `flat_relative`
         u = len(self.texts)
         picks, alts = [], []
         for s in range(0, len(m), batch_size):
-            lp = torch.logsumexp(self.round_log_probs(m[s : s + batch_size]), dim=-1)  # (B, R)
-            # log Σ_{i: u_i = u} p(z | c_i): a scatter-logsumexp of rounds onto their utterances
-            peak = lp.max(dim=1, keepdim=True).values
-            score = torch.zeros(len(lp), u).index_add_(1, ids, (lp - peak).exp())
+            lp = self.round_log_probs.flat_relative(m[s : s + batch_size])  # (B, 3R), up to a constant per row
+            # Σ_{i: u_i = u} Σ_x p(z | c_i, x), scaled by the row's largest term: a scatter-add of
+            # (round, target) pairs onto their utterances
+            score = torch.zeros(len(lp), u).index_add_(1, ids, lp.sub_(lp.max(dim=1, keepdim=True).values).exp_())
             top = score.topk(min(1 + self.config.alternatives, u), dim=1).indices
             picks.append(top[:, 0])
             alts.append(top[:, 1:])
@@ -117,9 +117,11 @@ class DirectTranslator:
             if self.channel.discrete:
                 out.append(torch.stack([_mode(msgs[row]) for row in near]))
             else:  # the neighbours' message that is most likely across the neighbours' contexts
-                mu = self.message_model.means(ctx[near].reshape(-1, 3, 3)).reshape(len(near), k, 3, -1)  # (B, k, 3, D)
+                rounds, where = near.unique(return_inverse=True)  # neighbours overlap: each context once
+                mu = self.message_model.means(ctx[rounds])[where]  # (B, k, 3, D)
                 z = msgs[near]  # (B, k, D) candidates
-                sq = ((z[:, :, None, None] - mu[:, None]) ** 2).sum(-1)  # (B, cand, ctx, 3)
+                # ‖z - μ‖² for every (candidate, context, target): (B, cand, ctx, 3), as one batched product
+                sq = (z * z).sum(-1)[:, :, None, None] - 2 * torch.einsum("bcd,bkxd->bckx", z, mu) + (mu * mu).sum(-1)[:, None]
                 score = torch.logsumexp(-sq / (2 * self.message_model.noise**2), dim=(2, 3))
                 out.append(z[torch.arange(len(near)), score.argmax(1)])
         result = torch.cat(out) if out else msgs[:0]

@@ -67,8 +67,9 @@ class BeliefTranslatorConfig:
     prior_margin: float = 0.02  # nats above the best divergence still eligible under the prior
     # in context: candidates ranked by the bilinear stand-in (of this rank), the best `shortlist`
     # re-scored by the listener. On held-out training games, rank 32 / top 16 always held the
-    # exact best of all candidates.
-    shortlist: int = 16
+    # exact best of all candidates, top 8 in 99.9% of rounds; R→H was the same (to 4 digits) with
+    # 8, 16 or 64 for every channel, and 8 translates 1.5x faster than 16.
+    shortlist: int = 8
     prerank_rank: int = 32
     to_neuralese_contexts: int = 64  # contexts used for context-free English → neuralese
     # In context, English → neuralese also considers the pooled self-play messages (continuous).
@@ -170,12 +171,12 @@ class BeliefTranslator:
     def to_english(self, messages, colors=None, prior: bool = True, batch_size: int | None = None) -> Translations:
         """Translate agent messages to English; in context when `colors (N, 3, 3)` is given.
 
-        `batch_size`: rows per step (default 512 context-free, where bigger products pay; 64 in
-        context, where the `(rows, 3, U)` ranker tensors should stay in cache)."""
+        `batch_size`: rows per step (default 512 context-free, where bigger products pay; 256 in
+        context: with the 8-candidate shortlist, 1.3x faster than 64 on this project's machine)."""
         m = check_message(self.channel, messages)
         if colors is not None:
             colors = check_colors(colors, len(m))
-        batch_size = batch_size or (512 if colors is None else 64)
+        batch_size = batch_size or (512 if colors is None else 256)
         nat = self.tables["cand_naturalness"]
         idx, div, alts, alt_div, log_pm = [], [], [], [], []
         for s in range(0, len(m), batch_size):

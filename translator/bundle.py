@@ -20,8 +20,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from translator.run_layout import BUNDLE_CONFIG
+
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
+CONFIG_FILE = BUNDLE_CONFIG
 WEIGHTS_FILE = "model.safetensors"
 
 

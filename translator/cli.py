@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from translator.bundle import BundleError
-from translator.corpus import CorpusError
 from translator.live_cli import add_live_commands
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "colors_in_context"
@@ -293,13 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):  # every command that computes takes --threads
+    # every command that computes takes --threads; with --workers N (translate, serve) each worker
+    # process sets its own, and this one stays torch-free
+    if getattr(args, "threads", None) and getattr(args, "workers", 1) == 1:
         import torch
 
         torch.set_num_threads(args.threads)
     try:
         args.func(args)
-    except (CorpusError, BundleError, ValueError) as e:
+    except ValueError as e:  # BundleError and CorpusError included: bad input, not a bug
         print(f"neuralese: error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -217,7 +217,7 @@ class LearnedMessageModel(nn.Module, Bundled):
 
 
 class _SpeakerView:
-    """What `discrete_log_prob_grid` reads of a speaker: `hidden(colors, targets)` and `channel.log_prob`."""
+    """What `discrete_log_prob_grid` reads of a speaker: `hidden(colors, targets)` and `channel.log_prob_all`."""
 
     def __init__(self, model: LearnedMessageModel):
         self.hidden, self.channel = model.hidden, model.channel_module

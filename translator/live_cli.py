@@ -11,21 +11,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from translator.api import DEFAULT_NAME, DIRECTIONS
+from translator.run_layout import DEFAULT_NAME, DIRECTIONS, translator_dir
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from translator.api import Translator
-    from translator.stream import run_stream
+    from translator.stream import run_stream, run_stream_parallel
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    translator = Translator.from_run(args.run, args.channel, args.translator)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    bundle = translator_dir(args.run, args.channel, args.translator)
     if args.input and not Path(args.input).is_file():
         raise ValueError(f"--input {args.input}: no such file")
     inp = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115 - closed below
     try:
-        stats = run_stream(translator, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)
+        if args.workers > 1:
+            stats = run_stream_parallel(bundle, args.to, inp, sys.stdout, args.workers, args.batch_size, args.max_wait_ms / 1000,
+                                        args.channel, args.threads or 1)
+        else:
+            from translator.api import Translator
+
+            translator = Translator.from_pretrained(bundle, args.channel)
+            stats = run_stream(translator, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return
@@ -66,7 +74,9 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--batch-size", type=int, default=256, help="lines per translator call (default 256)")
     tr.add_argument("--max-wait-ms", type=float, default=5.0,
                     help="a batch goes out once input pauses this long (default 5 ms): live pipes are answered promptly")
-    tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    tr.add_argument("--workers", type=int, default=1,
+                    help="translator processes (default 1); on a big file, one per core is fastest")
+    tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 per worker with --workers)")
     tr.add_argument("--quiet", action="store_true", help="no summary on stderr")
     tr.set_defaults(func=_translate)
 

@@ -64,6 +64,17 @@ class ContextGrid:
             return self.model.log_prob_grid(messages, self.contexts)
         return gaussian_log_prob_grid(messages.float(), self.means, self.model.noise)
 
+    def flat_relative(self, messages: torch.Tensor) -> torch.Tensor:
+        """`(N, K·3)`: `log p(m | c_k, x)` plus a constant per message (flat index `3k + x`), for
+        callers that only compare a message's values with each other. For a Gaussian model the
+        terms in `‖z‖²` drop out, which leaves one `addmm`, several times faster than the grid."""
+        if self.means is None:
+            return self(messages).flatten(1)
+        if not hasattr(self, "_weights"):
+            mu, s2 = self.means.flatten(0, 1), self.model.noise**2  # (3K, D)
+            self._weights, self._bias = (mu / s2).T.contiguous(), -(mu * mu).sum(-1) / (2 * s2)
+        return torch.addmm(self._bias, messages.float(), self._weights)
+
 
 def beliefs_from_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     """`β[x] ∝ p(m | c, x) p(x | c)` with a uniform prior over the three colours: softmax over x."""
@@ -122,19 +133,15 @@ def hidden_every_target(speaker, colors: torch.Tensor) -> torch.Tensor:
 def discrete_log_prob_grid(speaker, symbols: torch.Tensor, colors: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
     """`(N, K, 3)` for discrete messages under a speaker with `hidden(colors, targets)` and a channel.
 
-    Messages repeat a lot (a small vocabulary), so each distinct message is scored once; the
-    (message, context, target) triples are then teacher-forced through the decoder in batches.
+    Messages repeat a lot (a small vocabulary), so each distinct message is scored once, and the
+    distinct messages share their prefixes' decoder steps (`log_prob_all`), `batch_size`
+    (context, target) rows at a time.
     """
     uniq, inverse = torch.unique(symbols, dim=0, return_inverse=True)
-    k = len(colors)
     hidden = hidden_every_target(speaker, colors)  # (3K, H)
-    u, h = len(uniq), len(hidden)
-    out = torch.empty(u * h)
-    rows = torch.arange(u * h)
-    for s in range(0, u * h, batch_size):
-        idx = rows[s : s + batch_size]
-        out[s : s + batch_size] = speaker.channel.log_prob(hidden[idx % h], uniq[idx // h])
-    return out.reshape(u, k, 3)[inverse]
+    parts = [speaker.channel.log_prob_all(hidden[s : s + batch_size], uniq) for s in range(0, len(hidden), batch_size)]
+    out = torch.cat(parts, dim=1) if parts else torch.zeros(len(uniq), 0)
+    return out.reshape(len(uniq), len(colors), 3)[inverse]
 
 
 @torch.no_grad()

@@ -18,6 +18,10 @@ A bad line (not JSON, not UTF-8, a wrong field, a wrong dimension, NaN, ...) get
 in its place and the stream goes on. Blank lines are skipped. Lines are batched internally: a
 reader thread feeds a queue, and a batch is whatever has arrived (up to `batch_size`) once the
 input pauses for `max_wait` seconds, so a live pipe is answered promptly and a file at full speed.
+
+`run_stream_parallel` spreads the batches over worker processes (`neuralese translate --workers N`),
+each with its own copy of the translator and one torch thread: on a big file this beats threads in
+one process, where parsing and the translator's many small torch calls contend for the GIL.
 """
 
 from __future__ import annotations
@@ -27,12 +31,21 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-from translator.api import DIRECTIONS, Translation, Translator
+import orjson
+
+from translator.run_layout import DIRECTIONS
+
+if TYPE_CHECKING:  # the parent of `run_stream_parallel`'s workers never loads torch
+    from translator.api import Translation, Translator
 
 MAX_LINE_BYTES = 1 << 20  # a 64-d message is ~1.5 KB; anything near this is a mistake, not a message
 FIELDS = {"english": ("message", "context", "id"), "neuralese": ("utterance", "context", "id")}
@@ -69,6 +82,14 @@ def parse_line(translator: Translator, to: str, line: int, raw: bytes | str | No
     """Check one input line; `ValueError` with a message fit for the error record."""
     if raw is None:
         raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
+    try:  # fast path; whatever orjson refuses (NaN, huge ints, bad UTF-8) gets json's reading and message
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = _loads_slow(raw)
+    return _check_object(translator, to, line, obj)
+
+
+def _loads_slow(raw: bytes | str) -> Any:
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -78,6 +99,10 @@ def parse_line(translator: Translator, to: str, line: int, raw: bytes | str | No
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    return obj
+
+
+def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Item:
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     allowed = FIELDS[to]
@@ -96,6 +121,11 @@ def parse_line(translator: Translator, to: str, line: int, raw: bytes | str | No
         return Item(line, source, None if context is None else translator.check_context(context), rid)
     except ValueError as e:
         raise LineError(str(e), rid) from None
+
+
+def _check_direction(to: str) -> None:
+    if to not in DIRECTIONS:
+        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
 
 
 def _translate_group(translator: Translator, to: str, items: list[Item]) -> list[Translation]:
@@ -151,8 +181,7 @@ def group_checked(checked: Iterable[tuple[int, Item | dict[str, Any] | None]]) -
 
 def prepare_batch(translator: Translator, to: str, lines: Iterable[tuple[int, bytes | str | None]]) -> Prepared:
     """Parse and check numbered lines (blank ones are skipped); the bad ones get their error record."""
-    if to not in DIRECTIONS:
-        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
+    _check_direction(to)
     return group_checked((n, check_line(translator, to, n, raw)) for n, raw in lines)
 
 
@@ -242,18 +271,12 @@ def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], ba
     thread and the previous batch is formatted and written by a writer thread (torch releases the
     GIL in its products); batches are written strictly in turn, so the output keeps input order.
     """
-    if to not in DIRECTIONS:
-        raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
+    _check_direction(to)
     stats = StreamStats()
     start = time.perf_counter()
 
     def write(records: list[dict[str, Any]]) -> None:
-        if records:
-            out.write("".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records))
-            out.flush()
-        stats.lines += len(records)
-        stats.errors += sum("error" in r for r in records)
-        stats.batches += 1
+        _write(out, stats, format_records(records), len(records), sum("error" in r for r in records))
 
     with ThreadPoolExecutor(1, thread_name_prefix="jsonl-write") as writer:
         written = None
@@ -264,5 +287,73 @@ def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], ba
             written = writer.submit(write, records)
         if written is not None:
             written.result()
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def format_records(records: list[dict[str, Any]]) -> str:
+    """Records as JSON Lines text."""
+    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+
+
+def _write(out: IO[str], stats: StreamStats, text: str, lines: int, errors: int) -> None:
+    if text:
+        out.write(text)
+        out.flush()
+    stats.lines += lines
+    stats.errors += errors
+    stats.batches += 1
+
+
+# -- worker processes ---------------------------------------------------------------------------
+_worker: dict[tuple, Translator] = {}  # this worker process's translator, by (bundle, channel name, threads)
+
+
+def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list[tuple[int, bytes | None]]) -> tuple[str, int, int]:
+    """One batch in a worker: `(JSON Lines text, records, error records)`. The translator is loaded
+    on the worker's first batch, so that a bundle that fails to load raises its own error here."""
+    if spec not in _worker:
+        import torch
+
+        from translator.api import Translator
+
+        bundle, channel_name, threads = spec
+        torch.set_num_threads(threads)
+        _worker[spec] = Translator.from_pretrained(bundle, channel_name)
+    records = translate_batch(_worker[spec], to, lines)
+    return format_records(records), len(records), sum("error" in r for r in records)
+
+
+def _worker_context() -> BaseContext:
+    """Workers fork from a server process that imported torch and the translator code once (never
+    fork a process that has run torch ops: its thread pool does not survive a fork); spawn where
+    there is no fork."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["translator.api"])
+    return ctx
+
+
+def run_stream_parallel(bundle: str | Path, to: str, inp: IO[bytes], out: IO[str], workers: int, batch_size: int = 256,
+                        max_wait: float = 0.005, channel_name: str | None = None, threads: int = 1) -> StreamStats:
+    """`run_stream` over `workers` processes, each loading the translator bundle at `bundle` (with
+    `threads` torch threads). This process only reads lines and writes results: batches go out to
+    the workers as they fill and come back in turn, so the output keeps input order; at most
+    `2 * workers` batches are in flight, which bounds memory on any input size."""
+    _check_direction(to)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    stats = StreamStats()
+    start = time.perf_counter()
+    pending: deque[Future] = deque()
+    spec = (str(bundle), channel_name, threads)
+    with ProcessPoolExecutor(workers, mp_context=_worker_context()) as pool:
+        for batch in batches(inp, batch_size, max_wait):
+            pending.append(pool.submit(_translate_in_worker, spec, to, batch))
+            while pending and (len(pending) > 2 * workers or pending[0].done()):
+                _write(out, stats, *pending.popleft().result())
+        while pending:
+            _write(out, stats, *pending.popleft().result())
     stats.seconds = time.perf_counter() - start
     return stats
