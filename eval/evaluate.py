@@ -97,16 +97,19 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
     if games is not None:
         rounds = first_games(rounds, games)
     english = load_english(run)
-    with torch.inference_mode():
-        metrics = {
-            "data": data_summary(data, rounds),
-            "human": accuracy_report([r.outcome for r in rounds], [r.condition for r in rounds], [r.game_id for r in rounds]),
-            **evaluate_english(english, rounds),
-        }
+    metrics = {
+        "data": data_summary(data, rounds),
+        "human": accuracy_report([r.outcome for r in rounds], [r.condition for r in rounds], [r.game_id for r in rounds]),
+    }
+
+    def english_and_agents() -> None:  # this process's share, done while the workers score translators
+        metrics.update(evaluate_english(english, rounds))
         agents = evaluate_agents(run, rounds)
         if agents:
             metrics["agents"] = agents
-        translation, gallery = evaluate_translation(run, rounds, jobs)
+
+    with torch.inference_mode():
+        translation, gallery = evaluate_translation(run, rounds, jobs, meanwhile=english_and_agents)
         if translation:
             metrics["translation"] = translation
     if human_play is not None:

@@ -316,32 +316,41 @@ def load_eval_listener(run: Path):
     return EvaluationListener.from_pretrained(eval_listener_dir(run))
 
 
-def evaluate_translation(run: str | Path, rounds, jobs: int = 1) -> tuple[dict, list[dict]]:
+def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Callable[[], None] | None = None) -> tuple[dict, list[dict]]:
     """`{"<channel>": {"<translator>": {...}}}` for every translator directory of the run, and the gallery.
 
     The work is split into units (some translator families of one channel, `UNITS`), scored in
     `jobs` worker processes at once, each with one torch thread (so the numbers do not depend on
-    `jobs`); each worker loads what it needs from the run itself.
+    `jobs`); each worker loads what it needs from the run itself. `meanwhile()`, when given, is
+    this process's own work, run while the workers score (it is run in any case).
     """
-    run = Path(run)
-    channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
-    if not channel_dirs:
-        return {}, []
-    eval_listener_dir(run)  # fail fast; each worker loads it
-    # translators of agents this run cannot play (imported messages) have nothing to score by behaviour
-    playable = [d for d in channel_dirs if (run / "agents" / _channel_kind(d) / "config.json").is_file()]
-    units = [(i, d, u) for i, u in enumerate(UNITS) for d in playable if set(u) & set(families(d))]  # costly first
-    results: dict[tuple[str, int], tuple[dict, list[dict]]] = {}
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    run = Path(run)
+    channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
+    if channel_dirs:
+        eval_listener_dir(run)  # fail fast; each worker loads it
+    # translators of agents this run cannot play (imported messages) have nothing to score by behaviour
+    playable = [d for d in channel_dirs if (run / "agents" / _channel_kind(d) / "config.json").is_file()]
+    units = sorted(((i, d, u) for i, u in enumerate(UNITS) for d in playable if set(u) & set(families(d))), key=_unit_cost)
+    results: dict[tuple[str, int], tuple[dict, list[dict]]] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
                              initargs=(1,)) as pool:
         futures = {pool.submit(evaluate_unit, run, d, u, rounds): (d.name, i) for i, d, u in units}
-        bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit")
+        if meanwhile is not None:
+            meanwhile()
+        bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit", disable=not futures)
         for done in bar:
             results[futures[done]] = done.result()
             bar.set_postfix_str(futures[done][0])
-    return merge_units(results)
+    return merge_units(results) if results else ({}, [])
+
+
+def _unit_cost(unit: tuple[int, Path, Sequence[str]]) -> tuple:
+    """Sort key, most costly first, so that the workers finish together: the seq2seq units, then
+    units of more families, discrete channels (whose beliefs cost a decoder pass) before continuous."""
+    i, d, u = unit
+    return i, -len(set(u) & set(families(d))), _channel_kind(d) == "continuous", d.name
 
 
 def evaluate_unit(run: Path, channel_dir: Path, unit: Sequence[str], rounds) -> tuple[dict, list[dict]]:
