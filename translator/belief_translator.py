@@ -56,6 +56,9 @@ KIND = "neuralese.belief_translator"
 TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "messages", "msg_log_probs")
 
 
+IN_CONTEXT_ELEMENTS = 1 << 21  # in-context batches: rows x 3 x candidates ranked at once (8 MB of floats)
+
+
 @dataclass
 class BeliefTranslatorConfig:
     channel: dict
@@ -171,12 +174,13 @@ class BeliefTranslator:
     def to_english(self, messages, colors=None, prior: bool = True, batch_size: int | None = None) -> Translations:
         """Translate agent messages to English; in context when `colors (N, 3, 3)` is given.
 
-        `batch_size`: rows per step (default 512 context-free, where bigger products pay; 256 in
-        context: with the 8-candidate shortlist, 1.3x faster than 64 on this project's machine)."""
+        `batch_size`: rows per step (default 512 context-free, where bigger products pay; in
+        context as many as keep the ranker's `(rows, 3, candidates)` tensors near 8 MB, at most 256:
+        256 rows for the demo's 119 candidates, 1.3x faster than 64; 64 rows for 10,000)."""
         m = check_message(self.channel, messages)
         if colors is not None:
             colors = check_colors(colors, len(m))
-        batch_size = batch_size or (512 if colors is None else 256)
+        batch_size = batch_size or (512 if colors is None else max(16, min(256, IN_CONTEXT_ELEMENTS // (3 * len(self.candidates)))))
         nat = self.tables["cand_naturalness"]
         idx, div, alts, alt_div, log_pm = [], [], [], [], []
         for s in range(0, len(m), batch_size):
