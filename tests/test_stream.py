@@ -107,6 +107,27 @@ def test_worker_processes_give_the_same_records_in_order(saved_belief_translator
     assert stats.batches == 5  # 14 lines in batches of 3
 
 
+def test_worker_processes_answer_a_live_pipe_before_eof(saved_belief_translator, translator, rows):
+    """With workers too, what has arrived is answered while the writer keeps the pipe open."""
+    messages, colors, _ = rows
+    r, w = os.pipe()
+    out = io.StringIO()
+    with os.fdopen(r, "rb") as inp:
+        t = threading.Thread(target=run_stream_parallel, args=(saved_belief_translator, "english", inp, out, 2), daemon=True)
+        t.start()
+        os.write(w, (json.dumps({"message": list(messages[0]), "context": colors[0]}) + "\n").encode())
+        for _ in range(600):  # workers start in a few seconds; the pipe stays open meanwhile
+            if out.getvalue().count("\n") == 1:
+                break
+            t.join(0.1)
+        assert [json.loads(x)["line"] for x in out.getvalue().splitlines()] == [1]
+        assert t.is_alive()  # still waiting for more input
+        os.close(w)
+        t.join(30)
+    assert not t.is_alive()
+    assert json.loads(out.getvalue())["translation"] == translator.to_english([messages[0]], [colors[0]])[0].translation
+
+
 def test_worker_processes_report_a_bad_bundle_and_bad_settings(saved_belief_translator, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(saved_belief_translator, bad)

@@ -31,9 +31,8 @@ import math
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
@@ -339,21 +338,38 @@ def run_stream_parallel(bundle: str | Path, to: str, inp: IO[bytes], out: IO[str
                         max_wait: float = 0.005, channel_name: str | None = None, threads: int = 1) -> StreamStats:
     """`run_stream` over `workers` processes, each loading the translator bundle at `bundle` (with
     `threads` torch threads). This process only reads lines and writes results: batches go out to
-    the workers as they fill and come back in turn, so the output keeps input order; at most
-    `2 * workers` batches are in flight, which bounds memory on any input size."""
+    the workers as they fill, and a writer thread writes each batch's records as soon as it and
+    every batch before it are back (a live pipe is answered while the input waits), so the output
+    keeps input order; at most `2 * workers` batches wait to be written, which bounds memory."""
     _check_direction(to)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     stats = StreamStats()
     start = time.perf_counter()
-    pending: deque[Future] = deque()
     spec = (str(bundle), channel_name, threads)
+    in_order: queue.Queue = queue.Queue(maxsize=2 * workers)  # futures in input order; `None` ends
+    failure: list[BaseException] = []
+
+    def write_in_order() -> None:
+        while (done := in_order.get()) is not None:
+            try:
+                if not failure:
+                    _write(out, stats, *done.result())
+            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
+                failure.append(e)
+
     with ProcessPoolExecutor(workers, mp_context=_worker_context()) as pool:
-        for batch in batches(inp, batch_size, max_wait):
-            pending.append(pool.submit(_translate_in_worker, spec, to, batch))
-            while pending and (len(pending) > 2 * workers or pending[0].done()):
-                _write(out, stats, *pending.popleft().result())
-        while pending:
-            _write(out, stats, *pending.popleft().result())
+        writer = threading.Thread(target=write_in_order, name="jsonl-write", daemon=True)
+        writer.start()
+        try:
+            for batch in batches(inp, batch_size, max_wait):
+                if failure:
+                    break
+                in_order.put(pool.submit(_translate_in_worker, spec, to, batch))
+        finally:
+            in_order.put(None)
+            writer.join()
+    if failure:
+        raise failure[0]
     stats.seconds = time.perf_counter() - start
     return stats
