@@ -338,7 +338,11 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
                              initargs=(1,)) as pool:
         futures = {pool.submit(evaluate_unit, run, d, u, rounds): (d.name, i) for i, d, u in units}
         if meanwhile is not None:
-            meanwhile()
+            try:
+                meanwhile()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)  # do not start the queued units
+                raise
         bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit", disable=not futures)
         for done in bar:
             results[futures[done]] = done.result()

@@ -20,10 +20,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from translator.run_layout import BUNDLE_CONFIG
+from translator.run_layout import CONFIG_FILE
 
 FORMAT_VERSION = 1
-CONFIG_FILE = BUNDLE_CONFIG
 WEIGHTS_FILE = "model.safetensors"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 DIRECTIONS = ("english", "neuralese")
 TRANSLATORS_DIR = "translators"
 DEFAULT_NAME = "belief"
-BUNDLE_CONFIG = "config.json"  # as translator.bundle.CONFIG_FILE
+CONFIG_FILE = "config.json"  # every bundle's config (translator.bundle uses this name)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -28,7 +28,7 @@ def run_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
     root = Path(run) / TRANSLATORS_DIR
     if not root.is_dir():
         return []
-    return sorted(d.name for d in root.iterdir() if _NAME.match(d.name) and (d / name / BUNDLE_CONFIG).is_file())
+    return sorted(d.name for d in root.iterdir() if _NAME.match(d.name) and (d / name / CONFIG_FILE).is_file())
 
 
 def translator_dir(run: str | Path, channel: str, name: str = DEFAULT_NAME) -> Path:
@@ -36,7 +36,7 @@ def translator_dir(run: str | Path, channel: str, name: str = DEFAULT_NAME) -> P
     check_name("channel", channel)
     check_name("translator", name)
     d = Path(run) / TRANSLATORS_DIR / channel / name
-    if not (d / BUNDLE_CONFIG).is_file():
+    if not (d / CONFIG_FILE).is_file():
         have = run_channels(run, name)
         raise ValueError(
             f"unknown channel {channel!r}: {d} holds no translator bundle; "

@@ -275,7 +275,7 @@ def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], ba
     start = time.perf_counter()
 
     def write(records: list[dict[str, Any]]) -> None:
-        _write(out, stats, format_records(records), len(records), sum("error" in r for r in records))
+        _write(out, stats, *formatted(records))
 
     with ThreadPoolExecutor(1, thread_name_prefix="jsonl-write") as writer:
         written = None
@@ -290,9 +290,10 @@ def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], ba
     return stats
 
 
-def format_records(records: list[dict[str, Any]]) -> str:
-    """Records as JSON Lines text."""
-    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+def formatted(records: list[dict[str, Any]]) -> tuple[str, int, int]:
+    """`(records as JSON Lines text, how many, how many are error records)`."""
+    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+    return text, len(records), sum("error" in r for r in records)
 
 
 def _write(out: IO[str], stats: StreamStats, text: str, lines: int, errors: int) -> None:
@@ -319,8 +320,7 @@ def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list
         bundle, channel_name, threads = spec
         torch.set_num_threads(threads)
         _worker[spec] = Translator.from_pretrained(bundle, channel_name)
-    records = translate_batch(_worker[spec], to, lines)
-    return format_records(records), len(records), sum("error" in r for r in records)
+    return formatted(translate_batch(_worker[spec], to, lines))
 
 
 def _worker_context() -> BaseContext:
