@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from training.translators import split_pairs
 from translator.belief_translator import BeliefTranslator
 from translator.bundle import BundleError
+from translator.matching import divergence
 from translator.translations import Translations
 
 
@@ -71,7 +72,8 @@ def test_context_free_divergences_are_the_matching_divergences(tiny_belief_trans
     """Without the prior the pick is the candidate of least divergence, and the reported numbers are it."""
     t, messages = tiny_belief_translator, rounds[0][:16]
     out = t.to_english(messages, prior=False)
-    d, _ = t._context_free_div(messages)  # (16, U)
+    beliefs, weights = t.message_beliefs(messages)
+    d = divergence(beliefs, t.tables["cand_beliefs"], weights, "source", t.config.criterion)  # (16, U)
     best = d.min(dim=1)
     assert torch.allclose(out.divergence, best.values, atol=1e-5)
     index = {c: i for i, c in enumerate(t.candidates)}

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from translator.matching import CRITERIA, choose, divergence, divergence_loop
+from translator import matching
+from translator.matching import CRITERIA, CandidateBeliefs, choose, divergence, divergence_loop
 
 
 def _beliefs(n, k, seed):
@@ -42,3 +43,17 @@ def test_naturalness_prior_only_within_margin():
 def test_unknown_criterion_is_refused():
     with pytest.raises(ValueError, match="criterion"):
         divergence(_beliefs(1, 2, 0), _beliefs(1, 2, 1), torch.ones(1, 2) / 2, criterion="jsd")
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_candidate_tables_give_the_divergences_in_full_and_at_chosen_candidates(criterion, monkeypatch):
+    source, cands = _beliefs(6, 5, 4), _beliefs(20, 5, 5)
+    w = torch.softmax(torch.randn(6, 5, generator=torch.Generator().manual_seed(6)), dim=-1)
+    table = CandidateBeliefs(cands)
+    full = table.source_weighted(source, w, criterion)
+    assert torch.allclose(full, divergence(source, cands, w, "source", criterion), atol=1e-5)
+    index = torch.randint(0, 20, (6, 7), generator=torch.Generator().manual_seed(7))
+    const, v = table.source_parts(source, w, criterion)
+    assert torch.allclose(table.source_weighted_at(const, v, index, criterion), full.gather(1, index), atol=1e-5)
+    monkeypatch.setattr(matching, "GATHER_ELEMENTS", 1)  # one row at a time
+    assert torch.allclose(table.source_weighted_at(const, v, index, criterion), full.gather(1, index), atol=1e-5)

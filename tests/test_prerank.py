@@ -1,6 +1,7 @@
-"""The in-context shortlist: the bilinear stand-in for the English listener (`translator/prerank.py`)
-approximates its beliefs closely, and the exact re-scoring of its shortlist finds the candidate an
-exhaustive search over every candidate would (measured values in comments)."""
+"""The shortlists of `translator/prerank.py`. In context, the bilinear stand-in for the English
+listener approximates its beliefs closely; context-free, the low-rank stand-in for the candidate
+table ranks as the exact divergences do. In both, the exact re-scoring of the shortlist finds the
+candidate an exhaustive search over every candidate would (measured values in comments)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from training.translators import split_pairs
 from translator.matching import pointwise_divergence
 from translator.message_model import beliefs_from_log_probs, row_log_probs
+from translator.prerank import LowRankDivergence
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,44 @@ def test_ranker_divergence_is_the_pointwise_divergence_of_its_beliefs(tiny_belie
     g = t.english.encode_colors(colors)
     want = pointwise_divergence(source[:, None], t._ranker.beliefs(g), criterion)
     assert torch.allclose(t._ranker.divergence(source, g, criterion), want, atol=1e-4)
+
+
+def _with(t, **config):
+    """The translator `t` with other config values (its tables and models shared)."""
+    return type(t)(dataclasses.replace(t.config, **config), t.english, t.message_model, t.tables, t.candidates, t.training)
+
+
+def test_context_free_shortlist_finds_the_exhaustive_pick(tiny_belief_translator, held_rounds):
+    """Context-free, the low-rank stand-in's shortlist re-scored exactly picks what scoring every candidate picks,
+    one message at a time as in a batch."""
+    messages, _ = held_rounds
+    exhaustive = _with(tiny_belief_translator, context_free_shortlist=0)
+    shortlisted = _with(tiny_belief_translator, context_free_rank=24, context_free_shortlist=32)  # of 300 candidates, 112 columns
+    assert exhaustive._cf_ranker is None and shortlisted._cf_ranker is not None
+    want, got = exhaustive.to_english(messages), shortlisted.to_english(messages)
+    same = sum(a == b for a, b in zip(want.translations, got.translations)) / len(messages)
+    assert same > 0.95  # 1.0 here
+    picked = [i for i, (a, b) in enumerate(zip(want.translations, got.translations)) if a == b]
+    assert torch.allclose(got.divergence[picked], want.divergence[picked], atol=1e-5)  # re-scored exactly
+    assert [shortlisted.to_english(messages[i : i + 1]).translations[0] for i in range(20)] == got.translations[:20]
+
+
+def test_low_rank_ranker_is_deterministic_and_leaves_the_global_rng_alone(tiny_belief_translator):
+    state = torch.random.get_rng_state()
+    a, b = (_with(tiny_belief_translator, context_free_rank=24)._cf_ranker for _ in range(2))
+    assert torch.equal(a.a, b.a) and torch.equal(a.b, b.b)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_full_rank_ranker_ranks_as_the_exact_divergences(tiny_belief_translator, held_rounds):
+    t = tiny_belief_translator
+    table = t._cands.columns(t.config.criterion)
+    lp = t.context_log_probs(held_rounds[0])
+    source, weights = beliefs_from_log_probs(lp), t.context_weights(lp)
+    const, v = t._cands.source_parts(source, weights, t.config.criterion)
+    ranker = LowRankDivergence(table, v, rank=table.shape[1])
+    exact = t._cands.source_weighted(source, weights, t.config.criterion)
+    top = ranker.shortlist(v, 10)
+    assert top.shape == (len(v), 10) and (top.diff(dim=1) > 0).all()  # index order
+    tenth = exact.topk(10, dim=1, largest=False).values[:, -1:]
+    assert (exact.gather(1, top) <= tenth + 1e-4).all()

@@ -24,6 +24,7 @@ import torch
 
 CRITERIA = ("kl", "reverse_kl", "symmetric")
 EPS = 1e-6
+GATHER_ELEMENTS = 1 << 22  # candidate rows gathered at once by `source_weighted_at` (16 MB of floats)
 
 
 def _log(p: torch.Tensor) -> torch.Tensor:
@@ -90,31 +91,51 @@ def divergence_loop(source: torch.Tensor, cands: torch.Tensor, weights: torch.Te
 
 class CandidateBeliefs:
     """Candidate beliefs `(U, K, 3)` with the parts of every divergence that do not depend on the
-    source computed once (their logs and negative entropies): a translator holds one of these, so
-    a call costs the GEMMs of `source_weighted` and nothing per candidate."""
+    source computed once: a translator holds one of these, so a call costs one GEMM and nothing
+    per candidate.
+
+    Every criterion's divergence is `const(source) + v(source) · table[u, columns]`, with one row
+    per candidate `[log c (3K) | Σ_x c log c (K) | c (3K)]`: KL reads the first block, reverse KL
+    the other two, symmetric KL the whole row.
+    """
 
     def __init__(self, beliefs: torch.Tensor):
         u, k, _ = beliefs.shape
         log = _log(beliefs)
         self.beliefs = beliefs
-        self.flat = beliefs.reshape(u, 3 * k)
-        self.flat_log = log.reshape(u, 3 * k)
-        self.neg_h = (beliefs * log).sum(-1)  # (U, K)
+        self.table = torch.cat([log.reshape(u, 3 * k), (beliefs * log).sum(-1), beliefs.reshape(u, 3 * k)], 1)
 
     def __len__(self) -> int:
         return len(self.beliefs)
 
+    def columns(self, criterion: str) -> torch.Tensor:
+        """The table's columns `(U, D)` the criterion reads (a view)."""
+        k = self.beliefs.shape[1]
+        return self.table[:, {"kl": slice(0, 3 * k), "reverse_kl": slice(3 * k, 7 * k), "symmetric": slice(0, 7 * k)}[criterion]]
+
+    @staticmethod
+    def source_parts(source: torch.Tensor, weights: torch.Tensor, criterion: str = "kl") -> tuple[torch.Tensor, torch.Tensor]:
+        """`(const (N,), v (N, D))` with `divergence = const + v @ columns(criterion).T`."""
+        n, k, _ = source.shape
+        const, parts = source.new_zeros(n), []
+        if criterion in ("kl", "symmetric"):  # Σ_k w Σ_x s log s − (w s) · log c
+            const += (weights * (source * _log(source)).sum(-1)).sum(-1)
+            parts.append(-(weights[..., None] * source).reshape(n, 3 * k))
+        if criterion in ("reverse_kl", "symmetric"):  # Σ_k w Σ_x c log c − (w log s) · c
+            parts += [weights, -(weights[..., None] * _log(source)).reshape(n, 3 * k)]
+        return const, torch.cat(parts, 1)
+
     def source_weighted(self, source: torch.Tensor, weights: torch.Tensor, criterion: str = "kl") -> torch.Tensor:
         """`divergence(source, beliefs, weights, "source", criterion)`, from the cached parts."""
-        n, k, _ = source.shape
-        out = source.new_zeros(n, len(self))
-        if criterion in ("kl", "symmetric"):  # Σ_k w Σ_x s log s − (w s) · log c
-            out += (weights * (source * _log(source)).sum(-1)).sum(-1)[:, None]
-            out -= (weights[..., None] * source).reshape(n, 3 * k) @ self.flat_log.T
-        if criterion in ("reverse_kl", "symmetric"):  # Σ_k w Σ_x c log c − (w log s) · c
-            out += weights @ self.neg_h.T
-            out -= (weights[..., None] * _log(source)).reshape(n, 3 * k) @ self.flat.T
-        return out.clamp_min(0)
+        const, v = self.source_parts(source, weights, criterion)
+        return torch.addmm(const[:, None], v, self.columns(criterion).T).clamp_min_(0)
+
+    def source_weighted_at(self, const: torch.Tensor, v: torch.Tensor, index: torch.Tensor, criterion: str = "kl") -> torch.Tensor:
+        """`(N, S)`: the same divergences for the candidates `index (N, S)` only, from `source_parts`."""
+        cols = self.columns(criterion)
+        rows = max(1, GATHER_ELEMENTS // max(1, index.shape[1] * cols.shape[1]))  # keep the gathered rows small
+        out = [torch.bmm(cols[index[s : s + rows]], v[s : s + rows, :, None]).squeeze(2) for s in range(0, len(index), rows)]
+        return (const[:, None] + torch.cat(out) if out else v.new_zeros(index.shape)).clamp_min_(0)
 
 
 @dataclass

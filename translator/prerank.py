@@ -10,6 +10,11 @@ candidates is then one `(3B, r) @ (r, U)` product; the best few are re-scored ex
 
 On held-out training games (demo translator, 119 candidates), the exact best of all candidates
 was in the top 16 of this ranking for 100% of rounds at rank 32 (99.9% for the top 8).
+
+Context-free, with many candidates, the cost is reading the candidate table `(U, 7K)` once per
+message (a 10,000-candidate, 256-context table is 72 MB: 6.5 ms for a single message, memory
+bound). `LowRankDivergence` ranks against a rank-r approximation of the table instead; the best
+few are re-scored exactly from the full rows.
 """
 
 from __future__ import annotations
@@ -66,3 +71,35 @@ class BilinearRanker:
             q = log_q.exp()
             out += (q * log_q).sum(1) - torch.bmm(log_p[:, None], q).squeeze(1)
         return out.clamp_min_(0)
+
+
+class LowRankDivergence:
+    """Approximate context-free divergences, up to a per-row constant, of every candidate.
+
+    The divergence of a source with vector `v (D,)` from candidate u is `const + v · T_u`
+    (`matching.CandidateBeliefs`). `T (U, D)`, centred (which shifts a row's scores by a
+    constant) and with its columns scaled by the typical size of the `v` that multiply them
+    (`samples`: vectors of messages the agent sends), is replaced by its best rank-r fit
+    `A (U, r) B (r, D)`, so ranking all candidates costs `(N, D) @ (D, r) @ (r, U)`.
+
+    On held-out training games (continuous agents, 10,000 candidates, 256 contexts, symmetric
+    KL), rank 128 with the best 64 re-scored exactly gave the exhaustive pick for 100% of 1,589
+    messages and the same three alternatives for 99.9%; rank 96 gave 100% and 99.4%, and without
+    the column scaling rank 128 gave 99.1% of picks.
+    """
+
+    def __init__(self, table: torch.Tensor, samples: torch.Tensor, rank: int, seed: int = 0):
+        scale = samples.pow(2).mean(0).sqrt()
+        scale = scale.clamp_min(1e-6 * scale.max().clamp_min(1e-30))  # columns no sample uses
+        r = min(rank, *table.shape)
+        with torch.random.fork_rng(devices=[]):  # svd_lowrank draws its projection from the global RNG
+            torch.manual_seed(seed)
+            u, s, v = torch.svd_lowrank((table - table.mean(0)) * scale, q=min(r + 32, *table.shape), niter=2)
+        self.a = (u[:, :r] * s[:r]).T.contiguous()  # (r, U)
+        self.b = (v[:, :r] / scale[:, None]).contiguous()  # (D, r)
+
+    def shortlist(self, v: torch.Tensor, size: int) -> torch.Tensor:
+        """`(N, size)`: the candidates with the smallest approximate divergence for each row of
+        `v (N, D)`, in index order (so exact ties break as in an exhaustive search)."""
+        rough = (v @ self.b) @ self.a
+        return rough.topk(min(size, rough.shape[1]), dim=1, largest=False, sorted=False).indices.sort(dim=1).values
