@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from translator.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.bundle import read_json, write_json
 from translator.channels import ChannelConfig
+from translator.colors import color_features
 from translator.corpus import CONDITIONS, Round, split_games
 
 # -- sampling fresh contexts -----------------------------------------------------------------
@@ -224,6 +225,10 @@ class AgentTrainArgs:
     checkpoint_every: int = 250  # steps between checkpoints (0: only at the end)
     val_fraction: float = 0.05  # of training games held out for evaluation when no val_rounds are given
     grad_clip: float = 1.0
+    # weight of the listener's guess of the target colour from the message alone (mean squared
+    # error on its colour features; 0 = off): makes the code say what the target looks like,
+    # which context-free translation needs (README, "Choices")
+    reconstruction_weight: float = 0.0
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self):
@@ -233,6 +238,8 @@ class AgentTrainArgs:
             raise ValueError(f"fresh_fraction must be in [0, 1], got {self.fresh_fraction}")
         if self.batch_size < 1 or self.steps < 0:
             raise ValueError("batch_size must be >= 1 and steps >= 0")
+        if self.reconstruction_weight < 0:
+            raise ValueError(f"reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
 
@@ -256,7 +263,8 @@ class AgentTrainArgs:
 # Settings tuned on held-out *training* games (never dev) so that self-play with noise on reaches
 # >= 0.98 (continuous, gumbel) and >= 0.90 (reinforce); see README / training.json for numbers.
 CHANNEL_DEFAULTS: dict[str, dict[str, dict]] = {
-    "continuous": {"channel": {"dim": 64, "noise": 0.3}, "train": {"steps": 1000, "lr": 2e-3, "batch_size": 128}},
+    "continuous": {"channel": {"dim": 64, "noise": 0.3},
+                   "train": {"steps": 2000, "lr": 2e-3, "batch_size": 256, "reconstruction_weight": 1.0}},
     "gumbel": {"channel": {"vocab_size": 32, "max_len": 3, "temperature": 0.5},
                "train": {"steps": 1500, "lr": 4e-3, "batch_size": 256}},
     "reinforce": {"channel": {"vocab_size": 32, "max_len": 3, "entropy_coef": 0.002},
@@ -444,7 +452,8 @@ def train_agents(
     fingerprint = _fingerprint(train_rounds)
 
     set_seed(args.seed)
-    config = AgentConfig(channel=args.channel, color_dim=args.color_dim, hidden_dim=args.hidden_dim)
+    config = AgentConfig(channel=args.channel, color_dim=args.color_dim, hidden_dim=args.hidden_dim,
+                         reconstruction=args.reconstruction_weight > 0)
     speaker, listener = AgentSpeaker(config), AgentListener(config)
     opt = torch.optim.Adam([*speaker.parameters(), *listener.parameters()], lr=args.lr)
     g = torch.Generator().manual_seed(args.seed * 7919 + 17 + accelerator.process_index)
@@ -524,9 +533,15 @@ def train_agents(
         b = {k: v.to(device) for k, v in _batch(args, corpus, stream, fresh, step, accelerator).items()}
         sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
         msg = speaker(sc, st, sample=True, generator=g if device.type == "cpu" else None)
-        logits = listener(msg, b["colors"])
+        if args.reconstruction_weight > 0:
+            logits, guess = listener(msg, b["colors"], reconstruct=True)
+        else:
+            logits, guess = listener(msg, b["colors"]), None
         ce = F.cross_entropy(logits, b["targets"], reduction="none")
         loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
+        if guess is not None:
+            target_colors = b["colors"][torch.arange(len(b["targets"]), device=device), b["targets"]]
+            loss = loss + args.reconstruction_weight * F.mse_loss(guess, color_features(target_colors))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step + 1}: loss is {loss.item()} (lower the learning rate?)")
         for group in opt.param_groups:

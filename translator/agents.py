@@ -9,6 +9,12 @@ an MLP of the target's encoding (which already includes the context), so its mes
 depend on how its screen happens to be ordered; the channel (`translator.channels`) turns that
 state into a message. The listener scores each colour against the decoded message.
 
+Optionally (`AgentConfig.reconstruction`, on for the continuous preset) the listener also learns
+to guess the target's colour from the message alone, before it sees the context. Discrimination
+alone lets the agents settle on a *relational* code ("the one that differs from the other two
+this way"), which means nothing outside its own context, so no context-free translation can
+carry it; the guess pulls the code towards saying what the target looks like.
+
 Layout of a saved bundle (`RUN/agents/`)::
 
     config.json      kind "neuralese.agents", format version, game, channel config
@@ -29,7 +35,7 @@ from torch import nn
 
 from translator.bundle import Bundled, BundleError, inference, read_composite, write_composite
 from translator.channels import ChannelConfig, Message, check_message, make_channel, make_encoder
-from translator.colors import ContextEncoder
+from translator.colors import COLOR_DIM, ContextEncoder
 from translator.inputs import check_colors, check_speaker_order, check_targets
 
 GAME = "colors_in_context"
@@ -43,6 +49,9 @@ class AgentConfig:
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     color_dim: int = 128  # per-colour context encoding
     hidden_dim: int = 128  # speaker state / listener message encoding
+    # the listener also guesses the target's colour from the message alone (a training aid:
+    # `AgentTrainArgs.reconstruction_weight`); bundles without the head load as before
+    reconstruction: bool = False
 
     def __post_init__(self):
         if isinstance(self.channel, dict):  # read back from JSON
@@ -103,12 +112,20 @@ class AgentListener(nn.Module, Bundled):
         self.message = make_encoder(c.channel, c.hidden_dim)
         self.proj = nn.Linear(c.hidden_dim, c.color_dim)
         self.score = nn.Sequential(nn.Linear(c.hidden_dim + 2 * c.color_dim, c.color_dim), nn.GELU(), nn.Linear(c.color_dim, 1))
+        self.reconstruct = nn.Linear(c.hidden_dim, COLOR_DIM) if c.reconstruction else None
 
-    def forward(self, message: Message | torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+    def forward(self, message: Message | torch.Tensor, colors: torch.Tensor, reconstruct: bool = False):
+        """Logits `(B, 3)`; with `reconstruct`, also the target colour's features `(B, COLOR_DIM)`
+        as guessed from the message alone (inside `forward`, so that DDP sees the head's gradients)."""
         u = self.message(message)  # (B, H)
         g = self.colors(colors)  # (B, 3, C)
         pair = torch.cat([u[:, None].expand(-1, 3, -1), g, self.proj(u)[:, None] * g], dim=-1)
-        return self.score(pair).squeeze(-1)
+        logits = self.score(pair).squeeze(-1)
+        if not reconstruct:
+            return logits
+        if self.reconstruct is None:
+            raise ValueError("this listener has no reconstruction head (AgentConfig.reconstruction is off)")
+        return logits, self.reconstruct(u)
 
 
 class Agents:

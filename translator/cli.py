@@ -49,7 +49,8 @@ def _train_agents(args: argparse.Namespace) -> None:
 
     defaults = AgentTrainArgs.for_channel(args.channel)
     channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len)) if v is not None}
-    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
+                                   ("reconstruction_weight", args.reconstruction_weight)) if v is not None}
     targs = AgentTrainArgs.for_channel(
         args.channel, channel=ChannelConfig.from_dict({**vars(defaults.channel), **channel}), seed=args.seed, **overrides
     )
@@ -180,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--steps", type=int, help="training steps (default: the channel's tuned preset)")
     ta.add_argument("--batch-size", type=int, help="games per step (default: the channel's preset)")
     ta.add_argument("--lr", type=float, help="peak learning rate (default: the channel's preset)")
+    ta.add_argument("--reconstruction-weight", type=float, metavar="W",
+                    help="weight of the listener's guess of the target colour from the message alone, which makes the code "
+                    "say what the target looks like (default: the channel's preset, 1 continuous, 0 otherwise; 0 = off)")
     ta.add_argument("--dim", type=int, help="continuous: message dimension (default 64)")
     ta.add_argument("--noise", type=float, help="continuous: Gaussian channel noise std (default 0.3)")
     ta.add_argument("--vocab-size", type=int, help="discrete: symbols incl. end-of-message (default 32)")
