@@ -6,7 +6,8 @@ under 30 s. Also the time to first reach the target on held-out *training* games
 every `--eval-every` steps; training seconds only, evaluation excluded), the number to set beside
 EGG's (issue 3 quotes EGG on this corpus's contexts: noiseless continuous 0.98 after ~1.3 s,
 single-symbol Gumbel-Softmax ~22 s, recurrent Gumbel-Softmax not at 0.98 after 3 min; the
-`continuous-noiseless` row is the same game as EGG's continuous one). Prints a
+`continuous-discrimination` row trains on discrimination alone, as EGG does, and
+`continuous-noiseless` is the same game as EGG's continuous one). Prints a
 table and writes `bench/results/agents.json`.
 
     .venv/bin/python bench/agents.py [--threads N] [--channels continuous gumbel reinforce]
@@ -32,14 +33,18 @@ from translator.corpus import load_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"continuous": 0.98, "gumbel": 0.98, "reinforce": 0.90}
-# A row beside EGG's noiseless continuous number: our continuous channel with its noise off.
-NOISELESS = "continuous-noiseless"
+# Rows beside EGG's numbers, which train on discrimination alone: our continuous channel without
+# the reconstruction loss (the previous preset), and the same with its noise off (EGG's game).
+VARIANTS = {
+    "continuous-discrimination": {"reconstruction_weight": 0.0, "steps": 1000, "batch_size": 128},
+    "continuous-noiseless": {"reconstruction_weight": 0.0, "steps": 400, "batch_size": 128, "noise": 0.0},
+}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--channels", nargs="+", default=[*TARGETS, NOISELESS], choices=[*TARGETS, NOISELESS])
+    p.add_argument("--channels", nargs="+", default=[*TARGETS, *VARIANTS], choices=[*TARGETS, *VARIANTS])
     p.add_argument("--eval-every", type=int, default=25, help="steps between held-out self-play checks (time to target)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "agents.json"))
     args = p.parse_args()
@@ -48,11 +53,9 @@ def main() -> None:
     dev = load_rounds(ROOT / "data" / "colors_in_context" / "dev.csv")
     rows = []
     for name in args.channels:
-        channel, extra = name, {}
-        if name == NOISELESS:
-            channel = "continuous"
-            preset = AgentTrainArgs.for_channel(channel).channel
-            extra = {"channel": dataclasses.replace(preset, noise=0.0), "steps": 400}
+        channel, extra = name.split("-")[0], dict(VARIANTS.get(name, {}))
+        if "noise" in extra:
+            extra["channel"] = dataclasses.replace(AgentTrainArgs.for_channel(channel).channel, noise=extra.pop("noise"))
         targs = AgentTrainArgs.for_channel(channel, eval_every=args.eval_every, checkpoint_every=0, progress=False, **extra)
         with tempfile.TemporaryDirectory() as tmp:
             agents = train_agents(train, targs, tmp)
