@@ -2,8 +2,10 @@
 
 Targets (live translation issue): >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory
 flat over a 10,000-request run. A real `neuralese serve` process (uvicorn) is started on a free
-127.0.0.1 port; the clients are one asyncio process of aiohttp keep-alive connections, each sending its next
-request as soon as the previous one is answered. Server RSS is sampled every 0.25 s.
+127.0.0.1 port; the clients are one asyncio process of keep-alive connections, each sending its
+next request as soon as the previous one is answered (raw HTTP/1.1 connections by default,
+`--client aiohttp` for an aiohttp session; the table shows the CPU share each side used). Server
+RSS is sampled every 0.25 s.
 
 Translator: `runs/demo/translators/continuous/belief` when the run has one, else a small belief
 translator (128 contexts, 4,000 candidates) built once from the demo run's English models, agents and
@@ -98,14 +100,18 @@ def rss_mib(pid: int) -> float:
             pass
         return 0.0
 
-    children = []
+    return one(pid) + sum(one(c) for c in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(stat.parent.name))
+                out.append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             pass
-    return one(pid) + sum(one(c) for c in children)
+    return out
 
 
 def _free_port() -> int:
@@ -119,37 +125,85 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: int) -> dict:
-    """`clients` aiohttp connections (keep-alive), each posting its next body as soon as the last is answered."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (uvicorn's workers)."""
+    def one(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    return one(pid) + sum(one(c) for c in _children(pid))
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection that posts prepared bodies and reads the answers with asyncio
+    streams, as load generators such as wrk do: a fraction of aiohttp's CPU per request, which on a
+    2-core machine is CPU the server under test gets back."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        self.writer.write(head + body)
+        answer = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(answer[9:12])
+        length = next(int(line.split(b":", 1)[1]) for line in answer.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: int, client_kind: str = "raw") -> dict:
+    """`clients` keep-alive connections, each posting its next body as soon as the last is answered
+    (`client_kind`: `raw` connections, or an aiohttp session)."""
     import aiohttp
 
     latencies: list[float] = []
     errors: list[str] = []
     rss: list[tuple[float, float]] = []
     next_i = 0
+    host, port = url.removeprefix("http://").split(":")
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as client:
         headers = {"content-type": "application/json"}
+
+        async def post_aiohttp(body: bytes) -> tuple[int, bytes]:
+            async with client.post("/v1/translate", data=body, headers=headers) as r:
+                return r.status, await r.read()
+
         for b in bodies[:warmup]:  # warm-up: first calls allocate; not measured
-            async with client.post("/v1/translate", data=b, headers=headers) as r:
-                await r.read()
-        rss_start = rss_mib(pid)
+            await post_aiohttp(b)
+        rss_start, cpu_start = rss_mib(pid), cpu_seconds(pid)
 
         async def worker():
             nonlocal next_i
-            while next_i < len(bodies):
-                b = bodies[next_i]
-                next_i += 1
-                t = time.perf_counter()
-                try:
-                    async with client.post("/v1/translate", data=b, headers=headers) as r:
-                        text = await r.text()
-                        if r.status != 200:
-                            errors.append(f"{r.status}: {text[:200]}")
-                except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                    errors.append(repr(e))
-                latencies.append(time.perf_counter() - t)
+            raw = RawConnection(host, int(port)) if client_kind == "raw" else None
+            try:
+                while next_i < len(bodies):
+                    b = bodies[next_i]
+                    next_i += 1
+                    t = time.perf_counter()
+                    try:
+                        status, text = await (raw.post("/v1/translate", b) if raw else post_aiohttp(b))
+                        if status != 200:
+                            errors.append(f"{status}: {text[:200]!r}")
+                    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
+                        errors.append(repr(e))
+                    latencies.append(time.perf_counter() - t)
+            finally:
+                if raw:
+                    raw.close()
 
         async def sampler(done: asyncio.Event):
             t0 = time.perf_counter()
@@ -159,15 +213,17 @@ async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: in
 
         done = asyncio.Event()
         sample = asyncio.create_task(sampler(done))
-        start = time.perf_counter()
+        start, client_cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(clients)))
-        seconds = time.perf_counter() - start
+        seconds, client_cpu = time.perf_counter() - start, time.process_time() - client_cpu
+        server_cpu = cpu_seconds(pid) - cpu_start
         done.set()
         await sample
         rss_end = rss_mib(pid)
     half = [m for t, m in rss if t >= seconds / 2]
     return {
         "seconds": seconds, "latencies": latencies, "errors": errors, "rss_start_mib": rss_start, "rss_end_mib": rss_end,
+        "server_cpu_share": server_cpu / seconds, "client_cpu_share": client_cpu / seconds,
         "rss_max_mib": max(m for _, m in rss), "rss_mid_mib": half[0] if half else rss_end, "rss_samples": rss,
     }  # fmt: skip
 
@@ -181,6 +237,8 @@ def main() -> None:
     p.add_argument("--batch-wait-ms", type=float, default=2.0)
     p.add_argument("--workers", type=int, default=1, help="server processes (`neuralese serve --workers`)")
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--client", choices=["raw", "aiohttp"], default="raw",
+                   help="load generator: raw keep-alive HTTP/1.1 connections (default, light) or an aiohttp session")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     args = p.parse_args()
 
@@ -217,7 +275,7 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     sys.exit("server did not start")
                 time.sleep(0.2)
-            res = asyncio.run(load(url, bodies, args.clients, proc.pid, args.warmup))
+            res = asyncio.run(load(url, bodies, args.clients, proc.pid, args.warmup, args.client))
             health = httpx.get(url + "/healthz").json()
         finally:
             proc.terminate()
@@ -231,6 +289,7 @@ def main() -> None:
         "errors": len(res["errors"]), "error_examples": res["errors"][:5],
         "rss_start_mib": res["rss_start_mib"], "rss_mid_mib": res["rss_mid_mib"], "rss_end_mib": res["rss_end_mib"],
         "rss_max_mib": res["rss_max_mib"], "server_batches": health["batches"], "server_rows": health["rows"],
+        "server_cpu_share": res["server_cpu_share"], "client_cpu_share": res["client_cpu_share"],
     }  # fmt: skip
     row["rows_per_batch"] = row["server_rows"] / max(1, row["server_batches"])
     row["meets"] = {
@@ -239,17 +298,19 @@ def main() -> None:
     }  # fmt: skip
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "translator": desc,
-        "server_threads": args.threads, "server_workers": args.workers, "batch_wait_ms": args.batch_wait_ms, "result": row,
+        "server_threads": args.threads, "server_workers": args.workers, "batch_wait_ms": args.batch_wait_ms, "client": args.client, "result": row,
         "rss_samples_mib": [round(m, 1) for _, m in res["rss_samples"]],
     }  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"machine: {result['machine']}; translator: {desc}; server workers {args.workers}, threads {args.threads} each\n")
-    print("| clients | msgs/request | requests | messages/s | p50 | p99 | max | errors | server RSS start → mid → end (max) | rows/batch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"machine: {result['machine']}; translator: {desc}; server workers {args.workers}, threads {args.threads} each; "
+          f"client {args.client}\n")
+    print("| clients | msgs/request | requests | messages/s | p50 | p99 | max | errors | server RSS start → mid → end (max) | rows/batch "
+          "| CPU: server / client |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {args.clients} | {k} | {args.requests:,} | {row['messages_per_s']:,.0f} | {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | "
           f"{row['max_ms']:.0f} ms | {row['errors']} | {row['rss_start_mib']:.0f} → {row['rss_mid_mib']:.0f} → {row['rss_end_mib']:.0f} MiB "
-          f"({row['rss_max_mib']:.0f}) | {row['rows_per_batch']:.1f} |")
+          f"({row['rss_max_mib']:.0f}) | {row['rows_per_batch']:.1f} | {100 * row['server_cpu_share']:.0f}% / {100 * row['client_cpu_share']:.0f}% |")
     print("\ntargets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in row["meets"].items()))
 
 
