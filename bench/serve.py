@@ -126,7 +126,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (uvicorn's workers)."""
+    """User + system CPU seconds of a process and its descendants (uvicorn's workers, the batch process)."""
     def one(p: int) -> float:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -134,7 +134,7 @@ def cpu_seconds(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             return 0.0
 
-    return one(pid) + sum(one(c) for c in _children(pid))
+    return one(pid) + sum(cpu_seconds(c) for c in _children(pid))
 
 
 class RawConnection:
