@@ -7,7 +7,9 @@ English → neuralese picks the agent message whose beliefs match the utterance'
 - **Context-free** (`colors=None`): beliefs are compared over K contexts sampled from the training
   games, each weighted by how plausible the agent message is there, `w(c) ∝ p(z | c)^α`
   (`plausibility` = α; α = 0 weighs all contexts equally). This translates what a message means
-  in general, the paper's setting and the hard one.
+  in general, the paper's setting and the hard one. With many candidates (more than
+  `context_free_shortlist`), all are ranked against a low-rank fit of their belief table and the
+  best few scored exactly (`prerank.py`): one message against 10,000 candidates in 2 ms, not 9.
 - **In context** (`colors` given): the live game's context alone. Neuralese → English ranks every
   candidate in that context with a cheap bilinear stand-in for the listener (`prerank.py`) and
   re-scores the best `shortlist` exactly; English → neuralese compares the messages the agent
