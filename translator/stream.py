@@ -34,13 +34,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from translator.run_layout import DIRECTIONS
-from translator.worker_processes import loaded, worker_context
 
 if TYPE_CHECKING:  # the parent of `run_stream_parallel`'s workers never loads torch
     from translator.api import Translation, Translator
@@ -305,13 +306,32 @@ def _write(out: IO[str], stats: StreamStats, text: str, lines: int, errors: int)
 
 
 # -- worker processes ---------------------------------------------------------------------------
-def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list[tuple[int, bytes | None]]) -> tuple[str, int, int]:
-    """One batch in a worker: `(JSON Lines text, records, error records)`."""
-    from translator.api import Translator
+_worker: dict[tuple, Translator] = {}  # this worker process's translator, by (bundle, channel name, threads)
 
-    bundle, channel_name, threads = spec
-    translator = loaded(("stream", bundle, channel_name), threads, lambda: Translator.from_pretrained(bundle, channel_name))
-    return formatted(translate_batch(translator, to, lines))
+
+def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list[tuple[int, bytes | None]]) -> tuple[str, int, int]:
+    """One batch in a worker: `(JSON Lines text, records, error records)`. The translator is loaded
+    on the worker's first batch, so that a bundle that fails to load raises its own error here."""
+    if spec not in _worker:
+        import torch
+
+        from translator.api import Translator
+
+        bundle, channel_name, threads = spec
+        torch.set_num_threads(threads)
+        _worker[spec] = Translator.from_pretrained(bundle, channel_name)
+    return formatted(translate_batch(_worker[spec], to, lines))
+
+
+def _worker_context() -> BaseContext:
+    """Workers fork from a server process that imported torch and the translator code once (never
+    fork a process that has run torch ops: its thread pool does not survive a fork); spawn where
+    there is no fork."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["translator.api"])
+    return ctx
 
 
 def run_stream_parallel(bundle: str | Path, to: str, inp: IO[bytes], out: IO[str], workers: int, batch_size: int = 256,
@@ -338,7 +358,7 @@ def run_stream_parallel(bundle: str | Path, to: str, inp: IO[bytes], out: IO[str
             except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
                 failure.append(e)
 
-    with ProcessPoolExecutor(workers, mp_context=worker_context()) as pool:
+    with ProcessPoolExecutor(workers, mp_context=_worker_context()) as pool:
         writer = threading.Thread(target=write_in_order, name="jsonl-write", daemon=True)
         writer.start()
         try:
