@@ -126,7 +126,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants (uvicorn's workers, the batch process)."""
+    """User + system CPU seconds of a process and its descendants (uvicorn's workers and theirs)."""
     def one(p: int) -> float:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
