@@ -170,7 +170,8 @@ def test_invalid_requests_answer_4xx_and_the_server_lives(server, rows):
         (post({"channel": "continuous", "to": "english", "items": [{"message": m, "path": "/etc/passwd"}]}), 422, r"items\[0\]\.path: Extra inputs"),
         (raw(b"{not json"), 422, r"body: invalid JSON"),
         (raw(b"\xff\xfe\x00"), 400, r"body: could not be read as JSON"),
-        (raw(b"[]"), 422, r"body"),
+        (raw(b"[]"), 422, r"^body: expected a JSON object$"),
+        (raw(b""), 422, r"^body: invalid JSON"),
         (raw(b"{}", "text/plain"), 422, r"Content-Type: application/json"),
     ]
     import re

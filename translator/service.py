@@ -37,7 +37,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from translator.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translation, Translator, run_channels
@@ -228,14 +228,57 @@ def _describe(errors: list[dict]) -> str:
     seen: dict[str, str] = {}
     for e in errors:
         if e.get("type") == "json_invalid":
-            return f"body: invalid JSON ({e.get('ctx', {}).get('error', 'decode error')} at position {e['loc'][-1]})"
-        if e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):
+            return f"body: invalid JSON ({e.get('ctx', {}).get('error', 'decode error')})"
+        if e.get("type") == "model_type" and not e.get("loc"):  # valid JSON, but not an object
+            return "body: expected a JSON object"
+        if e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):  # FastAPI: not JSON at all
             return "body: expected a JSON object (send Content-Type: application/json)"
         loc = _loc(tuple(p for p in e.get("loc", ()) if p not in _UNION_TAGS))  # one line per place, not per union branch
         seen.setdefault(loc, e.get("msg", "invalid"))
     shown = list(seen.items())
     more = f" (and {len(shown) - 5} more)" if len(shown) > 5 else ""
     return "; ".join(f"{loc}: {msg}" for loc, msg in shown[:5]) + more
+
+
+# `/v1/translate` reads its body itself (`_read_request`), so its schema is declared by hand.
+_REQUEST_BODY = {"requestBody": {"required": True,
+                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TranslateRequest"}}}}}
+
+
+async def _read_request(request: Request) -> TranslateRequest:
+    """The body as a `TranslateRequest`, decoded and validated in one pass by pydantic-core.
+
+    FastAPI's own path decodes the JSON into Python objects and then validates them: twice the
+    work, and a tenth of the service's time under load. Errors read as FastAPI's would.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise HTTPException(422, "body: expected a JSON object (send Content-Type: application/json)")
+    body = await request.body()
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        raise HTTPException(400, "body: could not be read as JSON (is it UTF-8?)") from None
+    try:
+        return TranslateRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise HTTPException(422, _describe(e.errors())) from None
+
+
+def _document_request(app: FastAPI) -> None:
+    """Put `TranslateRequest` (and `Item`) in the OpenAPI components, where `_REQUEST_BODY` points."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            request = TranslateRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(request.pop("$defs", {}))
+            components["TranslateRequest"] = request
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _too_large(max_body: int) -> HTTPException:
@@ -321,6 +364,7 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(BodyLimit, max_body=max_body)
+    _document_request(app)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -339,9 +383,10 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
         return Health(status="ok", translator=kind, requests=b.requests, rows=b.rows, batches=b.batches, queued_rows=b.queued_rows,
                       channels={c: t.channel.to_dict() for c, t in translators.items()})
 
-    @app.post("/v1/translate", response_model=TranslateResponse, responses={413: {"description": "body or batch too large"},
-                                                                           503: {"description": "queue full"}})
-    async def translate(req: TranslateRequest) -> Response:
+    @app.post("/v1/translate", response_model=TranslateResponse, openapi_extra=_REQUEST_BODY,
+              responses={413: {"description": "body or batch too large"}, 503: {"description": "queue full"}})
+    async def translate(request: Request) -> Response:
+        req = await _read_request(request)
         tr = translators.get(req.channel)
         if tr is None:
             raise HTTPException(422, f"unknown channel {req.channel!r}; this service has: {', '.join(sorted(translators))}")
