@@ -8,7 +8,7 @@ Gaussian noise. Games are freshly sampled (`sample_contexts`); self-play accurac
 training has it) is scored every 10 steps on the 5% of training games `train_agents` holds out.
 Prints the time (training only) to the first 0.98 and the accuracy by condition every 100 steps.
 
-    .venv/bin/python bench/flat_agents_probe.py [--noise 0.3] [--hidden 128] [--batch 256] [--lr 4e-3] [--steps 400]
+    .venv/bin/python bench/flat_agents_probe.py [--noise 0.3] [--hidden 128] [--batch 256] [--lr 4e-3] [--steps 400] [--listener-context]
 """
 
 from __future__ import annotations
@@ -42,13 +42,20 @@ class FlatSpeaker(nn.Module):
 
 
 class FlatListener(nn.Module):
-    def __init__(self, hidden: int, dim: int = 64):
+    """`context`: each colour is embedded with the sum and absolute difference of the other two."""
+
+    def __init__(self, hidden: int, dim: int = 64, context: bool = False):
         super().__init__()
+        self.context = context
         self.message = nn.Linear(dim, hidden)
-        self.colors = nn.Sequential(nn.Linear(COLOR_DIM, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.colors = nn.Sequential(nn.Linear((3 if context else 1) * COLOR_DIM, hidden), nn.GELU(), nn.Linear(hidden, hidden))
 
     def forward(self, z: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bh,bch->bc", self.message(z), self.colors(color_features(colors)))
+        f = color_features(colors)
+        if self.context:
+            a, b = f[:, [1, 2, 0]], f[:, [2, 0, 1]]
+            f = torch.cat([f, a + b, (a - b).abs()], -1)
+        return torch.einsum("bh,bch->bc", self.message(z), self.colors(f))
 
 
 def main() -> None:
@@ -60,6 +67,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--listener-context", action="store_true", help="the listener sees each colour with the other two")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -67,7 +75,7 @@ def main() -> None:
     colors, order, targets = Agents.round_inputs(val)
     speaker_colors, speaker_targets = to_speaker_order(colors, order, targets)
     conditions = {c: torch.tensor([r.condition == c for r in val]) for c in ("far", "split", "close")}
-    speaker, listener = FlatSpeaker(args.hidden), FlatListener(args.hidden)
+    speaker, listener = FlatSpeaker(args.hidden), FlatListener(args.hidden, context=args.listener_context)
     params = [*speaker.parameters(), *listener.parameters()]
     opt = torch.optim.Adam(params, lr=args.lr)
     games = sample_contexts(args.batch * args.steps, torch.Generator().manual_seed(args.seed))
