@@ -255,13 +255,12 @@ async def _read_request(request: Request) -> TranslateRequest:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         raise HTTPException(422, "body: expected a JSON object (send Content-Type: application/json)")
-    body = await request.body()
     try:
-        body.decode()
+        text = (await request.body()).decode()  # decoded once; pydantic then parses the str as is
     except UnicodeDecodeError:
         raise HTTPException(400, "body: could not be read as JSON (is it UTF-8?)") from None
     try:
-        return TranslateRequest.model_validate_json(body)
+        return TranslateRequest.model_validate_json(text)
     except ValidationError as e:
         raise HTTPException(422, _describe(e.errors())) from None
 
