@@ -7,10 +7,11 @@ every `--eval-every` steps; training seconds only, evaluation excluded), the num
 EGG's (issue 3 quotes EGG on this corpus's contexts: noiseless continuous 0.98 after ~1.3 s,
 single-symbol Gumbel-Softmax ~22 s, recurrent Gumbel-Softmax not at 0.98 after 3 min; the
 `continuous-discrimination` row trains on discrimination alone, as EGG does, and
-`continuous-noiseless` is the same game as EGG's continuous one). Prints a
+`continuous-noiseless` is the same game as EGG's continuous one; `continuous-bayes` is the
+discrimination game, noise on, with the listener that is the speaker's posterior). Prints a
 table and writes `bench/results/agents.json`.
 
-    .venv/bin/python bench/agents.py [--threads N] [--channels continuous gumbel reinforce]
+    .venv/bin/python bench/agents.py [--threads N] [--channels continuous gumbel reinforce] [--seed S]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from training.agents import AgentTrainArgs, self_play_accuracy, train_agents
+from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from training.collect import collect
 from translator.corpus import load_rounds
 
@@ -41,6 +42,10 @@ TARGETS = {"continuous": 0.98, "gumbel": 0.98, "reinforce": 0.90}
 VARIANTS = {
     "continuous-discrimination": {"reconstruction_weight": 0.0, "steps": 600, "batch_size": 256, "lr": 4e-3},
     "continuous-noiseless": {"reconstruction_weight": 0.0, "steps": 300, "batch_size": 256, "lr": 4e-3, "noise": 0.0, "eval_every": 10},
+    # the bayes listener (translator/agents.py) gets there in ~60 steps; lr 8e-3 chosen over 4e-3
+    # and 1.2e-2, batch 256 over 192 and 384, on held-out training games (seeds 0-4)
+    "continuous-bayes": {"reconstruction_weight": 0.0, "listener": "bayes", "steps": 400, "batch_size": 256, "lr": 8e-3,
+                         "eval_every": 10},
 }
 
 
@@ -49,6 +54,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--channels", nargs="+", default=[*TARGETS, *VARIANTS], choices=[*TARGETS, *VARIANTS])
     p.add_argument("--eval-every", type=int, default=25, help="steps between held-out self-play checks (time to target)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "agents.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -60,10 +66,11 @@ def main() -> None:
         if "noise" in extra:
             extra["channel"] = dataclasses.replace(AgentTrainArgs.for_channel(channel).channel, noise=extra.pop("noise"))
         extra.setdefault("eval_every", args.eval_every)
-        targs = AgentTrainArgs.for_channel(channel, checkpoint_every=0, progress=False, **extra)
+        targs = AgentTrainArgs.for_channel(channel, checkpoint_every=0, progress=False, seed=args.seed, **extra)
         with tempfile.TemporaryDirectory() as tmp:
             agents = train_agents(train, targs, tmp)
-        acc = self_play_accuracy(agents, dev).float().mean().item()
+        by_condition = accuracy_by_condition(dev, self_play_accuracy(agents, dev))
+        acc = by_condition["all"]
         start = time.perf_counter()
         ds = collect(agents, dev)
         collect_s = time.perf_counter() - start
@@ -72,22 +79,26 @@ def main() -> None:
         rows.append({
             "channel": name, "steps": agents.training["steps"], "train_seconds": agents.training["seconds"],
             "target_first_step": first and first["step"], "target_first_seconds": first and first["seconds"],
-            "dev_self_play": acc, "target": TARGETS[channel], "meets_accuracy": acc >= TARGETS[channel],
+            "dev_self_play": acc, "dev_by_condition": by_condition, "target": TARGETS[channel],
+            "meets_accuracy": min(by_condition.values()) >= TARGETS[channel],
             "meets_time": agents.training["seconds"] < 180, "collect_rounds": len(ds), "collect_seconds": collect_s,
             "collect_rounds_per_s": len(ds) / collect_s,
         })  # fmt: skip
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
-        "threads": args.threads, "torch": torch.__version__, "results": rows,
+        "threads": args.threads, "seed": args.seed, "torch": torch.__version__, "results": rows,
     }  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print("| channel | steps | train s | first at target (held-out train games) | dev self-play | target | collect s | rounds/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| channel | steps | train s | first at target (held-out train games) | dev self-play | worst condition | target | "
+          "collect s | rounds/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         first = f"step {r['target_first_step']}, {r['target_first_seconds']:.1f} s" if r["target_first_step"] else "not reached"
-        print(f"| {r['channel']} | {r['steps']} | {r['train_seconds']:.1f} | {first} | {r['dev_self_play']:.3f} | {r['target']:.2f} | "
+        worst = min((v, k) for k, v in r["dev_by_condition"].items() if k != "all")
+        print(f"| {r['channel']} | {r['steps']} | {r['train_seconds']:.1f} | {first} | {r['dev_self_play']:.3f} | "
+              f"{worst[1]} {worst[0]:.3f} | {r['target']:.2f} | "
               f"{r['collect_seconds']:.2f} | {r['collect_rounds_per_s']:,.0f} |")
 
 

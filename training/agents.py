@@ -39,7 +39,7 @@ from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from translator.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
+from translator.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.bundle import read_json, write_json
 from translator.channels import ChannelConfig
 from translator.colors import color_features
@@ -229,6 +229,8 @@ class AgentTrainArgs:
     # error on its colour features; 0 = off): makes the code say what the target looks like,
     # which context-free translation needs (README, "Choices")
     reconstruction_weight: float = 0.0
+    # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
+    listener: str = "learned"
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self):
@@ -240,6 +242,8 @@ class AgentTrainArgs:
             raise ValueError("batch_size must be >= 1 and steps >= 0")
         if self.reconstruction_weight < 0:
             raise ValueError(f"reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
+        if self.listener not in LISTENER_KINDS:
+            raise ValueError(f"listener kind {self.listener!r} is unknown; valid kinds: {', '.join(LISTENER_KINDS)}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
 
@@ -453,7 +457,7 @@ def train_agents(
 
     set_seed(args.seed)
     config = AgentConfig(channel=args.channel, color_dim=args.color_dim, hidden_dim=args.hidden_dim,
-                         reconstruction=args.reconstruction_weight > 0)
+                         reconstruction=args.reconstruction_weight > 0, listener=args.listener)
     speaker, listener = AgentSpeaker(config), AgentListener(config)
     opt = torch.optim.Adam([*speaker.parameters(), *listener.parameters()], lr=args.lr)
     g = torch.Generator().manual_seed(args.seed * 7919 + 17 + accelerator.process_index)
@@ -482,8 +486,12 @@ def train_agents(
         if accelerator.is_main_process and args.progress:
             tqdm.write(f"resuming from {ckpt} at step {step}")
 
-    speaker, listener, opt = accelerator.prepare(speaker, listener, opt)
+    if any(True for _ in listener.parameters()):
+        speaker, listener, opt = accelerator.prepare(speaker, listener, opt)
+    else:  # a bayes listener without a reconstruction head: nothing of its own to train (or wrap)
+        speaker, opt = accelerator.prepare(speaker, opt)
     raw_speaker = accelerator.unwrap_model(speaker)
+    accelerator.unwrap_model(listener).attach(raw_speaker)
     device = accelerator.device
 
     def current_agents() -> Agents:
@@ -531,12 +539,18 @@ def train_agents(
     while step < args.steps:
         t0 = time.perf_counter()
         b = {k: v.to(device) for k, v in _batch(args, corpus, stream, fresh, step, accelerator).items()}
-        sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
-        msg = speaker(sc, st, sample=True, generator=g if device.type == "cpu" else None)
-        if args.reconstruction_weight > 0:
-            logits, guess = listener(msg, b["colors"], reconstruct=True)
+        gen = g if device.type == "cpu" else None
+        if args.listener == "bayes" and args.reconstruction_weight == 0:
+            # the listener is the speaker's posterior: one encoding of each context serves both
+            msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=gen, every_target=True)
+            guess = None
         else:
-            logits, guess = listener(msg, b["colors"]), None
+            sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
+            msg = speaker(sc, st, sample=True, generator=gen)
+            if args.reconstruction_weight > 0:
+                logits, guess = listener(msg, b["colors"], reconstruct=True)
+            else:
+                logits, guess = listener(msg, b["colors"]), None
         ce = F.cross_entropy(logits, b["targets"], reduction="none")
         loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
         if guess is not None:

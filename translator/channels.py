@@ -311,10 +311,24 @@ class DiscreteChannel(Channel):
         return torch.stack(out, dim=1)
 
     def log_prob(self, hidden, message) -> torch.Tensor:
+        if isinstance(message, Message) and message.onehot is not None:
+            return self._log_prob_onehot(hidden, message.onehot, message.value)
         symbols = message.value if isinstance(message, Message) else message
         symbols = canonical_symbols(symbols.long())
         logp = self.step_log_probs(hidden, symbols).gather(2, symbols[..., None]).squeeze(2)
         return (logp * alive_mask(symbols).to(logp.dtype)).sum(1)
+
+    def _log_prob_onehot(self, hidden: torch.Tensor, onehot: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
+        """`log_prob` teacher-forced on a message's one-hots `(B, max_len, vocab)`, so that gradients
+        reach them (gumbel's straight-through); the same value as reading the symbol ids."""
+        alive = alive_mask(symbols).to(onehot.dtype)
+        h, inp = self._start(hidden)
+        total = onehot.new_zeros(len(onehot))
+        for t in range(onehot.shape[1]):
+            h, logits = self._step_logits(h, inp)
+            total = total + alive[:, t] * (onehot[:, t] * F.log_softmax(logits, dim=-1)).sum(-1)
+            inp = onehot[:, t] @ self.embed
+        return total
 
     def log_prob_all(self, hidden: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
         """`(M, B)`: `log p(messages[m] | hidden[b])` for every pair, as `log_prob` gives it.

@@ -50,7 +50,8 @@ def _train_agents(args: argparse.Namespace) -> None:
     defaults = AgentTrainArgs.for_channel(args.channel)
     channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len)) if v is not None}
     overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
-                                   ("reconstruction_weight", args.reconstruction_weight)) if v is not None}
+                                   ("reconstruction_weight", args.reconstruction_weight), ("listener", args.listener))
+                 if v is not None}
     targs = AgentTrainArgs.for_channel(
         args.channel, channel=ChannelConfig.from_dict({**vars(defaults.channel), **channel}), seed=args.seed, **overrides
     )
@@ -184,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--reconstruction-weight", type=float, metavar="W",
                     help="weight of the listener's guess of the target colour from the message alone, which makes the code "
                     "say what the target looks like (default: the channel's preset, 1 continuous, 0 otherwise; 0 = off)")
+    ta.add_argument("--listener", choices=("learned", "bayes"),
+                    help="learned (default): the listener has its own encoder and scorer; bayes: the listener is the exact "
+                    "posterior under the speaker, p(x | m, c) ∝ p(m | c, x), and training is several times faster")
     ta.add_argument("--dim", type=int, help="continuous: message dimension (default 64)")
     ta.add_argument("--noise", type=float, help="continuous: Gaussian channel noise std (default 0.3)")
     ta.add_argument("--vocab-size", type=int, help="discrete: symbols incl. end-of-message (default 32)")
