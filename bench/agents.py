@@ -30,10 +30,12 @@ import torch
 
 from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from training.collect import collect
+from translator.channels import ChannelConfig
 from translator.corpus import load_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"continuous": 0.98, "gumbel": 0.98, "reinforce": 0.90}
+CHANNEL_FIELDS = {f.name for f in dataclasses.fields(ChannelConfig)}
 # Rows beside EGG's numbers, which train on discrimination alone: our continuous channel without
 # the reconstruction loss, noise on, and the same with its noise off (EGG's game). Batch and
 # learning rate chosen for the fastest time to 0.98 on held-out training games (batch 128 and
@@ -46,6 +48,13 @@ VARIANTS = {
     # and 1.2e-2, batch 256 over 192 and 384, on held-out training games (seeds 0-4)
     "continuous-bayes": {"reconstruction_weight": 0.0, "listener": "bayes", "steps": 400, "batch_size": 256, "lr": 8e-3,
                          "eval_every": 10},
+    # EGG's single-symbol Gumbel-Softmax game: our channel with max_len 1, the learned listener at
+    # temperature 1.0 (at the preset's 0.5 it stalls near 0.85) ...
+    "gumbel-single": {"max_len": 1, "temperature": 1.0},
+    # ... and with the bayes listener: temperature 2.0 chosen over 1.5 and 3.0, lr 2e-3 over 3e-3 and
+    # 4e-3; for three symbols temperature 1.0 over 2.0 (held-out training games)
+    "gumbel-single-bayes": {"max_len": 1, "temperature": 2.0, "listener": "bayes", "steps": 800, "lr": 2e-3},
+    "gumbel-bayes": {"temperature": 1.0, "listener": "bayes", "steps": 800, "lr": 2e-3},
 }
 
 
@@ -63,8 +72,9 @@ def main() -> None:
     rows = []
     for name in args.channels:
         channel, extra = name.split("-")[0], dict(VARIANTS.get(name, {}))
-        if "noise" in extra:
-            extra["channel"] = dataclasses.replace(AgentTrainArgs.for_channel(channel).channel, noise=extra.pop("noise"))
+        channel_fields = {k: extra.pop(k) for k in [*extra] if k in CHANNEL_FIELDS}
+        if channel_fields:
+            extra["channel"] = dataclasses.replace(AgentTrainArgs.for_channel(channel).channel, **channel_fields)
         extra.setdefault("eval_every", args.eval_every)
         targs = AgentTrainArgs.for_channel(channel, checkpoint_every=0, progress=False, seed=args.seed, **extra)
         with tempfile.TemporaryDirectory() as tmp:

@@ -111,3 +111,19 @@ def test_bayes_self_play_learns_fast_and_resumes(small_rounds, tmp_path):
     resumed = train_agents(small_rounds["train"], args, tmp_path / "killed", val_rounds=[])
     for k, v in agents.speaker.state_dict().items():
         assert torch.equal(v, resumed.speaker.state_dict()[k]), k
+
+
+def test_cli_trains_a_single_symbol_gumbel_pair_with_a_bayes_listener(game_slice, tmp_path, capsys):
+    from training.collect import collect
+    from translator.cli import main
+    from translator.corpus import load_rounds
+
+    main(["train", "agents", "--channel", "gumbel", "--listener", "bayes", "--max-len", "1", "--temperature", "2",
+          "--train", str(game_slice(0, 10)), "--out", str(tmp_path), "--steps", "6", "--batch-size", "16", "--threads", "1"])  # fmt: skip
+    assert "saved" in capsys.readouterr().out
+    agents = Agents.from_pretrained(tmp_path / "agents" / "gumbel")
+    assert agents.listener.config.listener == "bayes" and agents.training["args"]["listener"] == "bayes"
+    assert (agents.channel.max_len, agents.channel.temperature) == (1, 2.0)
+    rows = load_rounds(game_slice(10, 12))
+    pairs = collect(agents, rows)  # the agent listener's choices come from the speaker's posterior
+    assert len(pairs) == len(rows) and set(pairs["agent_choice"]) <= {0, 1, 2}

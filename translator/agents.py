@@ -157,24 +157,26 @@ class AgentListener(nn.Module, Bundled):
         self.config = config
         c = config
         self._speaker: tuple[AgentSpeaker, ...] = ()  # a tuple: not a submodule, so not in this bundle
+        # (modules are created in the order they always were: the initial weights depend on it)
         if c.listener == "learned":
             self.colors = ContextEncoder(c.color_dim)
-            self.proj = nn.Linear(c.hidden_dim, c.color_dim)
-            self.score = nn.Sequential(nn.Linear(c.hidden_dim + 2 * c.color_dim, c.color_dim), nn.GELU(), nn.Linear(c.color_dim, 1))
         if c.listener == "learned" or c.reconstruction:
             self.message = make_encoder(c.channel, c.hidden_dim)
+        if c.listener == "learned":
+            self.proj = nn.Linear(c.hidden_dim, c.color_dim)
+            self.score = nn.Sequential(nn.Linear(c.hidden_dim + 2 * c.color_dim, c.color_dim), nn.GELU(), nn.Linear(c.color_dim, 1))
         self.reconstruct = nn.Linear(c.hidden_dim, COLOR_DIM) if c.reconstruction else None
 
     def attach(self, speaker: AgentSpeaker) -> None:
         """Give a `bayes` listener the speaker whose posterior it is."""
         self._speaker = (speaker,)
 
-    def _logits(self, message: Message | torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
-        if self.config.listener == "bayes":
-            if not self._speaker:
-                raise ValueError("a bayes listener needs its speaker: load both with Agents.from_pretrained")
-            return self._speaker[0].log_prob_every_target(colors, message)
-        u = self.message(message)  # (B, H)
+    def _posterior(self, message: Message | torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+        if not self._speaker:
+            raise ValueError("a bayes listener needs its speaker: load both with Agents.from_pretrained")
+        return self._speaker[0].log_prob_every_target(colors, message)
+
+    def _score(self, u: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
         g = self.colors(colors)  # (B, 3, C)
         pair = torch.cat([u[:, None].expand(-1, 3, -1), g, self.proj(u)[:, None] * g], dim=-1)
         return self.score(pair).squeeze(-1)
@@ -182,12 +184,11 @@ class AgentListener(nn.Module, Bundled):
     def forward(self, message: Message | torch.Tensor, colors: torch.Tensor, reconstruct: bool = False):
         """Logits `(B, 3)`; with `reconstruct`, also the target colour's features `(B, COLOR_DIM)`
         as guessed from the message alone (inside `forward`, so that DDP sees the head's gradients)."""
-        logits = self._logits(message, colors)
-        if not reconstruct:
-            return logits
-        if self.reconstruct is None:
+        if reconstruct and self.reconstruct is None:
             raise ValueError("this listener has no reconstruction head (AgentConfig.reconstruction is off)")
-        return logits, self.reconstruct(self.message(message))
+        u = self.message(message) if self.config.listener == "learned" or reconstruct else None  # (B, H)
+        logits = self._posterior(message, colors) if self.config.listener == "bayes" else self._score(u, colors)
+        return (logits, self.reconstruct(u)) if reconstruct else logits
 
 
 class Agents:

@@ -48,7 +48,8 @@ def _train_agents(args: argparse.Namespace) -> None:
     from translator.corpus import load_rounds
 
     defaults = AgentTrainArgs.for_channel(args.channel)
-    channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len)) if v is not None}
+    channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len),
+                                 ("temperature", args.temperature)) if v is not None}
     overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
                                    ("reconstruction_weight", args.reconstruction_weight), ("listener", args.listener))
                  if v is not None}
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--noise", type=float, help="continuous: Gaussian channel noise std (default 0.3)")
     ta.add_argument("--vocab-size", type=int, help="discrete: symbols incl. end-of-message (default 32)")
     ta.add_argument("--max-len", type=int, help="discrete: maximum message length (default 3)")
+    ta.add_argument("--temperature", type=float, help="gumbel: Gumbel-Softmax temperature of the straight-through gradient (default 0.5)")
     ta.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ta.set_defaults(func=_train_agents)
 
