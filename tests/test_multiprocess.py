@@ -16,16 +16,21 @@ from translator.corpus import load_rounds
 
 
 @pytest.mark.slow
-def test_two_process_training_writes_one_bundle(game_slice, tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--listener", "bayes", "--reconstruction-weight", "0"]], ids=["learned", "bayes"])
+def test_two_process_training_writes_one_bundle(extra, game_slice, tmp_path):
+    """The bayes case has a listener with no weights: only the speaker is wrapped (DDP), and the
+    one-encoding training step goes through the wrapper."""
     neuralese = shutil.which("neuralese", path=str(Path(sys.executable).parent))
     assert neuralese, "the neuralese console script is installed beside this Python"
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU processes, gloo
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+        # `--multi_gpu` is accelerate's multi-process launcher; without a GPU the processes run on
+        # the CPU with gloo (`--cpu` would start a single process)
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", neuralese,
         "train", "agents", "--channel", "continuous", "--train", str(game_slice(0, 30)), "--out", str(run),
-        "--steps", "150", "--batch-size", "64",
+        "--steps", "150", "--batch-size", "64", *extra,
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -35,6 +40,8 @@ def test_two_process_training_writes_one_bundle(game_slice, tmp_path):
     # Exactly one bundle was written (no leftovers of a second writer).
     assert not list(bundle.glob("*.tmp")) and not list(bundle.rglob("model.safetensors.tmp"))
     agents = Agents.from_pretrained(bundle)
-    assert agents.training["steps"] == 150
+    assert agents.training["steps"] == 150 and agents.training["processes"] == 2
+    assert {p.name for p in (bundle / "checkpoint").glob("rng-*")} == {"rng-0.safetensors", "rng-1.safetensors"}
+    assert agents.listener.config.listener == ("bayes" if extra else "learned")
     held_out = load_rounds(game_slice(60, 66))
     assert self_play_accuracy(agents, held_out).float().mean().item() > 0.6

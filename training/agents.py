@@ -584,6 +584,7 @@ def train_agents(
     agents.listener.cpu().eval()
     agents.training = {
         "args": asdict(args), "steps": step, "seconds": round(seconds, 3), "history": history,
+        "processes": accelerator.num_processes,  # each plays batch_size games a step
         "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source},
     }
     if out_dir is not None and accelerator.is_main_process:
