@@ -18,7 +18,7 @@ The listener comes in two kinds (`AgentConfig.listener`):
   of the listener's context, so it has no weights of its own for choosing (and the speaker's
   message does not depend on the screen order, so the listener's order is as good as the
   speaker's). One network learns both roles, and it learns fast: with the noise on, self-play
-  reaches 0.98 in about 50 steps where the learned listener needs about 200 (BENCHMARKS.md).
+  reaches 0.98 in 40-90 steps where the learned listener needs about 200 (BENCHMARKS.md).
 
 Optionally (`AgentConfig.reconstruction`, on for the continuous preset) the listener also learns
 to guess the target's colour from the message alone, before it sees the context. Discrimination
