@@ -80,6 +80,27 @@ def test_bundle_has_no_listener_weights_and_round_trips(small_rounds, tmp_path):
     assert logits.shape == (20, 3) and guess.shape[0] == 20
 
 
+def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
+    import json
+
+    from translator.bundle import BundleError
+
+    bayes_agents("gumbel").save_pretrained(tmp_path / "a")
+    path = tmp_path / "a" / "listener" / "config.json"
+    data = json.loads(path.read_text())
+    data["config"]["listener"] = "oracle"
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match="listener kind 'oracle' is unknown"):
+        Agents.from_pretrained(tmp_path / "a")
+
+
+def test_cli_offers_the_library_listener_kinds():
+    from translator.agents import LISTENER_KINDS
+    from translator.cli import LISTENERS
+
+    assert LISTENERS == LISTENER_KINDS
+
+
 def test_bad_listener_configs():
     with pytest.raises(ValueError, match="valid kinds: learned, bayes"):
         AgentConfig(listener="oracle")

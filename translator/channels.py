@@ -302,12 +302,16 @@ class DiscreteChannel(Channel):
 
     def step_log_probs(self, hidden: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
         """Teacher-forced `(B, max_len, vocab)` log-probabilities of every symbol at every step."""
+        return self._teacher_forced(hidden, self.embed[symbols])
+
+    def _teacher_forced(self, hidden: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+        """`step_log_probs` given the embeddings `(B, L, embed_dim)` of the symbols read in turn."""
         h, inp = self._start(hidden)
         out = []
-        for t in range(symbols.shape[1]):
+        for t in range(read.shape[1]):
             h, logits = self._step_logits(h, inp)
             out.append(F.log_softmax(logits, dim=-1))
-            inp = self.embed[symbols[:, t]]
+            inp = read[:, t]
         return torch.stack(out, dim=1)
 
     def log_prob(self, hidden, message) -> torch.Tensor:
@@ -322,12 +326,10 @@ class DiscreteChannel(Channel):
         """`log_prob` teacher-forced on a message's one-hots `(B, max_len, vocab)`, so that gradients
         reach them (gumbel's straight-through); the same value as reading the symbol ids."""
         alive = alive_mask(symbols).to(onehot.dtype)
-        h, inp = self._start(hidden)
+        logp = self._teacher_forced(hidden, torch.stack([onehot[:, t] @ self.embed for t in range(onehot.shape[1])], 1))
         total = onehot.new_zeros(len(onehot))
-        for t in range(onehot.shape[1]):
-            h, logits = self._step_logits(h, inp)
-            total = total + alive[:, t] * (onehot[:, t] * F.log_softmax(logits, dim=-1)).sum(-1)
-            inp = onehot[:, t] @ self.embed
+        for t in range(onehot.shape[1]):  # embedded and summed step by step, as before: the same bits
+            total = total + alive[:, t] * (onehot[:, t] * logp[:, t]).sum(-1)
         return total
 
     def log_prob_all(self, hidden: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:

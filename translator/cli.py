@@ -38,6 +38,7 @@ def _train_english(args: argparse.Namespace) -> None:
 
 
 CHANNELS = ("continuous", "gumbel", "reinforce")
+LISTENERS = ("learned", "bayes")  # translator.agents.LISTENER_KINDS, named here to keep torch out of start-up
 
 
 def _train_agents(args: argparse.Namespace) -> None:
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--reconstruction-weight", type=float, metavar="W",
                     help="weight of the listener's guess of the target colour from the message alone, which makes the code "
                     "say what the target looks like (default: the channel's preset, 1 continuous, 0 otherwise; 0 = off)")
-    ta.add_argument("--listener", choices=("learned", "bayes"),
+    ta.add_argument("--listener", choices=LISTENERS,
                     help="learned (default): the listener has its own encoder and scorer; bayes: the listener is the exact "
                     "posterior under the speaker, p(x | m, c) ∝ p(m | c, x), and training is several times faster")
     ta.add_argument("--dim", type=int, help="continuous: message dimension (default 64)")
