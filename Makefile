@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench
+.PHONY: install browser demo test test-fast lint bench
 
 # Exact tested versions come from constraints.txt (torch 2.13.0 CPU: no multi-GB CUDA download).
 $(STAMP): pyproject.toml constraints.txt
@@ -16,7 +16,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/neuralese demo --out runs/demo
 
-test: install
+# Debian's chromium for the play page's browser test: installed when missing and possible, else the test is skipped
+browser:
+	@bash .ci/ensure-chromium
+
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

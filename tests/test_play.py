@@ -318,10 +318,12 @@ def test_play_page_in_headless_chromium(server, held_out):
     except ImportError:
         sync_playwright = None
     chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
-    if sync_playwright is None and chromium is None:
-        pytest.skip("neither playwright nor chromium is installed (pip install playwright; apt-get install chromium)")
-    assert sync_playwright is not None, "chromium is installed but the playwright package is not: pip install playwright"
-    assert chromium is not None, "playwright is installed but Debian's chromium is not: apt-get install -y chromium"
+    missing = [what for what, found in (("the playwright package (pip install playwright)", sync_playwright),
+                                        ("Debian's chromium (apt-get install chromium)", chromium)) if found is None]  # fmt: skip
+    if missing:  # `make test` installs both where it can; CI must run this test
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test cannot run under CI: missing {' and '.join(missing)}")
+        pytest.skip(f"browser test skipped: missing {' and '.join(missing)}")
     url, rounds = server.url, held_out[1]
     before = len(PlaysDB(server.db).rows())
     requests: list[str] = []

@@ -14,8 +14,6 @@ from pathlib import Path
 
 from translator.live_cli import add_live_commands
 
-BUNDLED = Path(__file__).resolve().parents[1] / "data" / "colors_in_context"
-
 
 def _train_english(args: argparse.Namespace) -> None:
 
@@ -129,11 +127,12 @@ def _demo(args: argparse.Namespace) -> None:
     """English models, evaluation listener, agents of every channel, their paired corpora, all
     translators, then evaluation on the dev games: each step is the CLI command a user would run
     (`translator/demo.py` says in which order and how many at once)."""
+    from translator.bundled_data import bundled
     from translator.demo import demo_steps, run_steps
 
     out = Path(args.out)
     start = time.perf_counter()
-    run_steps(demo_steps(out, BUNDLED, args.quick, args.jobs), out / "logs", args.jobs)
+    run_steps(demo_steps(out, bundled("colors_in_context"), args.quick, args.jobs), out / "logs", args.jobs)
     print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}; logs: {out / 'logs'}")
 
 

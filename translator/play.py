@@ -34,11 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
 from translator.api import Translation, Translator
+from translator.bundled_data import bundled
 from translator.corpus import Round, load_rounds
 from translator.plays_db import PlaysDB
 
 PLAY_HTML = Path(__file__).resolve().parent / "static" / "play.html"
-DEFAULT_PLAY_DATA = Path(__file__).resolve().parents[1] / "data" / "colors_in_context" / "dev.csv"
 # The page talks to this service only: inline script and style, fetches to the same origin.
 PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
@@ -186,7 +186,7 @@ class Play:
 
 def load_play_rounds(rounds: list[Round] | str | Path | None) -> list[Round]:
     if rounds is None:
-        return load_rounds(DEFAULT_PLAY_DATA)
+        return load_rounds(bundled("colors_in_context", "dev.csv"))
     return rounds if isinstance(rounds, list) else load_rounds(rounds)
 
 

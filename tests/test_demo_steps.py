@@ -1,0 +1,105 @@
+"""`neuralese demo`'s step runner: a rerun skips finished steps, and Ctrl-C or SIGTERM stops every
+step with the processes it started, prints one line and exits 130 or 143."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from translator.demo import Step, run_steps
+
+
+def _mtimes(logs: Path, names: str) -> dict[str, int]:
+    return {n: (logs / f"{n}.out").stat().st_mtime_ns for n in names}
+
+
+def test_a_rerun_skips_finished_steps_and_reruns_what_changed_and_what_follows(tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    out.write_text("x")
+    steps = [Step("a", ["train", "--help"], outputs=[str(out)]), Step("b", ["collect", "--help"], ["a"]),
+             Step("c", ["evaluate", "--help"])]  # fmt: skip
+    logs = tmp_path / "logs"
+    run_steps(steps, logs, jobs=2)
+    assert all((logs / f"{n}.done").is_file() for n in "abc")
+    first = _mtimes(logs, "abc")
+    capsys.readouterr()
+
+    run_steps(steps, logs, jobs=2)  # nothing changed: nothing runs
+    assert _mtimes(logs, "abc") == first
+    assert capsys.readouterr().out.count("finished in an earlier run") == 3
+
+    steps[2] = Step("c", ["evaluate", "--help", "--help"])  # other arguments: c runs again, alone
+    run_steps(steps, logs, jobs=2)
+    now = _mtimes(logs, "abc")
+    assert now["a"] == first["a"] and now["b"] == first["b"] and now["c"] > first["c"]
+
+    out.unlink()  # a's output is gone: a runs again, and so does b, which needs it
+    run_steps(steps, logs, jobs=2)
+    again = _mtimes(logs, "abc")
+    assert again["a"] > now["a"] and again["b"] > now["b"] and again["c"] == now["c"]
+
+    run_steps(steps, logs, jobs=2, resume=False)  # everything again
+    assert all(t > again[n] for n, t in _mtimes(logs, "abc").items())
+
+
+def test_a_failed_step_is_not_marked_finished(tmp_path):
+    logs = tmp_path / "logs"
+    bad = [Step("fails", ["import-messages", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x")])]
+    with pytest.raises(SystemExit, match="step fails failed"):
+        run_steps(bad, logs, jobs=1)
+    assert not (logs / "fails.done").exists()
+
+
+_SLEEPY_DEMO = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import translator.demo as demo
+
+    pids = Path(sys.argv[1])
+    child = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
+             "open(sys.argv[1], 'a').write(f'{p.pid}\\\\n'); time.sleep(600)")
+    demo._argv = lambda step: [sys.executable, "-c", child, str(pids)]  # a step that starts a child of its own
+    demo.run_steps([demo.Step("one", []), demo.Step("two", [])], Path(sys.argv[2]), jobs=2)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie waiting for init to reap it has stopped
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_every_step_and_its_children(tmp_path, sig, status):
+    pids = tmp_path / "pids"
+    demo = subprocess.Popen([sys.executable, "-c", _SLEEPY_DEMO, str(pids), str(tmp_path / "logs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (pids.is_file() and len(pids.read_text().split()) == 2):
+        assert time.monotonic() < deadline and demo.poll() is None, demo.communicate()
+        time.sleep(0.1)
+    grandchildren = [int(p) for p in pids.read_text().split()]
+    demo.send_signal(sig)
+    _, err = demo.communicate(timeout=60)
+    assert demo.returncode == status, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("demo:")] == [
+        f"demo: stopped by {signal.Signals(sig).name}; finished steps are kept, a rerun of the same command resumes"
+    ]
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in grandchildren) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in grandchildren)
+    assert not list((tmp_path / "logs").glob("*.done"))
+    for p in grandchildren:  # in case the assertion above failed, leave nothing behind
+        if _alive(p):
+            os.kill(p, signal.SIGKILL)
