@@ -36,7 +36,6 @@ FORMAT_VERSION = 2  # 2: config.json records the sha256 of the bundle's files; 1
 HASHED_SINCE = 2
 FILES_KEY = "files"
 WEIGHTS_FILE = "model.safetensors"
-_CHUNK = 1 << 20
 
 
 class BundleError(ValueError):
@@ -69,11 +68,8 @@ def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _is_sealed(directory: Path) -> bool:
