@@ -18,7 +18,7 @@ from training.agents import (
     train_agents,
 )
 from translator.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
-from translator.bundle import BundleError
+from translator.bundle import BundleError, reseal
 from translator.channels import CHANNEL_KINDS, ChannelConfig
 from translator.colors import COLOR_DIM, color_features
 
@@ -97,6 +97,9 @@ def test_bundle_errors(tmp_path):
         Agents.from_pretrained(tmp_path / "a")
     small_agents("continuous").listener.save_pretrained(tmp_path / "a" / "listener")
     small_agents("gumbel").speaker.save_pretrained(tmp_path / "a" / "speaker")
+    with pytest.raises(BundleError, match="listener/config.json: content does not match the sha256"):
+        Agents.from_pretrained(tmp_path / "a")
+    reseal(tmp_path / "a")  # parts from other saves, recorded as the bundle's
     with pytest.raises(BundleError, match="does not match the bundle"):
         Agents.from_pretrained(tmp_path / "a")
     with pytest.raises(ValueError, match="different channels"):

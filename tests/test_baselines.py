@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from training.translators import _key, build_direct_translator
 from translator.baselines import DirectTranslator, RandomTranslator
-from translator.bundle import BundleError
+from translator.bundle import BundleError, reseal
 from translator.message_model import ExactMessageModel
 
 R = 200  # training rounds translated per test
@@ -124,13 +124,17 @@ def test_direct_bad_input_and_bad_bundles_are_refused(direct, saved_direct, save
     d = shutil.copytree(saved_direct, tmp_path / "direct")
     tables = load_file(str(d / "tables.safetensors"))
     save_file({k: v for k, v in tables.items() if k != "encodings"}, str(d / "tables.safetensors"))
+    reseal(d)
     with pytest.raises(BundleError, match=r"tables\.safetensors: missing tables encodings"):
         DirectTranslator.from_pretrained(d)
     save_file(tables, str(d / "tables.safetensors"))
+    reseal(d)
     (d / "texts.json").write_text(json.dumps(direct.texts[:5]))  # ids point past the texts
+    reseal(d)
     with pytest.raises(BundleError, match="utterance ids do not fit"):
         DirectTranslator.from_pretrained(d)
     (d / "texts.json").write_text("{")
+    reseal(d)
     with pytest.raises(BundleError, match=r"texts\.json: unreadable"):
         DirectTranslator.from_pretrained(d)
 

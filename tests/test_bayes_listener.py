@@ -83,13 +83,14 @@ def test_bundle_has_no_listener_weights_and_round_trips(small_rounds, tmp_path):
 def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
     import json
 
-    from translator.bundle import BundleError
+    from translator.bundle import BundleError, reseal
 
     bayes_agents("gumbel").save_pretrained(tmp_path / "a")
     path = tmp_path / "a" / "listener" / "config.json"
     data = json.loads(path.read_text())
     data["config"]["listener"] = "oracle"
     path.write_text(json.dumps(data))
+    reseal(tmp_path / "a")  # the edit recorded: the listener kind's own check
     with pytest.raises(BundleError, match="listener kind 'oracle' is unknown"):
         Agents.from_pretrained(tmp_path / "a")
 

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from training.translators import split_pairs
 from translator.belief_translator import BeliefTranslator
-from translator.bundle import BundleError
+from translator.bundle import BundleError, reseal
 from translator.matching import divergence
 from translator.translations import Translations
 
@@ -146,6 +146,41 @@ def test_round_trip_gives_identical_outputs(tiny_belief_translator, saved_belief
         assert torch.equal(a.translations, b.translations) and torch.equal(a.divergence, b.divergence)
 
 
+def test_a_re_saved_bundle_translates_identically(saved_belief_translator, tmp_path, rounds):
+    first = BeliefTranslator.from_pretrained(saved_belief_translator)
+    first.save_pretrained(tmp_path / "again")
+    again = BeliefTranslator.from_pretrained(tmp_path / "again")
+    messages, colors, _, texts = rounds
+    for c in (None, colors):
+        a, b = first.to_english(messages, c), again.to_english(messages, c)
+        assert a.translations == b.translations and torch.equal(a.divergence, b.divergence)
+        assert torch.equal(first.to_neuralese(texts, c).translations, again.to_neuralese(texts, c).translations)
+
+
+def _flip_tensor_byte(path) -> None:
+    """Invert a byte inside the tensor data of a safetensors file (past its JSON header)."""
+    data = bytearray(path.read_bytes())
+    data[8 + int.from_bytes(data[:8], "little") + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["tables.safetensors", "texts.json", "training.json", "english/config.json",
+                                  "english/tokenizer.model", "english/listener/model.safetensors",
+                                  "message_model/config.json", "message_model/speaker/model.safetensors"])
+def test_a_changed_byte_in_any_file_is_refused_naming_it(saved_belief_translator, tmp_path, name):
+    d = _copy(saved_belief_translator, tmp_path)
+    path = d / name
+    if name.endswith(".safetensors"):
+        _flip_tensor_byte(path)
+    else:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="content does not match the sha256 recorded in") as info:
+        BeliefTranslator.from_pretrained(d)
+    assert str(info.value).startswith(f"{path}: ")
+
+
 def test_bad_input_is_refused_with_a_clear_message(tiny_belief_translator, rounds):
     t = tiny_belief_translator
     messages, colors = rounds[0][:4], rounds[1][:4]
@@ -202,21 +237,27 @@ def test_bundle_with_missing_tables_or_garbled_texts_is_refused(saved_belief_tra
     d = _copy(saved_belief_translator, tmp_path)
     tables = load_file(str(d / "tables.safetensors"))
     save_file({k: v for k, v in tables.items() if k != "cand_beliefs"}, str(d / "tables.safetensors"))
+    reseal(d)
     with pytest.raises(BundleError, match=r"tables\.safetensors: missing tables cand_beliefs"):
         BeliefTranslator.from_pretrained(d)
     (d / "tables.safetensors").write_bytes(b"not a safetensors file")
+    reseal(d)
     with pytest.raises(BundleError, match=r"tables\.safetensors: unreadable"):
         BeliefTranslator.from_pretrained(d)
     save_file(tables, str(d / "tables.safetensors"))
+    reseal(d)
 
     texts = json.loads((d / "texts.json").read_text())
     (d / "texts.json").write_text('["blue", "red"')  # truncated JSON
+    reseal(d)
     with pytest.raises(BundleError, match=r"texts\.json: unreadable"):
         BeliefTranslator.from_pretrained(d)
     (d / "texts.json").write_text(json.dumps([1, 2, 3]))
+    reseal(d)
     with pytest.raises(BundleError, match=r"texts\.json: expected a JSON list of strings"):
         BeliefTranslator.from_pretrained(d)
     (d / "texts.json").write_text(json.dumps(texts[:-1]))  # one text short of the tables
+    reseal(d)
     with pytest.raises(BundleError, match=f"tables do not fit {len(texts) - 1} candidates"):
         BeliefTranslator.from_pretrained(d)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from training.eval_listener import EvalListenerArgs, LengthBucketSampler, save_eval_listener, train_eval_listener
-from translator.bundle import BundleError
+from translator.bundle import BundleError, reseal
 from translator.cnn_listener import CNNListener, EvaluationListener
 from translator.corpus import contexts_tensor
 from translator.listener import EnglishListener, ListenerConfig
@@ -95,6 +95,7 @@ def test_foreign_or_broken_bundle_names_the_file(trained, tmp_path):
     shutil.copytree(good, gru)
     shutil.rmtree(gru / "listener")
     EnglishListener(ListenerConfig(vocab_size=trained.tokenizer.vocab_size)).save_pretrained(gru / "listener")
+    reseal(gru)  # recorded as the bundle's part
     with pytest.raises(BundleError, match=r"listener/config\.json: holds a 'neuralese.english_listener'"):
         EvaluationListener.from_pretrained(gru)
 

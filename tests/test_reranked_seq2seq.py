@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
-from translator.bundle import BundleError
+from translator.bundle import BundleError, reseal
 from translator.matching import pointwise_divergence
 from translator.message_model import ExactMessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
@@ -76,6 +76,9 @@ def test_save_load_round_trip_and_bad_bundles(reranked, rounds, tmp_path):
     assert a.translations == b.translations and torch.equal(a.divergence, b.divergence)
     assert RerankedSeq2Seq.is_bundle(tmp_path / "r") and again.config == reranked.config
     (tmp_path / "r" / "rerank.json").write_text('{"n_best": 0}')
+    with pytest.raises(BundleError, match="rerank.json: content does not match the sha256"):
+        RerankedSeq2Seq.from_pretrained(tmp_path / "r")
+    reseal(tmp_path / "r")  # the edit recorded: the rerank config's own check
     with pytest.raises(BundleError, match="rerank.json.*n_best"):
         RerankedSeq2Seq.from_pretrained(tmp_path / "r")
     (tmp_path / "r" / "rerank.json").unlink()

@@ -19,6 +19,8 @@ from datasets import Dataset, load_from_disk
 from tqdm.auto import tqdm
 
 from translator.agents import Agents
+from translator.atomic import atomic_bundle_dir
+from translator.bundle import write_json
 from translator.corpus import Round
 
 COLLECTION_FILE = "collection.json"
@@ -58,10 +60,11 @@ def collect(agents: Agents, rounds: list[Round], seed: int = 0, batch_size: int 
 
 
 def save_collection(ds: Dataset, out: str | Path, info: dict) -> None:
-    """`save_to_disk` (Arrow files, no pickle) plus `collection.json` describing where it came from."""
-    out = Path(out)
-    ds.save_to_disk(str(out))
-    (out / COLLECTION_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    """`save_to_disk` (Arrow files, no pickle) plus `collection.json` describing where it came from,
+    swapped in as a whole (a kill leaves the old collection or the new one)."""
+    with atomic_bundle_dir(out, marker=COLLECTION_FILE) as d:
+        ds.save_to_disk(str(d))
+        write_json(d / COLLECTION_FILE, info)
 
 
 def load_collection(path: str | Path) -> tuple[Dataset, dict]:

@@ -4,7 +4,8 @@ Layout (one directory per channel, one per translator; a bundle stands alone)::
 
     RUN/translators/CHANNEL/belief/                  BeliefTranslator (exact or learned p(m | c, x))
     RUN/translators/CHANNEL/direct/                  DirectTranslator (co-occurrence)
-    RUN/translators/CHANNEL/seq2seq_cooccurrence/    to_english/ and to_neuralese/ Seq2SeqTranslators
+    RUN/translators/CHANNEL/seq2seq_cooccurrence/    to_english/ and to_neuralese/ Seq2SeqTranslators and
+                                                     translator.json (kind, format version, hashes)
     RUN/translators/CHANNEL/seq2seq_belief/          the same, trained on belief-matched pairs
 
 CHANNEL is the collection's channel kind, or a name of the user's (`continuous_learned` for our
@@ -13,7 +14,6 @@ continuous agents treated as a black box). Everything is built from the *trainin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,16 +23,21 @@ from datasets import Dataset
 from training.collect import load_collection
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from translator.atomic import atomic_bundle_dir
 from translator.belief_translator import BeliefTranslator
+from translator.bundle import write_config
 from translator.channels import ChannelConfig
 from translator.english import EnglishModels
 from translator.message_model import MessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
+from translator.run_layout import translator_dir
 from translator.seq2seq import Seq2SeqConfig
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
 DIRECTIONS = ("to_english", "to_neuralese")
+PAIR_FILE = "translator.json"  # the header of a seq2seq pair directory
+PAIR_KIND = "neuralese.seq2seq_pair"
 
 
 @dataclass
@@ -92,10 +97,6 @@ def message_model_for(pairs: Dataset, info: dict, choice: str, seed: int, epochs
     return fit_message_model(pairs, channel_of(pairs, info), args)
 
 
-def translator_dir(run: str | Path, channel: str, name: str) -> Path:
-    return Path(run) / "translators" / channel / name
-
-
 def belief_matched_pairs(belief: BeliefTranslator, pairs: Dataset) -> dict[str, Pairs]:
     """Training pairs re-labelled by in-context belief matching: each message beside its English
     translation, each utterance beside its neuralese translation (the seq2seq_belief data)."""
@@ -114,7 +115,8 @@ def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | 
     pairs, info = load_collection(pairs_dir)
     english = EnglishModels.from_pretrained(english_dir)
     channel = channel_of(pairs, info)
-    out = translator_dir(run, args.name or channel.kind, args.kind if args.kind != "seq2seq" else f"seq2seq_{args.seq2seq_source}")
+    name = args.kind if args.kind != "seq2seq" else f"seq2seq_{args.seq2seq_source}"
+    out = translator_dir(run, args.name or channel.kind, name, existing=False)
     if args.kind == "seq2seq":
         return _train_seq2seq(pairs, info, english, channel, run, out, args)
     model = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
@@ -130,7 +132,7 @@ def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | 
 def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: ChannelConfig, run, out: Path,
                    args: TranslatorRunArgs) -> Path:
     if args.seq2seq_source == "belief":
-        belief_path = translator_dir(run, args.name or channel.kind, "belief")
+        belief_path = translator_dir(run, args.name or channel.kind, "belief", existing=False)
         if not (belief_path / "config.json").is_file():
             raise ValueError(f"seq2seq on belief-matched pairs needs {belief_path}: build it first with --kind belief")
         belief = BeliefTranslator.from_pretrained(belief_path)
@@ -139,6 +141,7 @@ def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: 
         both = Pairs.from_collection(pairs)
         data = {"to_english": both, "to_neuralese": both}
         model_for_beliefs = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
+    models = {}
     for direction in DIRECTIONS:
         # one model for both settings: the colours of a quarter of the rounds are hidden in training;
         # to English, in context, the encoder also reads the message's belief over the colours
@@ -148,10 +151,16 @@ def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: 
         model = train_seq2seq(data[direction], config, tokenizer=english.tokenizer, args=train_args,
                               message_model=model_for_beliefs if beliefs else None)
         model.training_info["source"] = args.seq2seq_source
-        if beliefs:  # neuralese → English: beam hypotheses reranked by the English listener
-            RerankedSeq2Seq(model, english, args.rerank).save_pretrained(out / direction)
-        else:
-            model.save_pretrained(out / direction)
-    (out / "translator.json").write_text(json.dumps({"kind": "neuralese.seq2seq_pair", "source": args.seq2seq_source,
-                                                     "directions": list(DIRECTIONS)}, indent=2) + "\n")
+        # neuralese → English: beam hypotheses reranked by the English listener
+        models[direction] = RerankedSeq2Seq(model, english, args.rerank) if beliefs else model
+    save_seq2seq_pair(out, models, args.seq2seq_source)
     return out
+
+
+def save_seq2seq_pair(out: Path, models: dict, source: str) -> None:
+    """Both directions as one bundle, swapped in whole; `translator.json`, written last, records
+    the hashes of each direction's `config.json` (which record the rest)."""
+    with atomic_bundle_dir(out, marker=PAIR_FILE) as d:
+        for direction, model in models.items():
+            model.save_pretrained(d / direction)
+        write_config(d, PAIR_KIND, {"source": source, "directions": list(models)}, name=PAIR_FILE)

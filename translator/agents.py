@@ -28,10 +28,11 @@ carry it; the guess pulls the code towards saying what the target looks like.
 
 Layout of a saved bundle (`RUN/agents/`)::
 
-    config.json      kind "neuralese.agents", format version, game, channel config
+    config.json      kind "neuralese.agents", format version, game, channel config, file hashes
     speaker/         config.json + model.safetensors
     listener/        config.json + model.safetensors
     training.json    how it was trained (optional)
+    checkpoint/      while training (training/agents.py); not part of the bundle, kept when it is saved
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from translator.atomic import atomic_bundle_dir
 from translator.bundle import Bundled, BundleError, inference, read_composite, write_composite
 from translator.channels import ChannelConfig, Message, check_message, make_channel, make_encoder
 from translator.colors import COLOR_DIM, ContextEncoder
@@ -51,6 +53,7 @@ from translator.inputs import check_colors, check_speaker_order, check_targets
 
 GAME = "colors_in_context"
 KIND = "neuralese.agents"
+KEEP = ("checkpoint",)  # entries beside the bundle's files that a save carries over
 LISTENER_KINDS = ("learned", "bayes")
 
 
@@ -217,10 +220,10 @@ class Agents:
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
-        d = Path(directory)
-        self.speaker.save_pretrained(d / "speaker")
-        self.listener.save_pretrained(d / "listener")
-        write_composite(d, KIND, GAME, self.training, channel=asdict(self.channel))
+        with atomic_bundle_dir(directory, keep=KEEP) as d:
+            self.speaker.save_pretrained(d / "speaker")
+            self.listener.save_pretrained(d / "listener")
+            write_composite(d, KIND, GAME, self.training, channel=asdict(self.channel))
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Agents:

@@ -4,25 +4,37 @@ A bundle directory holds `config.json` (what the module is, the format version, 
 hyper-parameters) and `model.safetensors` (the weights). No pickle anywhere: safetensors and JSON
 only, so loading a bundle from an untrusted place cannot run code.
 
+Every bundle is written through `translator.atomic.atomic_bundle_dir` (a kill while saving leaves
+the old bundle or the new one, never a mix), with `config.json` written last by `write_config`: it
+records the sha256 of every other file of the bundle (`files`; for a bundle nested inside, its
+`config.json`, which records the rest). `check_header`, which every loader calls first, verifies
+them, so a flipped byte anywhere, even inside a tensor's data, is a `BundleError` naming the file.
+Bundles of format 1, written before the hashes, load unverified.
+
 We keep this small layer rather than `huggingface_hub.PyTorchModelHubMixin` because loading must
 fail with a clear message naming the file for every way a bundle goes wrong: another kind of
-module, a newer format, a truncated weights file, missing or unexpected tensors.
+module, a newer format, a truncated or altered file, missing or unexpected tensors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, TypeVar
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from translator.atomic import atomic_bundle_dir, atomic_write
 from translator.run_layout import CONFIG_FILE
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json records the sha256 of the bundle's files; 1: no hashes (still read)
+HASHED_SINCE = 2
+FILES_KEY = "files"
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -42,15 +54,94 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)  # atomic: a crash never leaves half a file
+def write_json(path: Path, data: Any) -> None:
+    """Write a JSON file atomically: a crash never leaves half a file."""
+    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically."""
+    atomic_write(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata))
+
+
+# -- content hashes ---------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _is_sealed(directory: Path) -> bool:
+    """Whether `directory` is a bundle whose own `config.json` records its files' hashes."""
+    try:
+        data = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get(FILES_KEY), dict)
+
+
+def record_files(directory: Path, config_name: str = CONFIG_FILE) -> dict[str, str]:
+    """`{relative path: sha256}` of every file under `directory` but `config_name`; a nested bundle
+    that records its own hashes counts by its `config.json` alone (which covers the rest)."""
+    out = {}
+    for root, dirs, files in os.walk(directory):
+        here = Path(root)
+        if here != directory and _is_sealed(here):
+            dirs.clear()
+            files = [CONFIG_FILE]
+        for name in files:
+            rel = (here / name).relative_to(directory).as_posix()
+            if rel != config_name:
+                out[rel] = sha256_file(here / name)
+        dirs.sort()
+    return dict(sorted(out.items()))
+
+
+def write_config(directory: Path, kind: str, fields: dict[str, Any], name: str = CONFIG_FILE) -> None:
+    """A bundle's `config.json` (or another header file `name`): kind, format version, `fields` and
+    the hashes of every file written so far. Write it last."""
+    write_json(directory / name, {**fields, "kind": kind, "format_version": FORMAT_VERSION, FILES_KEY: record_files(directory, name)})
+
+
+def verify_files(path: Path, data: dict[str, Any]) -> None:
+    """Check the files that the header `path` (with contents `data`) records against their hashes."""
+    version = data.get("format_version")
+    if type(version) is int and version < HASHED_SINCE:
+        return
+    files = data.get(FILES_KEY)
+    if not isinstance(files, dict):
+        raise BundleError(f"{path}: format version {version} needs a {FILES_KEY!r} map of the bundle's files and their sha256")
+    for name, digest in files.items():
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts or not isinstance(digest, str):
+            raise BundleError(f"{path}: bad entry {name!r} in {FILES_KEY!r}")
+        file = path.parent / rel
+        if not file.is_file():
+            raise BundleError(f"{file}: missing (listed in {path})")
+        if sha256_file(file) != digest:
+            raise BundleError(f"{file}: content does not match the sha256 recorded in {path} (the file is corrupt or was changed after saving)")
+
+
+def reseal(directory: str | Path, name: str = CONFIG_FILE) -> None:
+    """Record the current content of a bundle's listed files (nested bundles first), after editing
+    it on purpose; a listed file that is gone is dropped from the list."""
+    path = Path(directory) / name
+    data = read_json(path)
+    files = data.get(FILES_KEY)
+    if not isinstance(files, dict):
+        return
+    for rel in files:
+        sub = (path.parent / rel).parent
+        if rel.endswith("/" + CONFIG_FILE) and _is_sealed(sub):
+            reseal(sub)
+    data[FILES_KEY] = {rel: sha256_file(path.parent / rel) for rel in files if (path.parent / rel).is_file()}
+    write_json(path, data)
 
 
 def check_header(path: Path, data: dict[str, Any], kind: str) -> None:
-    """Refuse a JSON file written for another kind of object or by a newer format."""
+    """Refuse a bundle header (`config.json`) written for another kind of object or by a newer
+    format, or whose recorded files do not match their hashes."""
     if data.get("kind") != kind:
         raise BundleError(f"{path}: holds a {data.get('kind')!r}, expected a {kind!r}")
     version = data.get("format_version")
@@ -59,6 +150,7 @@ def check_header(path: Path, data: dict[str, Any], kind: str) -> None:
             f"{path}: format version {version!r} is not supported (this version reads up to {FORMAT_VERSION}); "
             "upgrade the package or re-train the bundle"
         )
+    verify_files(path, data)
 
 
 class Bundled:
@@ -69,16 +161,9 @@ class Bundled:
     config: Any
 
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
-        tmp = directory / (WEIGHTS_FILE + ".tmp")
-        save_file(state, str(tmp), metadata={"kind": self.bundle_kind})
-        tmp.replace(directory / WEIGHTS_FILE)
-        write_json(
-            directory / CONFIG_FILE,
-            {"kind": self.bundle_kind, "format_version": FORMAT_VERSION, "config": dataclasses.asdict(self.config)},
-        )
+        with atomic_bundle_dir(directory) as d:
+            write_tensors(d / WEIGHTS_FILE, self.state_dict(), metadata={"kind": self.bundle_kind})  # type: ignore[attr-defined]
+            write_config(d, self.bundle_kind, {"config": dataclasses.asdict(self.config)})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu"):
@@ -117,10 +202,11 @@ def inference(module: M) -> M:
 
 
 def write_composite(directory: Path, kind: str, game: str, training: dict[str, Any] | None, **extra: Any) -> None:
-    """Top-level files of a bundle made of several parts: `config.json` and `training.json`."""
+    """Top-level files of a bundle made of several parts, after the parts: `training.json` and
+    `config.json`."""
     if training:
         write_json(directory / "training.json", training)
-    write_json(directory / CONFIG_FILE, {"kind": kind, "format_version": FORMAT_VERSION, "game": game, **extra})
+    write_config(directory, kind, {"game": game, **extra})
 
 
 def read_composite(directory: Path, kind: str, game: str) -> tuple[dict[str, Any], dict[str, Any]]:

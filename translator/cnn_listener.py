@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from translator.atomic import atomic_bundle_dir
 from translator.bundle import Bundled, BundleError, read_composite, write_composite
 from translator.colors import ContextEncoder
 from translator.inputs import check_colors
@@ -116,10 +117,10 @@ class EvaluationListener:
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
-        d = Path(directory)
-        self.tokenizer.save_pretrained(d)
-        self.listener.save_pretrained(d / "listener")
-        write_composite(d, KIND, GAME, self.training)
+        with atomic_bundle_dir(directory) as d:
+            self.tokenizer.save_pretrained(d)
+            self.listener.save_pretrained(d / "listener")
+            write_composite(d, KIND, GAME, self.training)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> EvaluationListener:

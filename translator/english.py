@@ -2,7 +2,7 @@
 
 Layout of a saved bundle (`RUN/english/`)::
 
-    config.json          kind, format version, game
+    config.json          kind, format version, game, the sha256 of every other file
     tokenizer.model      SentencePiece model
     listener/            config.json + model.safetensors
     speaker/             config.json + model.safetensors
@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from translator.atomic import atomic_bundle_dir
 from translator.bundle import BundleError, inference, read_composite, write_composite
 from translator.inputs import check_colors, check_targets
 from translator.listener import EnglishListener
@@ -36,11 +37,11 @@ class EnglishModels:
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
-        d = Path(directory)
-        self.tokenizer.save_pretrained(d)
-        self.listener.save_pretrained(d / "listener")
-        self.speaker.save_pretrained(d / "speaker")
-        write_composite(d, KIND, GAME, self.training)
+        with atomic_bundle_dir(directory) as d:
+            self.tokenizer.save_pretrained(d)
+            self.listener.save_pretrained(d / "listener")
+            self.speaker.save_pretrained(d / "speaker")
+            write_composite(d, KIND, GAME, self.training)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> EnglishModels:

@@ -56,6 +56,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from translator.atomic import atomic_bundle_dir
 from translator.bundle import Bundled, BundleError, read_json, write_json
 from translator.channels import ChannelConfig, check_message, make_channel
 from translator.colors import ContextEncoder
@@ -195,10 +196,10 @@ class LearnedMessageModel(nn.Module, Bundled):
 
     # -- bundle -------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        super().save_pretrained(directory)
-        if self.fit_info:
-            write_json(directory / TRAINING_FILE, self.fit_info)
+        with atomic_bundle_dir(directory) as d:
+            if self.fit_info:
+                write_json(d / TRAINING_FILE, self.fit_info)
+            super().save_pretrained(d)  # its config.json, written last, records training.json too
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> LearnedMessageModel:

@@ -13,7 +13,8 @@ independent evaluation listener picking): greedy 0.820, the first of 8 beams 0.8
 beams 0.967, 8 beams 0.982; reranking 8 samples instead of beams 0.968.
 
 Bundle: the generator's own bundle (`Seq2SeqTranslator`) beside a copy of the English models it
-consults (`english/`, so that the bundle stands alone) and `rerank.json` (`n_best`, `criterion`).
+consults (`english/`, so that the bundle stands alone) and `rerank.json` (`n_best`, `criterion`),
+both covered by the hashes in the generator's `config.json`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from translator.atomic import atomic_bundle_dir
 from translator.bundle import BundleError, read_json, write_json
 from translator.english import EnglishModels
 from translator.inputs import check_colors
@@ -82,10 +84,12 @@ class RerankedSeq2Seq:
                             [p[1:] for p in pick], best[:, 1:])
 
     def save_pretrained(self, directory: str | Path) -> None:
-        d = Path(directory)
-        self.generator.save_pretrained(d)
-        self.english.save_pretrained(d / ENGLISH_DIR)
-        write_json(d / RERANK_FILE, asdict(self.config))
+        """One bundle written as a whole: the English models and `rerank.json` first, so that the
+        generator's `config.json`, written last, records their hashes too."""
+        with atomic_bundle_dir(directory) as d:
+            self.english.save_pretrained(d / ENGLISH_DIR)
+            write_json(d / RERANK_FILE, asdict(self.config))
+            self.generator.save_pretrained(d)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> RerankedSeq2Seq:

@@ -31,12 +31,13 @@ def run_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
     return sorted(d.name for d in root.iterdir() if _NAME.match(d.name) and (d / name / CONFIG_FILE).is_file())
 
 
-def translator_dir(run: str | Path, channel: str, name: str = DEFAULT_NAME) -> Path:
-    """`RUN/translators/<channel>/<name>`, checked to hold a bundle; the error names the channels the run has."""
+def translator_dir(run: str | Path, channel: str, name: str = DEFAULT_NAME, existing: bool = True) -> Path:
+    """`RUN/translators/<channel>/<name>` (plain names only); with `existing`, checked to hold a
+    bundle, the error naming the channels the run has (to read one; `existing=False` to write one)."""
     check_name("channel", channel)
     check_name("translator", name)
     d = Path(run) / TRANSLATORS_DIR / channel / name
-    if not (d / CONFIG_FILE).is_file():
+    if existing and not (d / CONFIG_FILE).is_file():
         have = run_channels(run, name)
         raise ValueError(
             f"unknown channel {channel!r}: {d} holds no translator bundle; "

@@ -41,7 +41,8 @@ believed-target input too, 30 and 0.85 (8 epochs).
 Bundle layout (`save_pretrained(dir)`; JSON and safetensors only, no pickle)::
 
     config.json          kind "neuralese.seq2seq", format_version, direction, channel, use_context,
-                         the model sizes, and `training` (how it was trained)
+                         the model sizes, `training` (how it was trained), and `files` (the sha256
+                         of every other file, a nested bundle's by its config.json)
     tokenizer.model      copy of the SentencePiece model, so the bundle is self-contained
     message_model/       with `belief_input`: the message model beliefs come from
     model/               the Hugging Face model, written by its own `save_pretrained` (safetensors)
@@ -59,12 +60,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from transformers import GenerationConfig, MBartConfig, MBartForConditionalGeneration, MBartModel
 from transformers.utils import logging as hf_logging
 
-from translator.bundle import FORMAT_VERSION, BundleError, check_header, read_json, write_json
+from translator.atomic import atomic_bundle_dir
+from translator.bundle import BundleError, check_header, read_json, write_config, write_tensors
 from translator.channels import EOS as SYMBOL_EOS
 from translator.channels import ChannelConfig, alive_mask, canonical_symbols, check_message, message_lengths
 from translator.colors import COLOR_DIM, color_features
@@ -461,20 +463,18 @@ class Seq2SeqTranslator(nn.Module):
         return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith("hf.")}
 
     def save_pretrained(self, directory: str | Path) -> None:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save_pretrained(d)
-        extra = {}
-        if self.message_model is not None:
-            self.message_model.save_pretrained(d / MESSAGE_MODEL_DIR)
-            extra["message_model"] = message_model_kind(self.message_model)
-        with _quiet_hf():
-            self.hf.save_pretrained(d / HF_DIR)
-        tmp = d / (HEADS_FILE + ".tmp")
-        save_file(self.heads_state(), str(tmp), metadata={"kind": KIND})
-        tmp.replace(d / HEADS_FILE)
-        write_json(d / CONFIG_FILE, {"kind": KIND, "format_version": FORMAT_VERSION, **self.config.to_dict(), **extra,
-                                     "training": self.training_info})
+        """Write the bundle as a whole; files already in `directory` when it is the temporary
+        directory of an enclosing save (a reranked bundle's) are covered by `config.json` too."""
+        with atomic_bundle_dir(directory) as d:
+            self.tokenizer.save_pretrained(d)
+            extra = {}
+            if self.message_model is not None:
+                self.message_model.save_pretrained(d / MESSAGE_MODEL_DIR)
+                extra["message_model"] = message_model_kind(self.message_model)
+            with _quiet_hf():
+                self.hf.save_pretrained(d / HF_DIR)
+            write_tensors(d / HEADS_FILE, self.heads_state(), metadata={"kind": KIND})
+            write_config(d, KIND, {**self.config.to_dict(), **extra, "training": self.training_info})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Seq2SeqTranslator:
@@ -485,7 +485,7 @@ class Seq2SeqTranslator(nn.Module):
         path = d / CONFIG_FILE
         data = read_json(path)
         check_header(path, data, KIND)
-        data = {k: v for k, v in data.items() if k not in ("kind", "format_version")}
+        data = {k: v for k, v in data.items() if k not in ("kind", "format_version", "files")}
         training = data.pop("training", {}) or {}
         model_kind = data.pop("message_model", "exact")
         try:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from translator.atomic import atomic_write
+
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 MODEL_FILE = "tokenizer.model"
 SUFFIX_MARK = "##"
@@ -81,8 +83,8 @@ class Tokenizer:
         return self.sp.encode(split_suffixes(text), out_type=str)
 
     def save_pretrained(self, directory: str | Path) -> None:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        (Path(directory) / MODEL_FILE).write_bytes(self.model_proto)
+        """Write `tokenizer.model` into `directory` (a bundle's, whose `config.json` records its hash)."""
+        atomic_write(Path(directory) / MODEL_FILE, self.model_proto)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> Tokenizer:

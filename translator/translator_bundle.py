@@ -1,11 +1,15 @@
 """The parts every translator bundle shares, read and written one way.
 
-    config.json          kind, format version, game, the translator's options
+    config.json          kind, format version, game, the translator's options, the sha256 of every
+                         other file (`english/` and `message_model/` by their own config.json)
     tables.safetensors   the translator's precomputed tensors
     texts.json           English texts the tables index (candidates, corpus utterances)
     english/             the English models it consults (a copy: a bundle stands alone)
     message_model/       p(m | c, x): our agents (exact) or a learned model
     training.json        how it was built
+
+Written as a whole (`atomic_bundle_dir`): the nested bundles land inside the same temporary
+directory, so a kill while saving leaves the old translator or the new one.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from translator.bundle import BundleError, read_composite, write_composite
+from translator.atomic import atomic_bundle_dir, atomic_write
+from translator.bundle import BundleError, read_composite, write_composite, write_tensors
 from translator.english import EnglishModels
 from translator.message_model import MessageModel
 
@@ -43,13 +48,12 @@ def message_model_kind(model: MessageModel) -> str:
 
 def save_translator(directory: str | Path, kind: str, config: dict[str, Any], english: EnglishModels, model: MessageModel,
                     tables: dict[str, torch.Tensor], texts: list[str], training: dict[str, Any] | None) -> None:
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    english.save_pretrained(d / "english")
-    model.save_pretrained(d / "message_model")
-    save_file({k: v.contiguous() for k, v in tables.items()}, str(d / "tables.safetensors"))
-    (d / "texts.json").write_text(json.dumps(texts, ensure_ascii=False) + "\n", encoding="utf-8")
-    write_composite(d, kind, GAME, training, config=config, message_model=message_model_kind(model))
+    with atomic_bundle_dir(directory) as d:
+        english.save_pretrained(d / "english")
+        model.save_pretrained(d / "message_model")
+        write_tensors(d / "tables.safetensors", tables)
+        atomic_write(d / "texts.json", (json.dumps(texts, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_composite(d, kind, GAME, training, config=config, message_model=message_model_kind(model))
 
 
 def load_translator(directory: str | Path, kind: str, tables_needed: tuple[str, ...]):
