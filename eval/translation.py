@@ -29,6 +29,7 @@ what recovering the target alone scores (`eval.blind`).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -369,8 +370,7 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
     channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
     if channel_dirs:
         eval_listener_dir(run)  # fail fast; each worker loads it
-    # translators of agents this run cannot play (imported messages) have nothing to score by behaviour
-    playable = [d for d in channel_dirs if (run / "agents" / _channel_kind(d) / "config.json").is_file()]
+    playable = playable_channels(run, channel_dirs)
     units = sorted(((i, d, u) for i, u in enumerate(UNITS) for d in playable if set(u) & set(families(d))), key=_unit_cost)
     results: dict[tuple[str, int], tuple[dict, list[dict]]] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
@@ -387,6 +387,20 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
             results[futures[done]] = done.result()
             bar.set_postfix_str(futures[done][0])
     return merge_units(results) if results else ({}, [])
+
+
+def playable_channels(run: Path, channel_dirs: list[Path]) -> list[Path]:
+    """The channel directories whose agents the run holds. The others (translators of imported
+    messages, or a run missing its agents) have nothing to score by behaviour: a warning names them."""
+    playable = []
+    for d in channel_dirs:
+        agents = run / "agents" / _channel_kind(d)
+        if (agents / "config.json").is_file():
+            playable.append(d)
+        else:
+            print(f"warning: channel {d.name} not evaluated: translators at {d} but no agents at {agents} "
+                  "to play its messages", file=sys.stderr)  # fmt: skip
+    return playable
 
 
 def _unit_cost(unit: tuple[int, Path, Sequence[str]]) -> tuple:
