@@ -161,3 +161,29 @@ def test_message_blind_sends_the_agents_own_message(tiny_belief_translator, tiny
     assert len(neu) == len(targets) and neu.faithful.all()
     accuracy = (tiny_agents.listen(neu.translations, colors).argmax(-1) == targets).float().mean()
     assert accuracy > 0.6  # self-play without the channel noise
+
+
+@pytest.mark.slow
+def test_a_channel_evaluation_reports_both_and_the_blind_baseline_loses_transplanted(
+        tiny_belief_translator, tiny_agents, english_models, game_slice, tmp_path):  # fmt: skip
+    from eval.translation import evaluate_channel
+    from training.collect import collect
+    from translator.corpus import load_rounds
+
+    tiny_belief_translator.save_pretrained(tmp_path / "continuous" / "belief")
+    ds = collect(tiny_agents, load_rounds(game_slice(48, 68)))  # games no model saw
+    # the consulted listener stands in for the evaluation listener (same interface)
+    metrics, gallery = evaluate_channel(tmp_path / "continuous", tiny_agents, ds, english_models, english_models, progress=False)
+    blind, belief = metrics["message_blind"], metrics["belief"]
+    for entry in (blind, belief):
+        for direction in ("to_english", "to_neuralese"):
+            check_report(entry[direction]["transplanted"], entry[direction]["rounds"])
+    assert blind["to_english"]["accuracy"] > 0.8  # in its own round, knowing the target is enough
+    for direction in ("to_english", "to_neuralese"):
+        assert blind[direction]["transplanted"]["agreement"] == pytest.approx(1 / 3, abs=0.06)
+    assert belief["to_english"]["transplanted"]["agreement"] > blind["to_english"]["transplanted"]["agreement"] + 0.1
+    assert len(gallery) == 9 and [g["condition"] for g in gallery] == [c for c in CONDITIONS for _ in range(3)]
+    g = gallery[0]
+    assert set(g["translations"]) == set(metrics) == set(g["transplanted"]["translations"])
+    assert len(g["reconstruction"]) == 3  # the tiny agents' listener reconstructs
+    assert g["transplanted"]["round_id"] != g["round_id"]
