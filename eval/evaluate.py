@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from eval.metrics import accuracy_report, expected_calibration_error, reliability
-from eval.report import format_table, write_report
+from eval.report import REPORT_FILES, format_table, write_report
 from eval.translation import evaluate_translation
 from translator.bundle import BundleError, write_json
 from translator.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
@@ -86,12 +87,31 @@ def first_games(rounds: list[Round], n: int) -> list[Round]:
     return [r for r in rounds if r.game_id in keep]
 
 
+def prepare_out(out: str | Path) -> Path:
+    """Create the output directory before any work, so that an `out` that cannot take the report
+    (a file, an unwritable place, a report file that is a directory) fails at once (`ValueError`)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a directory (--out names the directory the report goes to)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{out}: cannot create the output directory ({e.strerror or e})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{out}: the output directory is not writable")
+    blocked = [name for name in ("metrics.json", *REPORT_FILES) if (out / name).is_dir()]
+    if blocked:
+        raise ValueError(f"{out}: {', '.join(blocked)} would be overwritten but is a directory")
+    return out
+
+
 def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None,
              jobs: int = 1) -> dict:
     """Evaluate everything the run holds on `data` (its first `games` games when given); writes
     `out/metrics.json` and a report. `jobs`: worker processes scoring translators at once."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    out = prepare_out(out)
     rounds = load_rounds(data)
     human_play = plays_report(plays) if plays is not None else None  # fails fast on a bad database
     if games is not None:
@@ -114,8 +134,6 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
             metrics["translation"] = translation
     if human_play is not None:
         metrics["human_play"] = human_play
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
     write_report(metrics, out, gallery=gallery or None)
     print(format_table(metrics))

@@ -1,4 +1,4 @@
-"""Accuracy with bootstrap intervals, per condition, and calibration error."""
+"""Accuracy (and agreement) with bootstrap intervals, per condition, and calibration error."""
 
 from __future__ import annotations
 
@@ -45,6 +45,17 @@ def accuracy_report(correct: Sequence[bool], conditions: Sequence[str], games: S
     report = one(np.ones(len(x), dtype=bool))
     report["by_condition"] = {c: one(cond == c) for c in CONDITIONS if (cond == c).any()}
     return report
+
+
+def agreement_report(agree: Sequence[bool], conditions: Sequence[str], games: Sequence[str], seed: int = 0) -> dict:
+    """`accuracy_report` of how often two picks agree, named as such:
+    `{"agreement", "ci95", "rounds", "by_condition": {cond: {"agreement", "ci95", "rounds"}}}`."""
+    report = accuracy_report(agree, conditions, games, seed)
+
+    def rename(part: dict) -> dict:
+        return {"agreement": part["accuracy"], "ci95": part["ci95"], "rounds": part["rounds"]}
+
+    return {**rename(report), "by_condition": {c: rename(part) for c, part in report["by_condition"].items()}}
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

@@ -10,6 +10,7 @@ from eval.translation_report import (
     MISSING,
     fmt,
     fmt_acc,
+    fmt_agreement,
     fmt_percent,
     gallery_html,
     html_table,
@@ -64,14 +65,16 @@ def format_table(metrics: dict) -> str:
         lines.append(f"speaker perplexity: {metrics['english_speaker']['perplexity']:.2f}")
     if metrics.get("translation"):
         # One compact row per (channel, translator): both directions, BLEU, belief KL, faithful share.
-        lines.append("translation (R->H: evaluation listener on English; H->R: agent listener on messages)")
-        table = [["channel", "translator", "R->H", "H->R", "BLEU", "KL", "faithful %"]]
+        lines.append("translation (R->H: evaluation listener on English; H->R: agent listener on messages; "
+                     "transplanted: agreement in another round's context)")
+        table = [["channel", "translator", "R->H", "H->R", "R->H transplanted", "H->R transplanted", "BLEU", "KL", "faithful %"]]
         for channel, by_t in metrics["translation"].items():
             for name in ordered_translators(by_t):
                 e = by_t[name] or {}
-                en = e.get("to_english") or {}
-                table.append([channel, name, fmt_acc(en), fmt_acc(e.get("to_neuralese")), fmt(en.get("bleu")),
-                              fmt(e.get("belief_kl")), fmt_percent(en.get("faithful"))])  # fmt: skip
+                en, neu = e.get("to_english") or {}, e.get("to_neuralese") or {}
+                table.append([channel, name, fmt_acc(en), fmt_acc(neu), fmt_agreement(en.get("transplanted")),
+                              fmt_agreement(neu.get("transplanted")), fmt(en.get("bleu")), fmt(e.get("belief_kl")),
+                              fmt_percent(en.get("faithful"))])  # fmt: skip
         lines += ["  " + line.replace(MISSING, "-") for line in _console_table(table)]  # ASCII for any console
     return "\n".join(lines)
 
@@ -221,6 +224,10 @@ def _plot_calibration(metrics: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# what `write_report` may write into its directory
+REPORT_FILES = ("report.md", "report.html", "accuracy.png", "calibration.png", "translation.png", "belief_kl.png")
 
 
 def write_report(metrics: dict, out: str | Path, gallery: list[dict] | None = None) -> None:

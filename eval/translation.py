@@ -11,6 +11,9 @@ play each evaluation round (the contexts and targets people had). Then, per tran
   log-likelihood of the translation in the round), and the fraction flagged faithful.
 - **to_neuralese (H→R)**: the person's utterance is translated to a message and the agents'
   listener picks a colour. Accuracy = it picks the person's target.
+- **transplanted** (under each direction): the same, with each message (utterance) read in another
+  round's context, where recovering its own round's target is useless: agreement of the listeners'
+  picks instead of accuracy (`eval.transplant`).
 - **belief_kl**: over fresh contexts sampled from the game (none seen in training), the mean
   KL(message's belief ‖ translation's belief), exact message beliefs against the consulted
   listener's beliefs: the paper's belief evaluation.
@@ -19,16 +22,21 @@ Translator names: `belief` (in context), `belief_context_free`, `direct`, `seq2s
 `seq2seq_belief` (in context), `random`; `belief_no_prior` and `belief_context_free_no_prior` are
 the belief translator without its naturalness prior (to English only), to show what the prior does;
 `seq2seq_*_greedy` is the seq2seq generator's own greedy output in context, without the listener's
-n-best reranking (to English only), to show what the reranking does.
+n-best reranking (to English only), to show what the reranking does. `message_blind` never reads
+the source: it describes the round's target (or sends the agents' own message for it), which is
+what recovering the target alone scores (`eval.blind`).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +44,9 @@ from datasets import Dataset
 from sacrebleu.metrics import BLEU, CHRF
 from tqdm.auto import tqdm
 
+from eval.gallery import gallery
 from eval.metrics import accuracy_report
+from eval.transplant import Transplant
 from translator.bundle import BundleError
 from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs
@@ -44,18 +54,18 @@ from translator.translations import Translations
 
 NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
          "seq2seq_belief", "seq2seq_cooccurrence_greedy", "seq2seq_belief_greedy", "seq2seq_cooccurrence_context_free",
-         "seq2seq_belief_context_free", "random")
+         "seq2seq_belief_context_free", "random", "message_blind")
 CONTEXT_FREE = ("belief_context_free", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence_context_free",
                 "seq2seq_belief_context_free")
-GALLERY_PER_CHANNEL = 9  # three rounds of each condition
 KL_CONTEXTS, KL_MESSAGES = 64, 1000
 
 
 class Translate:
-    """One named translator as a pair of batch functions `(sources, colors) -> Translations`."""
+    """One named translator as a pair of batch functions `(sources, colors) -> Translations`;
+    a `blind` one is given the rounds' targets in place of the sources (`eval.blind`)."""
 
-    def __init__(self, to_english: Callable, to_neuralese: Callable | None):
-        self.to_english, self.to_neuralese = to_english, to_neuralese
+    def __init__(self, to_english: Callable, to_neuralese: Callable | None, blind: bool = False):
+        self.to_english, self.to_neuralese, self.blind = to_english, to_neuralese, blind
 
 
 # Translator families: the bundle directory each is loaded from, most costly first.
@@ -87,12 +97,17 @@ def load_translators(channel_dir: Path, only: Sequence[str] | None = None) -> di
 
 def _belief(path: Path) -> dict[str, Translate]:
     """Belief matching in context and context-free, each also without the naturalness prior, and
-    the random baseline over the same candidates."""
+    the random and message-blind baselines over the same candidates."""
+    from eval.blind import MessageBlind
     from translator.baselines import RandomTranslator
     from translator.belief_translator import BeliefTranslator
+    from translator.prerank import BilinearRanker
 
     b = BeliefTranslator.from_pretrained(path)
     rnd = RandomTranslator(b.candidates, b.tables["messages"], b.channel, seed=0)
+    ranker = BilinearRanker(b.tables["cand_beliefs"], b.english.encode_colors(b.tables["contexts"]),
+                            b.english.listener.config.temperature, b.config.prerank_rank)
+    blind = MessageBlind(b.english, b.candidates, b.message_model, ranker)
     return {
         "belief": Translate(b.to_english, b.to_neuralese),
         "belief_context_free": Translate(lambda m, c: b.to_english(m), lambda t, c: b.to_neuralese(t)),
@@ -100,6 +115,7 @@ def _belief(path: Path) -> dict[str, Translate]:
         "belief_no_prior": Translate(lambda m, c: b.to_english(m, c, prior=False), None),
         "belief_context_free_no_prior": Translate(lambda m, c: b.to_english(m, prior=False), None),
         "random": Translate(rnd.to_english, rnd.to_neuralese),
+        "message_blind": Translate(blind.to_english, blind.to_neuralese, blind=True),
     }
 
 
@@ -241,6 +257,69 @@ def belief_kl(messages: torch.Tensor, texts: list[str], model: ExactMessageModel
     return float((p * (p.log() - q.log())).sum(-1).mean())
 
 
+@dataclass
+class ChannelRounds:
+    """One channel's collected evaluation rounds as tensors, with what scoring them needs."""
+
+    ds: dict  # the collection as plain lists: reading Arrow columns row by row costs more than the models
+    messages: torch.Tensor
+    colors: torch.Tensor
+    targets: torch.Tensor
+    usable: torch.Tensor  # rows whose utterance the English side can read (H→R)
+    agents: Any
+    english: EnglishModels
+    scores: RoundScores
+    transplant: Transplant
+
+    @classmethod
+    def build(cls, ds: Dataset, agents, english: EnglishModels, eval_listener) -> ChannelRounds:
+        ds = ds.to_dict()
+        messages = torch.tensor(ds["message"])
+        messages = messages.long() if agents.channel.discrete else messages.float()
+        colors = torch.tensor(ds["colors"], dtype=torch.float32)
+        targets = torch.tensor(ds["target"])
+        usable = torch.from_numpy(_english_usable(english, ds["utterance"]))
+        scores = RoundScores(english, eval_listener, colors, targets, list(ds["utterance"]))
+        transplant = Transplant.build(ds, messages, colors, usable, agents, english, eval_listener)
+        return cls(ds, messages, colors, targets, usable, agents, english, scores, transplant)
+
+    @property
+    def usable_texts(self) -> list[str]:
+        return [t for t, u in zip(self.ds["utterance"], self.usable.tolist()) if u]
+
+
+def _to_english(tr: Translate, source, colors: torch.Tensor | None) -> Translations:
+    eng = tr.to_english(source, colors)
+    eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
+    return eng
+
+
+def score_to_english(name: str, tr: Translate, r: ChannelRounds) -> tuple[dict, dict]:
+    """R→H metrics of one translator, in the rounds' contexts and transplanted, and what the
+    gallery shows of it (`eval.gallery.gallery`)."""
+    context_free = name in CONTEXT_FREE
+    source = r.targets if tr.blind else r.messages
+    eng = _to_english(tr, source, None if context_free else r.colors)
+    moved = eng if context_free else _to_english(tr, source, r.transplant.colors)
+    report = to_english_metrics(eng, r.ds, r.scores)
+    choice = report.pop("_choices")
+    report["transplanted"] = r.transplant.to_english(list(moved.translations))
+    shown = {"text": list(eng.translations), "faithful": eng.faithful, "choice": choice,
+             "moved_text": list(moved.translations), "moved_choice": r.transplant.picks(list(moved.translations))}
+    return report, shown
+
+
+def score_to_neuralese(name: str, tr: Translate, r: ChannelRounds) -> dict:
+    """H→R metrics of one translator, in the rounds' contexts and transplanted (usable rows)."""
+    context_free = name in CONTEXT_FREE
+    source = r.targets[r.usable] if tr.blind else r.usable_texts
+    neu = _dedupe_texts(tr.to_neuralese, source, None if context_free else r.colors[r.usable])
+    report = to_neuralese_metrics(neu, r.ds, r.agents, r.colors, r.targets, r.usable)
+    moved = neu if context_free else _dedupe_texts(tr.to_neuralese, source, r.transplant.colors[r.usable])
+    report["transplanted"] = r.transplant.to_neuralese(moved.translations, r.agents)
+    return report
+
+
 def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishModels, eval_listener,
                      only: Sequence[str] | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
     """Metrics of the translators of one channel (of the families `only`, default all) on the
@@ -248,58 +327,19 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     translators = load_translators(channel_dir, only)
     if not translators:
         return {}, []
-    ds = ds.to_dict()  # plain lists: reading Arrow columns row by row costs more than the models
-    messages = torch.tensor(ds["message"])
-    messages = messages.long() if agents.channel.discrete else messages.float()
-    colors = torch.tensor(ds["colors"], dtype=torch.float32)
-    targets = torch.tensor(ds["target"])
-    texts = list(ds["utterance"])
-    usable = torch.from_numpy(_english_usable(english, texts))
-    usable_texts = [t for t, u in zip(texts, usable) if u]
+    r = ChannelRounds.build(ds, agents, english, eval_listener)
     exact = ExactMessageModel(agents)
-    scores = RoundScores(english, eval_listener, colors, targets, texts)
-    out, choices, english_out = {}, {}, {}
+    out, shown = {}, {}
     for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=not progress):
         tr, start = translators[name], time.perf_counter()
-        context = None if name in CONTEXT_FREE else colors
-        eng = tr.to_english(messages, context)
-        eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
-        report = {"to_english": to_english_metrics(eng, ds, scores)}
-        choices[name] = report["to_english"].pop("_choices")
-        english_out[name] = eng
+        report = {}
+        report["to_english"], shown[name] = score_to_english(name, tr, r)
         if tr.to_neuralese is not None:
-            neu = _dedupe_texts(tr.to_neuralese, usable_texts, None if context is None else colors[usable])
-            report["to_neuralese"] = to_neuralese_metrics(neu, ds, agents, colors, targets, usable)
-        report["belief_kl"] = belief_kl(messages, list(eng.translations), exact, english)
+            report["to_neuralese"] = score_to_neuralese(name, tr, r)
+        report["belief_kl"] = belief_kl(r.messages, shown[name]["text"], exact, english)
         report["seconds"] = time.perf_counter() - start  # translating and scoring, both directions (1 torch thread)
         out[name] = report
-    return out, gallery(ds, agents.channel, english_out, choices)
-
-
-def render_message(message: list, discrete: bool) -> str:
-    if discrete:
-        return " ".join(str(s) for s in message) or "(empty)"
-    return "z[0:3] = " + ", ".join(f"{v:+.2f}" for v in message[:3]) + " …"
-
-
-def gallery(ds: dict, channel, translations: dict[str, Translations], choices: dict[str, torch.Tensor]) -> list[dict]:
-    """A few rounds of each condition, drawn at fixed positions so reruns show the same rounds."""
-    rows: list[int] = []
-    conds = ds["condition"]
-    for cond in ("far", "split", "close"):
-        idx = [i for i, c in enumerate(conds) if c == cond]
-        rows += idx[:: max(1, len(idx) // 3)][:3]
-    items = []
-    for i in rows[:GALLERY_PER_CHANNEL]:
-        r = {k: v[i] for k, v in ds.items()}
-        items.append({
-            "channel": channel.kind, "round_id": r["round_id"], "condition": r["condition"], "colors": r["colors"],
-            "target": r["target"], "utterance": r["utterance"], "message": render_message(r["message"], channel.discrete),
-            "agent_choice": r["agent_choice"],
-            "translations": {name: {"text": t.translations[i], "eval_listener_choice": int(choices[name][i]),
-                                    "faithful": bool(t.faithful[i])} for name, t in translations.items()},
-        })  # fmt: skip
-    return items
+    return out, gallery(r.ds, agents, shown, r.transplant)
 
 
 def eval_listener_dir(run: Path) -> Path:
@@ -330,8 +370,7 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
     channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
     if channel_dirs:
         eval_listener_dir(run)  # fail fast; each worker loads it
-    # translators of agents this run cannot play (imported messages) have nothing to score by behaviour
-    playable = [d for d in channel_dirs if (run / "agents" / _channel_kind(d) / "config.json").is_file()]
+    playable = playable_channels(run, channel_dirs)
     units = sorted(((i, d, u) for i, u in enumerate(UNITS) for d in playable if set(u) & set(families(d))), key=_unit_cost)
     results: dict[tuple[str, int], tuple[dict, list[dict]]] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
@@ -348,6 +387,20 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
             results[futures[done]] = done.result()
             bar.set_postfix_str(futures[done][0])
     return merge_units(results) if results else ({}, [])
+
+
+def playable_channels(run: Path, channel_dirs: list[Path]) -> list[Path]:
+    """The channel directories whose agents the run holds. The others (translators of imported
+    messages, or a run missing its agents) have nothing to score by behaviour: a warning names them."""
+    playable = []
+    for d in channel_dirs:
+        agents = run / "agents" / _channel_kind(d)
+        if (agents / "config.json").is_file():
+            playable.append(d)
+        else:
+            print(f"warning: channel {d.name} not evaluated: translators at {d} but no agents at {agents} "
+                  "to play its messages", file=sys.stderr)  # fmt: skip
+    return playable
 
 
 def _unit_cost(unit: tuple[int, Path, Sequence[str]]) -> tuple:
@@ -380,14 +433,23 @@ def merge_units(results: dict[tuple[str, int], tuple[dict, list[dict]]]) -> tupl
         if not got:
             continue
         metrics[channel] = {name: got[name] for name in NAMES if name in got}
-        rows = [dict(g) for g in next((gal for _, gal in parts if gal), [])]
-        for row in rows:
-            row["channel"], row["translations"] = channel, {}
-        for _, gal in parts:
-            for row, g in zip(rows, gal):
-                row["translations"].update(g["translations"])
-        items += [{**row, "translations": {n: row["translations"][n] for n in NAMES if n in row["translations"]}} for row in rows]
+        galleries = [gal for _, gal in parts if gal]
+        items += [_merge_rows(channel, same) for same in zip(*galleries)]
     return metrics, items
+
+
+def _merge_rows(channel: str, same: Sequence[dict]) -> dict:
+    """One gallery row from the units' rows of the same round: their translations together, in
+    `NAMES` order, in the round's context and transplanted."""
+
+    def merged(key: Callable[[dict], dict]) -> dict:
+        got = {k: v for row in same for k, v in key(row).items()}
+        return {n: got[n] for n in NAMES if n in got}
+
+    row = {**same[0], "channel": channel, "translations": merged(lambda g: g["translations"])}
+    if "transplanted" in row:
+        row["transplanted"] = {**row["transplanted"], "translations": merged(lambda g: g.get("transplanted", {}).get("translations", {}))}
+    return row
 
 
 def _channel_kind(channel_dir: Path) -> str:

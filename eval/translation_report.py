@@ -18,10 +18,11 @@ from translator.corpus import CONDITIONS
 # Preferred row order; translators not listed here follow in the order the metrics give them.
 TRANSLATORS = ("belief", "belief_no_prior", "belief_context_free", "belief_context_free_no_prior", "direct",
                "seq2seq_cooccurrence", "seq2seq_cooccurrence_greedy", "seq2seq_cooccurrence_context_free",
-               "seq2seq_belief", "seq2seq_belief_greedy", "seq2seq_belief_context_free", "random")
+               "seq2seq_belief", "seq2seq_belief_greedy", "seq2seq_belief_context_free", "random", "message_blind")
 MISSING = "–"
-COLUMNS = ["translator", "R→H acc [95% CI]", "H→R acc [95% CI]", "BLEU", "chrF", "distinct/1000", "naturalness",
-           "consulted acc", "belief KL", "faithful %"]  # fmt: skip
+COLUMNS = ["translator", "R→H acc [95% CI]", "H→R acc [95% CI]", "R→H transplanted [95% CI]", "far / split / close",
+           "H→R transplanted [95% CI]", "BLEU", "chrF", "distinct/1000", "naturalness", "consulted acc", "belief KL",
+           "faithful %"]  # fmt: skip
 
 Table = tuple[str, list[str], list[list[str]]]  # (caption, header, rows)
 
@@ -51,6 +52,18 @@ def fmt_acc(rep: dict | None) -> str:
     return f"{rep['accuracy']:.3f}"
 
 
+def fmt_agreement(rep: dict | None) -> str:
+    """`agreement [lo, hi]` of an agreement report (transplanted contexts), or "–"."""
+    return fmt_acc({"accuracy": rep.get("agreement"), "ci95": rep.get("ci95")} if rep else None)
+
+
+def fmt_by_condition(rep: dict | None, key: str = "agreement") -> str:
+    """`far / split / close` values of a report's `by_condition`, two decimals, or "–"."""
+    by = (rep or {}).get("by_condition") or {}
+    cells = [fmt((by.get(c) or {}).get(key), 2) for c in CONDITIONS]
+    return MISSING if all(c == MISSING for c in cells) else " / ".join(cells)
+
+
 def fmt_percent(v: object) -> str:
     """A share in [0, 1] as a percentage with one decimal, or "–"."""
     return f"{100 * v:.1f}" if _finite(v) else MISSING
@@ -63,9 +76,10 @@ def translation_tables(translation: dict) -> list[Table]:
         rows = []
         for name in ordered_translators(by_translator):
             entry = by_translator[name] or {}
-            en = entry.get("to_english") or {}
+            en, neu = entry.get("to_english") or {}, entry.get("to_neuralese") or {}
             rows.append([
-                name, fmt_acc(en), fmt_acc(entry.get("to_neuralese")), fmt(en.get("bleu")), fmt(en.get("chrf")),
+                name, fmt_acc(en), fmt_acc(neu), fmt_agreement(en.get("transplanted")), fmt_by_condition(en.get("transplanted")),
+                fmt_agreement(neu.get("transplanted")), fmt(en.get("bleu")), fmt(en.get("chrf")),
                 fmt(en.get("distinct")), fmt(en.get("naturalness")), fmt(en.get("consulted_listener_accuracy")),
                 fmt(entry.get("belief_kl")), fmt_percent(en.get("faithful")),
             ])  # fmt: skip
@@ -98,7 +112,13 @@ TRANSLATION_INTRO = (
     "R→H: agent messages translated into English, scored by the evaluation listener picking the target; "
     "H→R: people's utterances translated into messages, scored by the agent listener. Accuracies with 95% "
     "intervals from a bootstrap over games; BLEU, chrF, distinct, naturalness, consulted-listener accuracy and "
-    "faithfulness are of the R→H translations; belief KL between the message's and the translation's beliefs."
+    "faithfulness are of the R→H translations; belief KL between the message's and the translation's beliefs. "
+    "Transplanted: each message (utterance) is read in another round's context, where its own round's target means "
+    "nothing; R→H agreement = the evaluation listener picks from the translation what the agent listener picks from "
+    "the message, H→R agreement = the agent listener picks from the translation what the evaluation listener picks "
+    "from the utterance (by the transplanted context's condition). message_blind describes the round's target (or "
+    "sends the agents' own message for it) without reading the source: what recovering the target alone scores; "
+    "transplanted, it is at chance (0.333) by construction."
 )
 
 
@@ -203,6 +223,8 @@ GALLERY_CSS = """
 .swatch-box{text-align:center;font-size:80%;width:8em}
 .swatch{width:64px;height:64px;margin:0 auto;border:3px solid transparent;border-radius:4px}
 .swatch.target{border-color:#000}
+.swatch.small{display:inline-block;width:1.4em;height:1.4em;vertical-align:middle;margin:0}
+.transplanted{border-top:1px dashed #ccc;margin-top:6px;padding-top:4px}
 .picks{min-height:1.2em}
 .untranslatable{color:#a33;font-style:italic}
 .right{color:#080}.wrong{color:#a00}
@@ -215,14 +237,13 @@ def hsl_css(color: Sequence[float]) -> str:
     return f"hsl({h:g}, {s:g}%, {lum:g}%)"
 
 
-def _round_html(r: dict) -> str:
+def _swatches(colors: Sequence, target: int | None, agent_choice: int | None, translations: dict) -> str:
+    """One box per colour: the swatch (the target with a border), its label, and who picked it."""
     esc = html.escape
-    target = r.get("target")
-    translations = r.get("translations") or {}
     names = ordered_translators(translations)
     boxes = []
-    for i, color in enumerate(r.get("colors") or []):
-        pickers = (["agent"] if r.get("agent_choice") == i else []) + [
+    for i, color in enumerate(colors or []):
+        pickers = (["agent"] if agent_choice == i else []) + [
             f"eval listener ({n})" for n in names if (translations[n] or {}).get("eval_listener_choice") == i
         ]
         cls = "swatch target" if i == target else "swatch"
@@ -231,26 +252,62 @@ def _round_html(r: dict) -> str:
             f'<div class="swatch-box"><div class="{cls}" style="background: {esc(hsl_css(color))}" '
             f'title="{esc(label)}"></div><div>{esc(label)}</div>'
             f'<div class="picks">{esc(", ".join(pickers))}</div></div>')  # fmt: skip
+    return f'<div class="swatches">{"".join(boxes)}</div>'
+
+
+def _translation_items(translations: dict, reference: int | None) -> str:
+    """The translations as a list, each marked ✓ when the evaluation listener's pick from it is
+    `reference` (the target in the round's context, the agent's pick when transplanted)."""
+    esc = html.escape
     items = []
-    for n in names:
+    for n in ordered_translators(translations):
         t = translations[n] or {}
         choice = t.get("eval_listener_choice")
-        mark = (
-            "" if choice is None else ('<span class="right">✓</span> ' if choice == target else '<span class="wrong">✗</span> ')
-        )
+        mark = "" if choice is None or reference is None else (
+            '<span class="right">✓</span> ' if choice == reference else '<span class="wrong">✗</span> ')  # fmt: skip
         flag = "" if t.get("faithful", True) else ' <span class="untranslatable">untranslatable?</span>'
         items.append(f"<li>{mark}<b>{esc(str(n))}</b>: {esc(str(t.get('text', '')))}{flag}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _reconstruction_html(color: Sequence[float] | None) -> str:
+    if not color:
+        return ""
+    return (f'<div class="reconstruction"><span class="swatch small" style="background: {html.escape(hsl_css(color))}">'
+            "</span> the colour the agent listener guesses from the message alone</div>")  # fmt: skip
+
+
+def _transplanted_html(t: dict | None) -> str:
+    if not t:
+        return ""
+    esc = html.escape
+    return "\n".join([
+        '<div class="transplanted">',
+        f'<div class="meta">the same message read in the context of round {esc(str(t.get("round_id", "")))} '
+        f'({esc(str(t.get("condition", "")))}): ✓ = the evaluation listener picks what the agent listener picks</div>',
+        _swatches(t.get("colors") or [], None, t.get("agent_choice"), t.get("translations") or {}),
+        _translation_items(t.get("translations") or {}, t.get("agent_choice")),
+        "</div>",
+    ])  # fmt: skip
+
+
+def _round_html(r: dict) -> str:
+    esc = html.escape
+    target = r.get("target")
+    translations = r.get("translations") or {}
     agent = r.get("agent_choice")
     agent_ok = "" if agent is None else f"#{agent} (right)" if agent == target else f"#{agent} (wrong)"
     return "\n".join([
         '<div class="round">',
         f'<div class="meta">{esc(str(r.get("channel", "")))} · round {esc(str(r.get("round_id", "")))} · '
         f'{esc(str(r.get("condition", "")))}</div>',
-        f'<div class="swatches">{"".join(boxes)}</div>',
+        _swatches(r.get("colors") or [], target, agent, translations),
         f"<div>message: <code>{esc(str(r.get('message', '')))}</code>; agent listener picked "
         f"{esc(agent_ok or '–')}</div>",
+        _reconstruction_html(r.get("reconstruction")),
         f"<div>person: “{esc(str(r.get('utterance', '')))}”</div>",
-        f"<ul>{''.join(items)}</ul>",
+        _translation_items(translations, target),
+        _transplanted_html(r.get("transplanted")),
         "</div>",
     ])  # fmt: skip
 
@@ -259,7 +316,10 @@ def gallery_html(gallery: list[dict]) -> str:
     """An HTML fragment (with its own <style>) showing each sampled round: swatches, picks, message, translations."""
     if not gallery:
         return ""
-    intro = ("<p>Sampled dev rounds. The target has a black border; under each colour, who picked it: the agent "
-             "listener (from the message) and the evaluation listener given each translator's English. "
-             "Translations judged unfaithful to the message are marked <i>untranslatable?</i>.</p>")  # fmt: skip
+    intro = ("<p>Rounds drawn at random (seeded), the same number from each condition. The target has a black "
+             "border; under each colour, who picked it: the agent listener (from the message) and the evaluation "
+             "listener given each translator's English. Translations judged unfaithful to the message are marked "
+             "<i>untranslatable?</i>. For a listener that reconstructs, the small swatch is the colour it guesses "
+             "from the message alone. Below each round, the same message read in another round's context "
+             "(transplanted), where the round's own target means nothing.</p>")  # fmt: skip
     return "\n".join([f"<style>{GALLERY_CSS}</style>", "<h2>Gallery</h2>", intro, *(_round_html(r) for r in gallery)])

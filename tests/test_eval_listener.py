@@ -152,3 +152,29 @@ def test_model_rejects_bad_kernel_sizes():
 
     with pytest.raises(ValueError, match="kernel_sizes"):
         CNNListener(CNNListenerConfig(vocab_size=10, kernel_sizes=[0, 2]))
+
+
+def test_game_subsets_split_whole_games_and_complement_each_other(corpus):
+    from training.eval_listener import select_games
+
+    train = corpus[0]
+    assert select_games(train, EvalListenerArgs()) is train
+    held = select_games(train, EvalListenerArgs(games_fraction=0.5, games_seed=2))
+    rest = select_games(train, EvalListenerArgs(games_fraction=0.5, games_seed=2, games_part="rest"))
+    held_games, rest_games = {r.game_id for r in held}, {r.game_id for r in rest}
+    assert held_games and rest_games and not held_games & rest_games
+    assert held_games | rest_games == {r.game_id for r in train} and len(held) + len(rest) == len(train)
+    assert len(held_games) == round(0.5 * len({r.game_id for r in train}))
+    assert held_games != {r.game_id for r in select_games(train, EvalListenerArgs(games_fraction=0.5, games_seed=3))}
+    for bad in (dict(games_fraction=0.0), dict(games_fraction=1.0), dict(games_fraction=0.5, games_part="both")):
+        with pytest.raises(ValueError, match="games_"):
+            EvalListenerArgs(**bad)
+
+
+def test_training_on_a_subset_records_it(corpus):
+    train, _, tok = corpus
+    args = EvalListenerArgs(epochs=1, max_steps=4, games_fraction=0.5, games_seed=1, **SMALL)
+    data = train_eval_listener(train, tok, args).training["data"]
+    assert data["games"] == round(0.5 * len({r.game_id for r in train}))
+    assert data["train_rounds"] + data["val_rounds"] < len(train)
+    assert data["subset"] == "held part of split_games(0.5, seed=1)"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from eval.metrics import accuracy_report, bootstrap_ci, expected_calibration_error, reliability
+from eval.metrics import accuracy_report, agreement_report, bootstrap_ci, expected_calibration_error, reliability
 
 
 def width(ci: list[float]) -> float:
@@ -93,6 +93,18 @@ def test_accuracy_report_omits_absent_conditions():
     rep = accuracy_report([True, False], ["far", "far"], ["g", "g"])
     assert list(rep["by_condition"]) == ["far"]
     assert rep["accuracy"] == 0.5
+
+
+def test_agreement_report_is_the_accuracy_report_renamed():
+    agree = [True, False, True, True, False, True, True]
+    conditions = ["far", "far", "split", "split", "close", "close", "close"]
+    games = ["g1", "g2", "g1", "g2", "g1", "g2", "g3"]
+    acc, rep = accuracy_report(agree, conditions, games), agreement_report(agree, conditions, games)
+    assert set(rep) == {"agreement", "ci95", "rounds", "by_condition"}
+    assert (rep["agreement"], rep["ci95"], rep["rounds"]) == (acc["accuracy"], acc["ci95"], acc["rounds"]) == (5 / 7, acc["ci95"], 7)
+    for cond, part in rep["by_condition"].items():
+        assert part == {"agreement": acc["by_condition"][cond]["accuracy"], "ci95": acc["by_condition"][cond]["ci95"],
+                        "rounds": acc["by_condition"][cond]["rounds"]}  # fmt: skip
 
 
 def calibrated_case() -> tuple[np.ndarray, np.ndarray]:

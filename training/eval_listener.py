@@ -1,8 +1,14 @@
-"""Train the evaluation listener: a CNN listener, other seed, same training games, shared tokenizer.
+"""Train the evaluation listener: a CNN listener, other seed, shared tokenizer.
 
 Validation (early stopping and the calibration temperature) uses held-out *training* games
 (`val_fraction` of them, split with this listener's own seed), so the dev games stay untouched for
 reporting. The tokenizer is the English bundle's, so both listeners read the same pieces.
+
+By default it trains on the same games as the English models. `games_fraction` trains it on a
+share of the training games instead (whole games, `corpus.split_games` with `games_seed`;
+`games_part="rest"` takes the other games of the same split), so that the judge and the listener
+the translators consult can be trained on disjoint games: then a translation cannot pass by
+exploiting what both memorised of the same games.
 """
 
 from __future__ import annotations
@@ -42,6 +48,23 @@ class EvalListenerArgs:
     patience: int = 3
     val_fraction: float = 0.1  # of training games
     max_steps: int | None = None  # cap, for quick tests
+    games_fraction: float | None = None  # train on this share of the training games (whole games); None: all
+    games_seed: int = 0  # the split's seed
+    games_part: str = "held"  # "held": the `games_fraction` split_games holds out; "rest": the other games
+
+    def __post_init__(self):
+        if self.games_fraction is not None and not 0 < self.games_fraction < 1:
+            raise ValueError(f"games_fraction must be between 0 and 1 (exclusive), got {self.games_fraction}")
+        if self.games_part not in ("held", "rest"):
+            raise ValueError(f"games_part must be 'held' or 'rest', got {self.games_part!r}")
+
+
+def select_games(rounds: list[Round], args: EvalListenerArgs) -> list[Round]:
+    """The training rounds of the games the listener trains on (`args.games_*`; all by default)."""
+    if args.games_fraction is None:
+        return rounds
+    rest, held = split_games(rounds, args.games_fraction, seed=args.games_seed)
+    return held if args.games_part == "held" else rest
 
 
 class LengthBucketSampler(Sampler[list[int]]):
@@ -85,7 +108,8 @@ def train_eval_listener(
     accelerator = accelerator or Accelerator()
     start = time.perf_counter()
     set_seed(args.seed)
-    train_rounds, val_rounds = split_games(train_rounds, args.val_fraction, seed=args.seed)
+    games = select_games(train_rounds, args)
+    train_rounds, val_rounds = split_games(games, args.val_fraction, seed=args.seed)
     train_ds = english_dataset(train_rounds, tokenizer, args.max_len)
     val = batches(english_dataset(val_rounds, tokenizer, args.max_len), 512)
     g = torch.Generator().manual_seed(args.seed)
@@ -121,6 +145,9 @@ def train_eval_listener(
         "args": asdict(args),
         "architecture": "cnn",
         "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds),
+                 "games": len({r.game_id for r in games}),
+                 "subset": "all training games" if args.games_fraction is None else
+                           f"{args.games_part} part of split_games({args.games_fraction}, seed={args.games_seed})",
                  "validation": f"{args.val_fraction:.0%} of training games (seed {args.seed})"},
         "tokenizer": {"vocab_size": tokenizer.vocab_size},
         "listener": {"best_epoch": res.best_epoch, "val_accuracy": res.best_score, "seconds": res.seconds,
@@ -138,4 +165,4 @@ def save_eval_listener(model: EvaluationListener, run_dir: str | Path, accelerat
     return path
 
 
-__all__ = ["EvalListenerArgs", "LengthBucketSampler", "train_eval_listener", "save_eval_listener"]
+__all__ = ["EvalListenerArgs", "LengthBucketSampler", "select_games", "train_eval_listener", "save_eval_listener"]
