@@ -15,7 +15,7 @@ from translator.run_layout import DEFAULT_NAME, DIRECTIONS, translator_dir
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from translator.stream import run_stream, run_stream_parallel
+    from translator.stream import ReadError, run_stream, run_stream_parallel
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -37,6 +37,9 @@ def _translate(args: argparse.Namespace) -> None:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return
+    except ReadError as e:  # every line read before the failure has been written
+        print(f"neuralese translate: error: {e}", file=sys.stderr)
+        sys.exit(1)
     finally:
         if args.input:
             inp.close()
