@@ -277,3 +277,16 @@ def test_records_with_lone_surrogates_are_written_as_utf8(translator, rows):
     records = [json.loads(x) for x in out.getvalue().splitlines()]
     assert records[0]["id"] == "\ud800x" and "error" not in records[0]
     assert records[1]["error"].startswith("unknown field(s) \udc00;")
+
+
+def test_text_no_reader_can_split_or_read_is_escaped_or_refused(translator):
+    """A raw U+2028 echoed in a record is escaped (`str.splitlines` would break the record in two);
+    an utterance with a lone surrogate, which the tokenizer cannot take, is that line's error."""
+    lines = ['{"\u2028": 1}'.encode(), b'{"utterance": "\\ud800 blue"}', b'{"utterance": "blue"}']
+    out = io.StringIO()
+    run_stream(translator, "neuralese", io.BytesIO(b"\n".join(lines)), out)
+    assert "\u2028" not in out.getvalue() and len(out.getvalue().splitlines()) == 3
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert records[0]["error"].startswith("unknown field(s) \u2028;")
+    assert records[1]["error"] == "utterance: not valid Unicode (a lone surrogate at character 0)"
+    assert len(records[2]["translation"]) == translator.channel.dim

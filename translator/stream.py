@@ -121,11 +121,21 @@ def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Item:
     if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float)) or (isinstance(rid, float) and not math.isfinite(rid))):
         raise ValueError("id: expected a string or a finite number")
     try:
-        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(obj[key])
+        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(_unicode(key, obj[key]))
         context = obj.get("context")
         return Item(line, source, None if context is None else translator.check_context(context), rid)
     except ValueError as e:
         raise LineError(str(e), rid) from None
+
+
+def _unicode(key: str, value: Any) -> Any:
+    """`value`, unless it is text with a lone surrogate (JSON's `"\\ud800"`), which no tokenizer reads."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{key}: not valid Unicode (a lone surrogate at character {e.start})") from None
+    return value
 
 
 def _check_direction(to: str) -> None:
@@ -327,13 +337,20 @@ def formatted(records: list[dict[str, Any]]) -> tuple[str, int, int]:
     return "".join(text for text, _ in lines), len(lines), sum(error for _, error in lines)
 
 
+# Line breaks to Python's `str.splitlines` (and JavaScript) that JSON leaves raw inside strings:
+# escaped, so that a record is one line for any reader.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def _json_line(rec: dict[str, Any]) -> tuple[str, bool]:
-    """`(line, is it an error record)`: one record as strict JSON that can be written as UTF-8.
-    A lone surrogate echoed from the input is escaped; a record that cannot be JSON at all becomes
-    an error record for its line."""
+    """`(line, is it an error record)`: one record as one line of strict JSON that can be written as
+    UTF-8. A lone surrogate echoed from the input is escaped; a record that cannot be JSON at all
+    becomes an error record for its line."""
     try:
         text = json.dumps(rec, ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")
+        if not text.isascii():  # the usual record is ASCII: nothing to check
+            text = text.translate(_LINE_BREAKS)
+            text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, from an id or a field name: \u escapes are valid JSON
         text = json.dumps(rec, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
