@@ -148,7 +148,10 @@ class MicroBatcher:
         idx = {mode: [i for i, m in enumerate(modes) if m == mode] for mode in (True, False)}
         waits = {mode: self._enqueue((channel, to, mode), [sources[i] for i in rows], [contexts[i] for i in rows] if mode else None)
                  for mode, rows in idx.items() if rows}  # fmt: skip
-        for mode, out in zip(waits, await asyncio.gather(*waits.values())):
+        outs = await asyncio.gather(*waits.values(), return_exceptions=True)  # both awaited, whichever fails
+        for mode, out in zip(waits, outs):
+            if isinstance(out, BaseException):
+                raise out
             for i, r in zip(idx[mode], out):
                 results[i] = r
         return results
