@@ -290,3 +290,15 @@ def test_text_no_reader_can_split_or_read_is_escaped_or_refused(translator):
     assert records[0]["error"].startswith("unknown field(s) \u2028;")
     assert records[1]["error"] == "utterance: not valid Unicode (a lone surrogate at character 0)"
     assert len(records[2]["translation"]) == translator.channel.dim
+
+
+def test_translate_command_exits_1_on_a_failed_read(saved_belief_translator, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")
+    monkeypatch.setattr("sys.stdin", argparse.Namespace(buffer=_FailingInput(b'{"utterance": "blue"}\n')))
+    args = _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "neuralese"])
+    with pytest.raises(SystemExit) as info:
+        args.func(args)
+    captured = capsys.readouterr()
+    assert info.value.code == 1 and [json.loads(x)["line"] for x in captured.out.splitlines()] == [1]
+    assert captured.err == "neuralese translate: error: input: reading failed after line 1 (OSError: [Errno 5] Input/output error)\n"

@@ -17,9 +17,11 @@ Output, one JSON object per non-blank input line, in input order:
 A bad line (not JSON, nested too deeply, not UTF-8, a wrong field, a wrong dimension, NaN, ...)
 gets an error record in its place and the stream goes on: whatever goes wrong with one line, even
 an unexpected exception, becomes that line's error record. Blank lines are skipped. A failure to
-read the input itself is raised after every line read before it has been written. Lines are batched internally: a
-reader thread feeds a queue, and a batch is whatever has arrived (up to `batch_size`) once the
-input pauses for `max_wait` seconds, so a live pipe is answered promptly and a file at full speed.
+read the input itself (`ReadError`) is raised once every line read before it has been written.
+
+Lines are batched internally: a reader thread feeds a queue, and a batch is whatever has arrived
+(up to `batch_size`) once the input pauses for `max_wait` seconds, so a live pipe is answered
+promptly and a file at full speed.
 
 `run_stream_parallel` spreads the batches over worker processes (`neuralese translate --workers N`),
 each with its own copy of the translator and one torch thread: on a big file this beats threads in
