@@ -362,3 +362,30 @@ def test_corpus_error_is_a_value_error():
     err = CorpusError("f.csv", "bad", line=3, field="x")
     assert isinstance(err, ValueError)
     assert str(err) == "f.csv:3: field 'x': bad"
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path, small_table, write_csv):
+    """Excel's "CSV UTF-8" starts the file with a BOM: the first column is still `gameid`."""
+    header, rows = small_table
+    plain = write_csv(tmp_path / "plain.csv", header, rows)
+    with_bom = tmp_path / "bom.csv"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert load_rounds(with_bom) == load_rounds(plain)
+    assert load_rounds(with_bom)[0].game_id == rows[0][header.index("gameid")]
+
+
+def test_a_byte_that_is_not_utf8_is_reported_with_file_and_line(tmp_path, small_table, write_csv):
+    header, rows = small_table
+    path = write_csv(tmp_path / "latin1.csv", header, rows)
+    data = path.read_bytes().splitlines(keepends=True)
+    data[3] = data[3].replace(b"close", b"clos\xe9", 1)  # "closé" in Latin-1
+    column = data[3].index(b"\xe9")
+    path.write_bytes(b"".join(data))
+    with pytest.raises(CorpusError) as info:
+        load_rounds(path)
+    assert info.value.line == 4 and info.value.path == str(path)
+    assert str(info.value) == f"{path}:4: not UTF-8 text (invalid continuation byte at byte {column} of the line); save the file as UTF-8"
+    # on the first line, after a BOM: the byte is counted from the start of the line, BOM included
+    path.write_bytes(b"\xef\xbb\xbf\xff" + b"".join(data[1:]))
+    with pytest.raises(CorpusError, match=r":1: not UTF-8 text \(invalid start byte at byte 3 of the line\)"):
+        load_rounds(path)

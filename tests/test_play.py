@@ -107,6 +107,57 @@ def test_tokens_are_spent_once_and_expire(tmp_path):
     db.close()
 
 
+# One "server process" on a plays database: deals its tokens, then answers another process's tokens
+# and races for a shared one. Prints what it got, as JSON.
+_PROCESS = """
+import json, sys, time
+from translator.plays_db import PlaysDB
+path, k, phase = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+row = {"role": "listener", "channel": "c", "round_id": "g/1", "game_id": "g", "condition": "far",
+       "colors": [[1, 2, 3]] * 3, "target": 1, "choice": 1, "correct": True}
+with PlaysDB(path) as db:  # phase "deal": all processes create the fresh file at once
+    if phase == "deal":
+        for i in range(25):
+            db.issue(f"p{k}-{i}", {"by": k, "i": i})
+            db.record(**row, player=f"deal{k}")
+        if k == 0:
+            db.issue("shared", {"by": 0})
+        print(json.dumps([]))
+    else:
+        other = (k + 1) % 4
+        got = [db.pending(f"p{other}-{i}") for i in range(25)]
+        answered = [db.answer(f"p{other}-{i}", {**row, "player": f"answer{k}"}) is not None for i in range(25)]
+        shared = db.answer("shared", {**row, "player": f"shared{k}"}) is not None
+        print(json.dumps([got, answered, shared]))
+"""
+
+
+def _processes(path: Path, phase: str) -> list:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, str(path), str(k), phase], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(4)]  # fmt: skip
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    return [json.loads(out) for out, _ in outs]
+
+
+def test_tokens_are_shared_by_processes(tmp_path):
+    """Tokens and rows live in the SQLite file, not in a process: four processes create a fresh
+    database at once, deal rounds, and then answer each other's rounds, each exactly once."""
+    path = tmp_path / "plays.sqlite"
+    _processes(path, "deal")
+    results = _processes(path, "answer")
+    for k, (got, answered, _) in enumerate(results):
+        assert got == [{"by": (k + 1) % 4, "i": i} for i in range(25)] and all(answered)
+    assert sum(shared for *_, shared in results) == 1  # the shared token was spent once
+    with PlaysDB(path) as db:
+        rows = db.rows()
+        assert db._con().execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 0
+    players = [r["player"] for r in rows]
+    assert len(rows) == 4 * 25 + 4 * 25 + 1
+    assert all(players.count(f"deal{k}") == 25 and players.count(f"answer{k}") == 25 for k in range(4))
+
+
 def test_not_a_plays_database(tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
@@ -157,8 +208,8 @@ def _free_port() -> int:
 class Server:
     """`neuralese serve --plays DB --play-data CSV` in a subprocess; restartable on the same database."""
 
-    def __init__(self, run: Path, db: Path, data: Path):
-        self.run, self.db, self.data = run, db, data
+    def __init__(self, run: Path, db: Path, data: Path, workers: int = 1):
+        self.run, self.db, self.data, self.workers = run, db, data, workers
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -170,7 +221,7 @@ class Server:
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", SERVE, "serve", "--run", str(self.run), "--port", str(port), "--threads", "1",
-                 "--plays", str(self.db), "--play-data", str(self.data), "--log-level", "warning"],
+                 "--plays", str(self.db), "--play-data", str(self.data), "--workers", str(self.workers), "--log-level", "warning"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.url = f"http://127.0.0.1:{port}"
@@ -383,15 +434,39 @@ def test_play_page_in_headless_chromium(server, held_out):
 def test_rows_survive_a_server_restart(server):
     rows = PlaysDB(server.db).rows()
     assert len(rows) >= 4  # from the tests above
+    rnd = httpx.get(server.url + "/v1/play/round", params={"role": "listener", "channel": "continuous"}).json()
     server.stop()
     url = server.start()  # a new process on the same database
     assert PlaysDB(server.db).rows() == rows
-    rnd = httpx.get(url + "/v1/play/round", params={"role": "listener", "channel": "continuous"}).json()
+    # the round dealt before the restart is still answerable: its token is in the database
     assert httpx.post(url + "/v1/play/answer", json={"token": rnd["token"], "choice": 0}).status_code == 200
     after = PlaysDB(server.db).rows()
     assert after[: len(rows)] == rows and len(after) == len(rows) + 1 and after[-1]["id"] > rows[-1]["id"]
     rep = plays_report(server.db)
     assert rep["rounds"] == len(after) and rep["listener"]["rounds"] + rep["speaker"]["rounds"] == len(after)
+
+
+def test_play_page_with_several_server_processes(play_run, held_out, tmp_path):
+    """`serve --workers 2 --plays`: whichever process deals a round, any process takes its answer."""
+    server = Server(play_run, tmp_path / "plays.sqlite", held_out[0], workers=2)
+    server.start()
+    try:
+        dealt = []
+        for role in ("listener", "speaker") * 4:  # a new connection each time: the kernel spreads them over the processes
+            r = httpx.get(server.url + "/v1/play/round", params={"role": role, "channel": "continuous"}, headers={"Connection": "close"})
+            assert r.status_code == 200, r.text
+            dealt.append(r.json())
+        for rnd in reversed(dealt):
+            answer = {"choice": 1} if rnd["role"] == "listener" else {"utterance": "the blue one"}
+            r = httpx.post(server.url + "/v1/play/answer", json={"token": rnd["token"], **answer}, headers={"Connection": "close"})
+            assert r.status_code == 200, r.text
+            again = httpx.post(server.url + "/v1/play/answer", json={"token": rnd["token"], **answer}, headers={"Connection": "close"})
+            assert again.status_code == 404  # spent, whichever process is asked
+    finally:
+        server.stop()
+    rows = PlaysDB(server.db).rows()
+    assert [r["role"] for r in rows] == [r["role"] for r in reversed(dealt)]
+    assert "Traceback" not in server.log.read_text()
 
 
 def test_play_options_are_checked(tmp_path, play_run, held_out):

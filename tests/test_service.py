@@ -140,6 +140,7 @@ def test_invalid_requests_answer_4xx_and_the_server_lives(server, rows):
     url, proc = server
     m, ctx = rows[0][0], rows[1][0]
     nan_body = '{"channel": "continuous", "to": "english", "items": [{"message": [' + ", ".join(["NaN"] * 64) + "]}]}"
+    with_m = '{"channel": "continuous", "to": "english", "items": [{"message": MSG}]}'
 
     def post(body):
         return httpx.post(url + "/v1/translate", json=body)
@@ -153,6 +154,10 @@ def test_invalid_requests_answer_4xx_and_the_server_lives(server, rows):
 
     cases = [
         (post({"channel": "continuous", "to": "english", "items": [{"message": m[:-1]}]}), 422, r"items\[0\]\.message: .*expects 64 numbers, got 63"),
+        (post({"channel": "continuous", "to": "english", "items": [{"message": [1e308] * 64}]}), 422, r"^items: .*NaN or infinite"),
+        (post({"channel": "continuous", "to": "english", "items": [{"message": m, "id": True}]}), 422, r"items\[0\]\.id: "),
+        (raw(with_m.replace("MSG", json.dumps(m) + ', "id": NaN')), 422, r"items\[0\]\.id: "),
+        (raw(with_m.replace("MSG", json.dumps(m) + ', "id": "\\ud800"')), 422, r"body: invalid JSON"),
         (raw(nan_body), 422, r"items\[0\]\.message: NaN or infinite"),
         (raw(nan_body.replace("NaN", "1e999")), 422, r"items\[0\]\.message: NaN or infinite"),
         (post({"channel": "gumbel", "to": "english", "items": [{"message": m}]}), 422, r"unknown channel 'gumbel'.*continuous"),
@@ -208,10 +213,63 @@ def test_concurrent_clients_are_batched_and_answered_in_order(server, translator
         assert r.status_code == 200, r.text
         for i, ((msg, c), res) in enumerate(zip(job, r.json()["results"])):
             _same(res, translator.to_english([msg], None if c is None else [c])[0], f"{k}-{i}")
-    assert after["requests"] - before["requests"] >= 32 + 8  # rows without context are queued separately
+    assert after["requests"] - before["requests"] == 32  # once each, though 8 have rows with and without context
     assert after["batches"] - before["batches"] < after["requests"] - before["requests"]  # requests shared batches
     assert after["queued_rows"] == 0 and proc.poll() is None
     json.dumps(after)
+
+
+def test_a_request_that_breaks_a_batch_fails_alone(server, translator, rows):
+    """A row the checks pass but the translator refuses (1e308 overflows float32) answers 422 to its
+    own request; the requests batched with it get their translations."""
+    url, proc = server
+    messages, colors, _ = rows
+    bad = {"channel": "continuous", "to": "english", "items": [{"message": messages[0]}, {"message": [1e308] * 64, "context": colors[1]}]}
+
+    async def go():
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            def good(k):
+                return client.post("/v1/translate", json={"channel": "continuous", "to": "english",
+                                                          "items": [{"message": messages[k], "context": colors[k], "id": k / 2}]})  # fmt: skip
+
+            return await asyncio.gather(*(good(k) for k in range(8)), client.post("/v1/translate", json=bad), *(good(k) for k in range(8, 16)))
+
+    responses = asyncio.run(go())
+    assert responses[8].status_code == 422 and "NaN or infinite" in responses[8].json()["detail"]
+    for k, r in enumerate(responses[:8] + responses[9:]):
+        assert r.status_code == 200, r.text
+        _same(r.json()["results"][0], translator.to_english([messages[k]], [colors[k]])[0], k / 2)  # float ids echoed
+    assert httpx.get(url + "/healthz").json()["queued_rows"] == 0 and proc.poll() is None
+
+
+def test_the_batcher_retries_a_failed_batch_request_by_request():
+    """Deterministic: three jobs in one batch, the middle one poisoned."""
+    from translator.service import MicroBatcher
+
+    class Stub:
+        calls: list[int] = []
+
+        def english_checked(self, sources, colors):
+            self.calls.append(len(sources))
+            if "poison" in sources:
+                raise ValueError("messages: poisoned")
+            return [f"t{s}" for s in sources]
+
+    async def go():
+        stub = Stub()
+        b = MicroBatcher({"c": stub}, batch_wait=0.05)  # type: ignore[dict-item]
+        b.start()
+        try:
+            jobs = [b.submit(("c", "english", False), src, None) for src in (["a", "b"], ["poison"], ["c"])]
+            return stub.calls, b, await asyncio.gather(*jobs, return_exceptions=True)
+        finally:
+            await b.stop()
+
+    calls, b, (first, second, third) = asyncio.run(go())
+    assert first == ["ta", "tb"] and third == ["tc"]
+    assert isinstance(second, ValueError) and str(second) == "messages: poisoned"
+    assert calls == [4, 2, 1, 1]  # the batch, then each request alone
+    assert (b.requests, b.batches, b.rows, b.queued_rows) == (3, 2, 3, 0)
 
 
 def test_several_workers_give_the_single_process_answers(service_run, translator, rows):
@@ -230,10 +288,16 @@ def test_several_workers_give_the_single_process_answers(service_run, translator
     assert "Traceback" not in log.read_text()
 
 
-def test_play_page_and_worker_counts_are_checked_before_loading(tmp_path):
+def test_what_would_stop_every_worker_is_checked_before_they_start(tmp_path, service_run):
+    """uvicorn restarts a worker that dies at start, forever: `serve --workers N` checks first."""
     from translator.service import serve
 
-    with pytest.raises(ValueError, match="one worker"):
+    with pytest.raises(ValueError, match="no translators to serve"):
         serve(tmp_path, plays_db=tmp_path / "plays.db", workers=2)
+    with pytest.raises(ValueError, match="--play-data needs --plays"):
+        serve(service_run, play_data=tmp_path / "x.csv", workers=2)
+    (tmp_path / "bad.db").write_bytes(b"not sqlite" * 100)
+    with pytest.raises(ValueError, match="not a plays database"):
+        serve(service_run, plays_db=tmp_path / "bad.db", workers=2)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         serve(tmp_path, workers=0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import translator.stream as stream
 from translator.api import Translator
 from translator.bundle import BundleError
 from translator.live_cli import add_live_commands
@@ -47,6 +48,7 @@ def _lines(rows) -> tuple[list[bytes], dict[int, str | None]]:
         json.dumps({"utterance": "blue"}),
         json.dumps({"message": m[5], "context": [[400, 50, 50]] * 3}),
         "\xff\xfe{}",  # not UTF-8 (encoded below as raw bytes)
+        "[" * 5000 + "]" * 5000,  # 10 KB, under the line cap, but too deep for any JSON reader
         good(4, ctx=False, id=3.5),
         good(5),
     ]
@@ -54,7 +56,7 @@ def _lines(rows) -> tuple[list[bytes], dict[int, str | None]]:
     expect = {
         1: None, 2: "not JSON", 3: None, 5: "expected a JSON object", 6: "expects 64 numbers, got 63",
         7: "NaN or infinite", 8: None, 9: "unknown field.*contxt", 10: "unknown field.*utterance.*has message",
-        11: r"out of range", 12: "not UTF-8", 13: None, 14: None,
+        11: r"out of range", 12: "not UTF-8", 13: "not JSON \\(nested too deeply\\)", 14: None, 15: None,
     }  # fmt: skip
     return raw, expect
 
@@ -67,7 +69,7 @@ def _check(records, expect, translator, rows):
     # good lines carry exactly what the API gives for the same rows
     want_ctx = translator.to_english([messages[i] for i in (0, 3, 5)], [colors[i] for i in (0, 3, 5)])
     want_free = translator.to_english([messages[i] for i in (1, 4)])
-    want = {1: want_ctx[0], 8: want_ctx[1], 14: want_ctx[2], 3: want_free[0], 13: want_free[1]}
+    want = {1: want_ctx[0], 8: want_ctx[1], 15: want_ctx[2], 3: want_free[0], 14: want_free[1]}
     for r in records:
         n = r["line"]
         if expect[n] is None:
@@ -78,7 +80,7 @@ def _check(records, expect, translator, rows):
         else:
             assert set(r) <= {"line", "error", "id"} and re.search(expect[n], r["error"]), r
     by_line = {r["line"]: r for r in records}
-    assert by_line[1]["id"] == "a" and by_line[13]["id"] == 3.5 and by_line[6]["id"] == 7  # ids echoed, errors too
+    assert by_line[1]["id"] == "a" and by_line[14]["id"] == 3.5 and by_line[6]["id"] == 7  # ids echoed, errors too
 
 
 def test_translate_batch_keeps_order_and_puts_errors_in_place(translator, rows):
@@ -104,7 +106,7 @@ def test_worker_processes_give_the_same_records_in_order(saved_belief_translator
     records = [json.loads(x) for x in out.getvalue().splitlines()]
     _check(records, expect, translator, rows)
     assert stats.lines == len(expect) and stats.errors == sum(v is not None for v in expect.values())
-    assert stats.batches == 5  # 14 lines in batches of 3
+    assert stats.batches == 5  # 15 lines in batches of 3
 
 
 def test_worker_processes_answer_a_live_pipe_before_eof(saved_belief_translator, translator, rows):
@@ -143,8 +145,6 @@ def test_worker_processes_report_a_bad_bundle_and_bad_settings(saved_belief_tran
 
 
 def test_over_long_line_is_an_error_and_the_stream_goes_on(translator, rows, monkeypatch):
-    import translator.stream as stream
-
     monkeypatch.setattr(stream, "MAX_LINE_BYTES", 64)
     inp = b'{"utterance": "the blue one"}\n' + b'{"utterance": "' + b"x" * 500 + b'"}\n' + b'{"utterance": "green"}'
     out = io.StringIO()
@@ -218,3 +218,87 @@ def test_translate_command(saved_belief_translator, tmp_path, rows, capsys, tran
     args = _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "english", "--workers", "0"])
     with pytest.raises(ValueError, match="--workers must be >= 1"):
         args.func(args)
+
+
+def test_an_unexpected_failure_on_one_line_is_that_lines_error(translator, rows, monkeypatch):
+    """Not only `ValueError`: whatever one line raises becomes its error record, the stream goes on."""
+    messages, colors, _ = rows
+    real = translator.check_context
+
+    def check_context(value):
+        if value == [[1, 2, 3]] * 3:
+            raise RuntimeError("boom")
+        return real(value)
+
+    monkeypatch.setattr(translator, "check_context", check_context)
+    lines = [{"message": list(messages[0]), "context": colors[0]}, {"message": list(messages[1]), "context": [[1, 2, 3]] * 3},
+             {"message": list(messages[2]), "context": colors[2]}]
+    out = io.StringIO()
+    stats = run_stream(translator, "english", io.BytesIO(b"".join(json.dumps(x).encode() + b"\n" for x in lines)), out)
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3]
+    assert records[1]["error"] == "could not be checked (RuntimeError: boom)"
+    want = translator.to_english([messages[0], messages[2]], [colors[0], colors[2]])
+    assert [records[0]["translation"], records[2]["translation"]] == [w.translation for w in want]
+    assert (stats.lines, stats.errors) == (3, 1)
+
+
+class _FailingInput(io.BytesIO):
+    """Gives its lines, then fails as a broken disk or socket would."""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if not line:
+            raise OSError(5, "Input/output error")
+        return line
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failed_read_is_raised_after_the_lines_before_it(saved_belief_translator, translator, workers):
+    """A read error is not taken for the end of the input: the lines read are written, then it is raised."""
+    inp = _FailingInput(b'{"utterance": "blue"}\n{"utterance": "the green one"}\n')
+    out = io.StringIO()
+    with pytest.raises(stream.ReadError, match=r"reading failed after line 2 \(OSError: \[Errno 5\] Input/output error\)"):
+        if workers == 1:
+            run_stream(translator, "neuralese", inp, out, batch_size=1)
+        else:
+            run_stream_parallel(saved_belief_translator, "neuralese", inp, out, workers=2, batch_size=1)
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [r["line"] for r in records] == [1, 2] and all(len(r["translation"]) == translator.channel.dim for r in records)
+
+
+def test_records_with_lone_surrogates_are_written_as_utf8(translator, rows):
+    """An id (or an unknown field's name) with a lone surrogate is echoed escaped: the output stays UTF-8."""
+    messages, colors, _ = rows
+    lines = [b'{"message": ' + json.dumps(list(messages[0])).encode() + b', "id": "\\ud800x"}', b'{"\\udc00": 1}']
+    out = io.StringIO()
+    run_stream(translator, "english", io.BytesIO(b"\n".join(lines)), out)
+    out.getvalue().encode("utf-8")  # what a UTF-8 stdout must accept
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert records[0]["id"] == "\ud800x" and "error" not in records[0]
+    assert records[1]["error"].startswith("unknown field(s) \udc00;")
+
+
+def test_text_no_reader_can_split_or_read_is_escaped_or_refused(translator):
+    """A raw U+2028 echoed in a record is escaped (`str.splitlines` would break the record in two);
+    an utterance with a lone surrogate, which the tokenizer cannot take, is that line's error."""
+    lines = ['{"\u2028": 1}'.encode(), b'{"utterance": "\\ud800 blue"}', b'{"utterance": "blue"}']
+    out = io.StringIO()
+    run_stream(translator, "neuralese", io.BytesIO(b"\n".join(lines)), out)
+    assert "\u2028" not in out.getvalue() and len(out.getvalue().splitlines()) == 3
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert records[0]["error"].startswith("unknown field(s) \u2028;")
+    assert records[1]["error"] == "utterance: not valid Unicode (a lone surrogate at character 0)"
+    assert len(records[2]["translation"]) == translator.channel.dim
+
+
+def test_translate_command_exits_1_on_a_failed_read(saved_belief_translator, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")
+    monkeypatch.setattr("sys.stdin", argparse.Namespace(buffer=_FailingInput(b'{"utterance": "blue"}\n')))
+    args = _parser().parse_args(["translate", "--run", str(run), "--channel", "continuous", "--to", "neuralese"])
+    with pytest.raises(SystemExit) as info:
+        args.func(args)
+    captured = capsys.readouterr()
+    assert info.value.code == 1 and [json.loads(x)["line"] for x in captured.out.splitlines()] == [1]
+    assert captured.err == "neuralese translate: error: input: reading failed after line 1 (OSError: [Errno 5] Input/output error)\n"

@@ -10,11 +10,15 @@ Colours are stored in the order of the *listener's* screen (`*LocL`), so a round
 carries no information by itself (ordering by status would put the target first every time).
 The target is the patch whose status is `target`, not the clicked one: they differ whenever the
 human listener got it wrong (about 11% of training rounds).
+
+Files are UTF-8, with or without the byte-order mark that Excel's "CSV UTF-8" writes.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -70,7 +74,7 @@ def load_rounds(path: str | Path) -> list[Round]:
     path = Path(path)
     if not path.is_file():
         raise CorpusError(path, "no such file")
-    with path.open(newline="", encoding="utf-8") as f:
+    with io.StringIO(_read_text(path), newline="") as f:
         # strict: an unbalanced quote is an error, not a field that swallows the rest of the file
         reader = csv.reader(f, strict=True)
         try:
@@ -122,6 +126,19 @@ def load_rounds(path: str | Path) -> list[Round]:
     if not out:
         raise CorpusError(path, "no rounds in file")
     return out
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, without a UTF-8 byte-order mark; `CorpusError` naming the line of a byte that is not UTF-8."""
+    data = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = bom + e.start
+        line = data.count(b"\n", 0, at) + 1
+        column = at - (data.rfind(b"\n", 0, at) + 1)
+        raise CorpusError(path, f"not UTF-8 text ({e.reason} at byte {column} of the line); save the file as UTF-8", line=line) from None
 
 
 def _context(r: Round) -> tuple:

@@ -15,7 +15,7 @@ from translator.run_layout import DEFAULT_NAME, DIRECTIONS, translator_dir
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from translator.stream import run_stream, run_stream_parallel
+    from translator.stream import ReadError, run_stream, run_stream_parallel
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -37,6 +37,9 @@ def _translate(args: argparse.Namespace) -> None:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return
+    except ReadError as e:  # every line read before the failure has been written
+        print(f"neuralese translate: error: {e}", file=sys.stderr)
+        sys.exit(1)
     finally:
         if args.input:
             inp.close()
@@ -96,7 +99,7 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--batch-wait-ms", type=float, default=2.0,
                     help="a batch gathers requests until none arrives for this long (default 2; at most 20 ms in all)")
     sv.add_argument("--workers", type=int, default=1, help="server processes sharing the port, each with its own translators "
-                    "(default 1; one per core on a busy service; the play page needs 1)")
+                    "(default 1; one per core on a busy service)")
     sv.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     sv.add_argument("--plays", metavar="DB", help="also serve the play page at /play (people play with the agents) and store "
                     "every round in this SQLite file (created if missing)")

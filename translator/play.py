@@ -10,8 +10,9 @@ person sees the agent speaker's message (sampled, channel noise on, as in play) 
 English in the round's context and clicks a colour: R→H. As *speaker* the person sees which colour
 is the target and describes it; the description is translated to an agent message in context and
 the agent listener picks: H→R. The round's data (target included) stays on the server under a
-random token (`PlaysDB.issue`); an answer spends the token and stores the row in one transaction,
-so a client can neither forge a target nor answer a round twice.
+random token, in the plays database (`PlaysDB.issue`), not in this process: any of the service's
+processes can take the answer, before or after a restart. An answer spends the token and stores
+the row in one transaction, so a client can neither forge a target nor answer a round twice.
 
 Agents come from `RUN/agents/<kind>`, `kind` being the channel kind of the translator served as
 channel C (so `continuous_learned` plays with `RUN/agents/continuous`). Agent calls run in one

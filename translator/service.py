@@ -14,7 +14,8 @@ rows by (channel, direction, with/without context), and runs one translator call
 most `max_batch` rows each, on the event loop itself: concurrent clients share matrix products
 instead of queueing for them, and torch never runs two batches at once on a small machine. (A
 worker thread was 4x slower: it and the event loop handed the GIL back and forth around each of
-the ~200 small torch ops of a batch.)
+the ~200 small torch ops of a batch.) Should a call fail, its requests are retried one by one, so
+that only the request that broke it fails.
 
 Input is never trusted: a wrong dimension, NaN, an unknown channel or field answers 422, a body
 over `max_body` bytes or a batch over `max_batch` rows 413, a full queue 503, each with a
@@ -37,7 +38,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from translator.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translation, Translator, run_channels
@@ -49,6 +50,7 @@ BATCH_WAIT = 0.002  # a gap this long (seconds) with no new request ends a batch
 MAX_GATHER = 0.02  # seconds a batch gathers at most: a bound on the latency batching adds
 
 Number = StrictFloat | StrictInt
+Id = StrictStr | StrictInt | Annotated[StrictFloat, AllowInfNan(False)]  # as in the line format: a string or a finite number
 Colour = Annotated[list[Number], Field(description="[h, s, l]: h in [0, 360], s and l in [0, 100]")]
 
 
@@ -59,7 +61,7 @@ class Item(BaseModel):
     message: list[Number] | None = Field(None, description="to English: `dim` floats (continuous) or up to `max_len` symbol ids (discrete)")
     utterance: str | None = Field(None, description=f"to neuralese: English text, at most {MAX_UTTERANCE_CHARS} characters")
     context: list[Colour] | None = Field(None, description="the round's three colours; omit for a context-free translation")
-    id: str | int | None = Field(None, description="echoed back in the result")
+    id: Id | None = Field(None, description="a string or a finite number, echoed back in the result")
 
 
 class TranslateRequest(BaseModel):
@@ -75,7 +77,7 @@ class Alternative(BaseModel):
 
 
 class Result(BaseModel):
-    id: str | int | None = None
+    id: Id | None = None
     translation: str | list[StrictInt] | list[float] = Field(description="English text, or the agent message")
     divergence: float | None = Field(description="source-translation belief divergence (nats); null for translators that do not compare beliefs")
     faithful: bool = Field(description="false = untranslatable: divergence above the calibrated threshold")
@@ -133,13 +135,38 @@ class MicroBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def submit(self, key: tuple[str, str, bool], sources: list[Any], contexts: list[list] | None) -> list[Translation]:
-        if self.queued_rows + len(sources) > self.max_queued:
+        """Translate one request's rows, all with context (`key[2]`) or all without."""
+        self._admit(len(sources))
+        return await self._enqueue(key, sources, contexts)
+
+    async def translate(self, channel: str, to: str, sources: list[Any], contexts: list[list | None]) -> list[Translation]:
+        """Translate one request's rows, each with its context or `None`: rows with and without
+        context go to different batches (one job each), and the results come back in row order."""
+        self._admit(len(sources))
+        modes = [c is not None for c in contexts]
+        results: list[Any] = [None] * len(sources)
+        idx = {mode: [i for i, m in enumerate(modes) if m == mode] for mode in (True, False)}
+        waits = {mode: self._enqueue((channel, to, mode), [sources[i] for i in rows], [contexts[i] for i in rows] if mode else None)
+                 for mode, rows in idx.items() if rows}  # fmt: skip
+        outs = await asyncio.gather(*waits.values(), return_exceptions=True)  # both awaited, whichever fails
+        for mode, out in zip(waits, outs):
+            if isinstance(out, BaseException):
+                raise out
+            for i, r in zip(idx[mode], out):
+                results[i] = r
+        return results
+
+    def _admit(self, rows: int) -> None:
+        """Count a request, or refuse it (503) when the queue is full."""
+        if self.queued_rows + rows > self.max_queued:
             raise HTTPException(503, f"busy: {self.queued_rows} rows already queued; retry shortly")
+        self.requests += 1
+
+    def _enqueue(self, key: tuple[str, str, bool], sources: list[Any], contexts: list[list] | None) -> asyncio.Future:
         job = _Job(key, sources, contexts, asyncio.get_running_loop().create_future())
         self.queued_rows += len(job)
-        self.requests += 1
         self.queue.put_nowait(job)
-        return await job.future
+        return job.future
 
     def _drain(self, jobs: list[_Job]) -> None:
         while True:
@@ -155,21 +182,31 @@ class MicroBatcher:
             for chunk in self._chunks(jobs):
                 self.queued_rows -= sum(len(j) for j in chunk)
                 live = [j for j in chunk if not j.future.done()]  # skip clients that went away
-                if not live:
-                    continue
-                try:
-                    results = self._translate(live)
-                except Exception as e:  # noqa: BLE001 - one failed batch must not stop the service
-                    for j in live:
-                        if not j.future.done():
-                            j.future.set_exception(e)
-                    continue
-                self.batches += 1
-                self.rows += sum(len(j) for j in live)
-                for j, r in zip(live, results):
-                    if not j.future.done():
-                        j.future.set_result(r)
-                await asyncio.sleep(0)  # let the loop read and answer requests between batches
+                if live:
+                    self._run(live)
+                    await asyncio.sleep(0)  # let the loop read and answer requests between batches
+
+    def _run(self, jobs: list[_Job]) -> None:
+        """Translate the jobs in one call and settle their futures. Should the call fail, each job
+        is run alone, so that a request that breaks a batch fails by itself, not its neighbours'."""
+        try:
+            results = self._translate(jobs)
+        except Exception as e:  # noqa: BLE001 - one failed batch must not stop the service
+            if len(jobs) > 1:
+                for j in jobs:
+                    self._run([j])
+                return
+            results = [e]
+        else:
+            self.batches += 1
+            self.rows += sum(len(j) for j in jobs)
+        for j, r in zip(jobs, results):
+            if j.future.done():
+                continue
+            if isinstance(r, BaseException):
+                j.future.set_exception(r)
+            else:
+                j.future.set_result(r)
 
     async def _gather(self, jobs: list[_Job]) -> None:
         """Add requests to `jobs` while they keep coming. Under load the clients answered by the last
@@ -312,11 +349,23 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def load_translators(run: str | Path, name: str = DEFAULT_NAME) -> dict[str, Translator]:
+def served_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
+    """The channels with a translator `name` in `run`; `ValueError` when there is none."""
     channels = run_channels(run, name)
     if not channels:
         raise ValueError(f"{run}: no translators to serve (expected {Path(run) / 'translators' / '<channel>' / name})")
-    return {c: Translator.from_run(run, c, name) for c in channels}
+    return channels
+
+
+def load_translators(run: str | Path, name: str = DEFAULT_NAME) -> dict[str, Translator]:
+    return {c: Translator.from_run(run, c, name) for c in served_channels(run, name)}
+
+
+def _check_play_options(run: str | Path | None, plays_db: str | Path | None, play_data: str | Path | None) -> None:
+    if play_data is not None and plays_db is None:
+        raise ValueError("play data given without a plays database (--play-data needs --plays DB)")
+    if plays_db is not None and run is None:
+        raise ValueError("the play page needs a run directory (agents in RUN/agents/<kind>)")
 
 
 def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT,
@@ -327,10 +376,7 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     `plays_db`: also serve the play page (`/play`, translator/play.py), storing rounds in this SQLite
     file; `play_data`: the corpus CSV its rounds come from (default: the bundled dev.csv).
     """
-    if play_data is not None and plays_db is None:
-        raise ValueError("play data given without a plays database (--play-data needs --plays DB)")
-    if plays_db is not None and run is None:
-        raise ValueError("the play page needs a run directory (agents in RUN/agents/<kind>)")
+    _check_play_options(run, plays_db, play_data)
     if translators is None:
         if run is None:
             raise ValueError("create_app: give a run directory or translators")
@@ -392,7 +438,7 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
             raise HTTPException(422, f"unknown channel {req.channel!r}; this service has: {', '.join(sorted(translators))}")
         if len(req.items) > max_batch:
             raise HTTPException(413, f"batch of {len(req.items)} items is over the limit of {max_batch}; split it")
-        sources, with_ctx, ctx = [], [], []
+        sources, ctx = [], []
         field_name, other = ("message", "utterance") if req.to == "english" else ("utterance", "message")
         check = tr.check_message if req.to == "english" else tr.check_utterance
         for i, it in enumerate(req.items):
@@ -407,24 +453,10 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
             except ValueError as e:
                 raise HTTPException(422, f"items[{i}].{e}" if str(e).startswith(field_name) or str(e).startswith("context")
                                     else f"items[{i}]: {e}") from None
-            with_ctx.append(it.context is not None)
-        # Rows with and without context go to different batches; results return in item order.
-        batcher = state["batcher"]
-        if not sources:
-            results: list[Translation | None] = []
-        elif all(with_ctx) or not any(with_ctx):  # the usual request: one mode, one queued job
-            mode = with_ctx[0]
-            results = await batcher.submit((req.channel, req.to, mode), sources, ctx if mode else None)
-        else:
-            results = [None] * len(sources)
-            waits = []
-            for mode in (True, False):
-                idx = [i for i, w in enumerate(with_ctx) if w == mode]
-                contexts = [ctx[i] for i in idx] if mode else None
-                waits.append((idx, batcher.submit((req.channel, req.to, mode), [sources[i] for i in idx], contexts)))
-            for idx, out in zip([w[0] for w in waits], await asyncio.gather(*(w[1] for w in waits))):
-                for i, r in zip(idx, out):
-                    results[i] = r
+        try:
+            results = await state["batcher"].translate(req.channel, req.to, sources, ctx) if sources else []
+        except ValueError as e:  # input the checks let through but the translator refuses (a value beyond float32)
+            raise HTTPException(422, f"items: {e}") from None
         body = {"channel": req.channel, "to": req.to, "translator": tr.name,
                 "results": [_result(it.id, r) for it, r in zip(req.items, results)]}  # fmt: skip
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False), media_type="application/json")
@@ -459,25 +491,42 @@ def app_from_environment() -> FastAPI:
     return create_app(**config)
 
 
+def _check_before_workers(run: str | Path, name: str, plays_db: str | Path | None, play_data: str | Path | None) -> None:
+    """Check once, before the workers start, what would make each of them fail: uvicorn restarts a
+    worker that dies at start, forever. Creating the plays database here also spares the workers
+    from racing to create its tables."""
+    _check_play_options(run, plays_db, play_data)
+    served_channels(run, name)
+    if plays_db is not None:
+        from translator.play import load_play_rounds
+        from translator.plays_db import PlaysDB
+
+        PlaysDB(plays_db).close()  # created, or refused when it is not a plays database
+        load_play_rounds(play_data)
+
+
 def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, name: str = DEFAULT_NAME, max_batch: int = MAX_BATCH,
           max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT, log_level: str = "info", plays_db: str | Path | None = None,
           play_data: str | Path | None = None, workers: int = 1, threads: int | None = None) -> None:
     """Load the run's translators and serve until interrupted (loopback unless `host` says otherwise).
 
     `workers > 1`: that many processes (uvicorn's), each with its own translators and batcher,
-    sharing the port: one core each on a busy service. The play page keeps its rounds' tokens in
-    its process, so it needs a single worker.
+    sharing the port: one core each on a busy service. The play page works with any number: its
+    rounds' tokens and rows are in the SQLite file, which every process opens (plays_db.py), so a
+    round dealt by one process can be answered through another, or after a restart.
     """
     import uvicorn
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers > 1:
-        if plays_db is not None:
-            raise ValueError("the play page keeps each round's token in its process: serve it with one worker")
-        config = {"run": str(run), "max_batch": max_batch, "max_body": max_body, "batch_wait": batch_wait, "name": name, "threads": threads}
+        _check_before_workers(run, name, plays_db, play_data)
+        config = {"run": str(run), "max_batch": max_batch, "max_body": max_body, "batch_wait": batch_wait, "name": name, "threads": threads,
+                  "plays_db": None if plays_db is None else str(plays_db), "play_data": None if play_data is None else str(play_data)}
         os.environ[ENV_CONFIG] = json.dumps(config)
         print(f"neuralese serve: {workers} workers; http://{host}:{port}/docs", flush=True)
+        if plays_db is not None:
+            print(f"neuralese serve: play page at http://{host}:{port}/play; rounds stored in {plays_db}", flush=True)
         uvicorn.run("translator.service:app_from_environment", factory=True, workers=workers, host=host, port=port,
                     log_level=log_level, access_log=False)
         return

@@ -14,10 +14,14 @@ Output, one JSON object per non-blank input line, in input order:
     {"line": 1, "id": "r1", "translation": ..., "divergence": 0.04, "faithful": true, "alternatives": [...]}
     {"line": 2, "error": "message: the continuous channel expects 64 numbers, got 63"}
 
-A bad line (not JSON, not UTF-8, a wrong field, a wrong dimension, NaN, ...) gets an error record
-in its place and the stream goes on. Blank lines are skipped. Lines are batched internally: a
-reader thread feeds a queue, and a batch is whatever has arrived (up to `batch_size`) once the
-input pauses for `max_wait` seconds, so a live pipe is answered promptly and a file at full speed.
+A bad line (not JSON, nested too deeply, not UTF-8, a wrong field, a wrong dimension, NaN, ...)
+gets an error record in its place and the stream goes on: whatever goes wrong with one line, even
+an unexpected exception, becomes that line's error record. Blank lines are skipped. A failure to
+read the input itself (`ReadError`) is raised once every line read before it has been written.
+
+Lines are batched internally: a reader thread feeds a queue, and a batch is whatever has arrived
+(up to `batch_size`) once the input pauses for `max_wait` seconds, so a live pipe is answered
+promptly and a file at full speed.
 
 `run_stream_parallel` spreads the batches over worker processes (`neuralese translate --workers N`),
 each with its own copy of the translator and one torch thread: on a big file this beats threads in
@@ -98,6 +102,10 @@ def _loads_slow(raw: bytes | str) -> Any:
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("not JSON (nested too deeply)") from None
+    except ValueError as e:  # Python's own limits, such as an integer of over 4,300 digits
+        raise ValueError(f"not JSON ({e})") from None
     return obj
 
 
@@ -115,11 +123,21 @@ def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Item:
     if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float)) or (isinstance(rid, float) and not math.isfinite(rid))):
         raise ValueError("id: expected a string or a finite number")
     try:
-        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(obj[key])
+        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(_unicode(key, obj[key]))
         context = obj.get("context")
         return Item(line, source, None if context is None else translator.check_context(context), rid)
     except ValueError as e:
         raise LineError(str(e), rid) from None
+
+
+def _unicode(key: str, value: Any) -> Any:
+    """`value`, unless it is text with a lone surrogate (JSON's `"\\ud800"`), which no tokenizer reads."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{key}: not valid Unicode (a lone surrogate at character {e.start})") from None
+    return value
 
 
 def _check_direction(to: str) -> None:
@@ -162,6 +180,10 @@ def check_line(translator: Translator, to: str, n: int, raw: bytes | str | None)
         return parse_line(translator, to, n, raw)
     except ValueError as e:
         return _record(Item(n, None, None, getattr(e, "id", None)), error=str(e))
+    except RecursionError:
+        return _record(Item(n, None, None), error="nested too deeply")
+    except Exception as e:  # noqa: BLE001 - an unexpected failure is still this line's error, never the stream's end
+        return _record(Item(n, None, None), error=f"could not be checked ({type(e).__name__}: {e})")
 
 
 def group_checked(checked: Iterable[tuple[int, Item | dict[str, Any] | None]]) -> Prepared:
@@ -195,7 +217,10 @@ def finish_batch(translator: Translator, to: str, prep: Prepared) -> list[dict[s
         if not items:
             continue
         try:
-            for item, res in zip(items, _translate_group(translator, to, items)):
+            results = _translate_group(translator, to, items)
+            if len(results) != len(items):
+                raise RuntimeError(f"{len(results)} results for {len(items)} rows")
+            for item, res in zip(items, results):
                 records[item.line] = _record(item, res)
         except Exception:  # noqa: BLE001 - isolate the row that breaks the batch
             for item in items:
@@ -211,7 +236,19 @@ def translate_batch(translator: Translator, to: str, lines: Iterable[tuple[int, 
     return finish_batch(translator, to, prepare_batch(translator, to, lines))
 
 
+class ReadError(OSError):
+    """The input stream itself failed (not a bad line): raised once the lines before it are out."""
+
+
+@dataclass
+class _ReadFailed:
+    error: ReadError
+
+
 def _read_lines(f: IO[bytes], q: queue.Queue, check: Callable[[int, bytes | None], Any] | None = None) -> None:
+    """Put `(n, raw or check(n, raw))` for each line on `q`, then `_EOF`; a failed read puts
+    `_ReadFailed` before `_EOF`, so the consumer raises it instead of taking it for the end.
+    `check` must not raise (`check_line` never does)."""
     n = 0
     try:
         while True:
@@ -226,6 +263,8 @@ def _read_lines(f: IO[bytes], q: queue.Queue, check: Callable[[int, bytes | None
                         break
                 raw = None
             q.put((n, raw if check is None else check(n, raw)))
+    except Exception as e:  # noqa: BLE001 - handed to the consumer, which raises it
+        q.put(_ReadFailed(ReadError(f"input: reading failed after line {n} ({type(e).__name__}: {e})")))
     finally:
         q.put(_EOF)
 
@@ -235,14 +274,16 @@ def batches(f: IO[bytes], batch_size: int = 256, max_wait: float = 0.005,
     """Numbered lines of a binary stream in batches: up to `batch_size`, or what arrived before a pause.
 
     The reader thread also applies `check(n, raw)` to each line when given, so that checking the
-    next lines overlaps translating the current batch."""
+    next lines overlaps translating the current batch. A failed read raises `ReadError` after the
+    batch of the lines before it."""
     q: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     threading.Thread(target=_read_lines, args=(f, q, check), daemon=True, name="jsonl-reader").start()
-    done = False
-    while not done:
+    end = None  # `_EOF` or `_ReadFailed` once seen
+    while end is None:
         first = q.get()
-        if first is _EOF:
-            return
+        if first is _EOF or isinstance(first, _ReadFailed):
+            end = first
+            break
         batch = [first]
         deadline = time.monotonic() + max_wait
         while len(batch) < batch_size:
@@ -256,11 +297,13 @@ def batches(f: IO[bytes], batch_size: int = 256, max_wait: float = 0.005,
                     nxt = q.get(timeout=left)
                 except queue.Empty:
                     break
-            if nxt is _EOF:
-                done = True
+            if nxt is _EOF or isinstance(nxt, _ReadFailed):
+                end = nxt
                 break
             batch.append(nxt)
         yield batch
+    if isinstance(end, _ReadFailed):
+        raise end.error
 
 
 def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], batch_size: int = 256, max_wait: float = 0.005) -> StreamStats:
@@ -292,8 +335,30 @@ def run_stream(translator: Translator, to: str, inp: IO[bytes], out: IO[str], ba
 
 def formatted(records: list[dict[str, Any]]) -> tuple[str, int, int]:
     """`(records as JSON Lines text, how many, how many are error records)`."""
-    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
-    return text, len(records), sum("error" in r for r in records)
+    lines = [_json_line(r) for r in records]
+    return "".join(text for text, _ in lines), len(lines), sum(error for _, error in lines)
+
+
+# Line breaks to Python's `str.splitlines` (and JavaScript) that JSON leaves raw inside strings:
+# escaped, so that a record is one line for any reader.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def _json_line(rec: dict[str, Any]) -> tuple[str, bool]:
+    """`(line, is it an error record)`: one record as one line of strict JSON that can be written as
+    UTF-8. A lone surrogate echoed from the input is escaped; a record that cannot be JSON at all
+    becomes an error record for its line."""
+    try:
+        text = json.dumps(rec, ensure_ascii=False, allow_nan=False)
+        if not text.isascii():  # the usual record is ASCII: nothing to check
+            text = text.translate(_LINE_BREAKS)
+            text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from an id or a field name: \u escapes are valid JSON
+        text = json.dumps(rec, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        rec = {"line": rec.get("line"), "error": f"result could not be written as JSON ({type(e).__name__})"}
+        text = json.dumps(rec)
+    return text + "\n", "error" in rec
 
 
 def _write(out: IO[str], stats: StreamStats, text: str, lines: int, errors: int) -> None:
