@@ -1,10 +1,10 @@
 """Benchmark: self-play training time per channel, and collection throughput.
 
-Targets (issue 3): each channel reaches its dev self-play accuracy (noise on: 0.98 continuous and
+Targets: each channel reaches its dev self-play accuracy (noise on: 0.98 continuous and
 gumbel, 0.90 reinforce) in under 3 minutes; a whole corpus file (~15,000 rounds) is collected in
 under 30 s. Also the time to first reach the target on held-out *training* games (self-play scored
 every `--eval-every` steps; training seconds only, evaluation excluded), the number to set beside
-EGG's (issue 3 quotes EGG on this corpus's contexts: noiseless continuous 0.98 after ~1.3 s,
+EGG's (EGG on this corpus's contexts: noiseless continuous 0.98 after ~1.3 s,
 single-symbol Gumbel-Softmax ~22 s, recurrent Gumbel-Softmax not at 0.98 after 3 min; the
 `continuous-discrimination` row trains on discrimination alone, as EGG does, and
 `continuous-noiseless` is the same game as EGG's continuous one; `continuous-bayes` is the

@@ -1,6 +1,6 @@
 """Benchmark: train the English listener and speaker on the full bundled training split.
 
-Target (issue 2): both together in under 10 minutes on the project's 2-core CPU machine.
+Target: both together in under 10 minutes on the project's 2-core CPU machine.
 Prints a table and writes `bench/results/train_english.json`.
 
     .venv/bin/python bench/train_english.py [--threads 2]

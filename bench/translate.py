@@ -1,6 +1,6 @@
 """Benchmark: neuralese → English translation throughput and latency of the belief translator.
 
-Targets (issue 4), against at least 10,000 English candidates and 256 contexts:
+Targets, against at least 10,000 English candidates and 256 contexts:
 context-free >= 500 messages/s, in context >= 2,000 messages/s, single-message latency p50 < 5 ms.
 Side by side, the straightforward per-candidate loop (`translator.matching.divergence_loop`) on a
 few messages, to show what the vectorised matching buys, and context-free scoring of every
