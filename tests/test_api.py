@@ -82,7 +82,7 @@ def test_from_run_and_unknown_channels(run_dir, rows):
     assert len(tr.to_english(rows[0][:2])) == 2
     with pytest.raises(ValueError, match=r"unknown channel 'gumbel'.*continuous"):
         Translator.from_run(run_dir, "gumbel")
-    with pytest.raises(ValueError, match="unknown channel 'continuous'"):
+    with pytest.raises(ValueError, match="channel 'continuous' has no translator 'direct'"):
         Translator.from_run(run_dir, "continuous", name="direct")
     for bad in ("../continuous", "continuous/belief", "", ".hidden"):
         with pytest.raises(ValueError, match="plain name"):
