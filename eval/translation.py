@@ -259,7 +259,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     exact = ExactMessageModel(agents)
     scores = RoundScores(english, eval_listener, colors, targets, texts)
     out, choices, english_out = {}, {}, {}
-    for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=not progress):
+    for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=None if progress else True):
         tr, start = translators[name], time.perf_counter()
         context = None if name in CONTEXT_FREE else colors
         eng = tr.to_english(messages, context)
@@ -343,7 +343,7 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)  # do not start the queued units
                 raise
-        bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit", disable=not futures)
+        bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit", disable=None if futures else True)
         for done in bar:
             results[futures[done]] = done.result()
             bar.set_postfix_str(futures[done][0])

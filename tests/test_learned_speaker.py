@@ -197,3 +197,10 @@ def test_beam_search_finds_the_most_likely_message():
         assert not torch.equal(greedy, best)  # the case beam search is for
     with pytest.raises(ValueError, match="beam width"):
         beam_search(decoder, hidden, width=0)
+
+
+def test_no_progress_bars_when_stderr_is_not_a_terminal(capsys):
+    """Output to a file or a pipe gets the epoch summaries (stdout), not bars redrawn on stderr."""
+    fit_message_model(synthetic_corpus(400, seed=2), CONT, LearnedSpeakerArgs(color_dim=8, hidden_dim=8, max_epochs=2, batch_size=32))
+    out, err = capsys.readouterr()
+    assert err == "" and out.count("epoch") == 2

@@ -104,7 +104,7 @@ def naturalness(english: EnglishModels, texts: list[str], colors: torch.Tensor, 
 def belief_grid(english: EnglishModels, encodings: torch.Tensor, contexts: torch.Tensor, chunk: int) -> torch.Tensor:
     """Every candidate's listener belief in every context, `(U, K, 3)`, with a progress bar."""
     parts = [english.listen_encoded(encodings[s : s + chunk, None], contexts[None])
-             for s in tqdm(range(0, len(encodings), chunk), desc="candidate beliefs", leave=False)]
+             for s in tqdm(range(0, len(encodings), chunk), desc="candidate beliefs", leave=False, disable=None)]
     return torch.cat(parts)
 
 

@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if not sys.stderr.isatty():  # a log file, not a person: no progress bars (ours pass tqdm disable=None)
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     # every command that computes takes --threads; with --workers N (translate, serve) each worker
     # process sets its own, and this one stays torch-free
     if getattr(args, "threads", None) and getattr(args, "workers", 1) == 1:

@@ -101,7 +101,7 @@ def run_steps(steps: list[Step], logs: Path, jobs: int) -> None:
         if not set(s.after) <= known:
             raise ValueError(f"step {s.name} waits for unknown steps {sorted(set(s.after) - known)}")
     pending, running, done = list(steps), {}, set()
-    bar = tqdm(total=len(steps), desc="demo steps", unit="step")
+    bar = tqdm(total=len(steps), desc="demo steps", unit="step", disable=None)
     try:
         while pending or running:
             for s in [s for s in pending if set(s.after) <= done][: max(0, jobs - len(running))]:
