@@ -268,3 +268,10 @@ def test_cli_declares_the_channel(tmp_path, capsys):
         with pytest.raises(SystemExit) as info:
             main(["import-messages", str(path), "--out", str(tmp_path / "b"), *argv])
         assert info.value.code == 2 and fragment in capsys.readouterr().err
+
+
+def test_a_channel_equals_itself_written_with_its_kinds_fields_only():
+    """Bundles compare channels: one saved with every field (unused ones set) is the same channel."""
+    full = ChannelConfig(kind="continuous", dim=8, vocab_size=64, temperature=2.0)
+    assert ChannelConfig.from_dict(full.to_dict()) == full and full != ChannelConfig(kind="continuous", dim=9)
+    assert ChannelConfig(kind="gumbel") != ChannelConfig(kind="reinforce")

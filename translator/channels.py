@@ -104,6 +104,13 @@ class ChannelConfig:
         """The fields this kind uses (`from_dict` fills the others with their defaults)."""
         return {k: v for k, v in asdict(self).items() if k in KIND_FIELDS[self.kind]}
 
+    def __eq__(self, other: object) -> bool:
+        """The same channel: the fields its kind uses agree (a config written with all fields, whatever
+        its unused ones hold, equals the same channel written with its kind's fields only)."""
+        if not isinstance(other, ChannelConfig):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
     @classmethod
     def from_dict(cls, data: dict | ChannelConfig) -> ChannelConfig:
         if isinstance(data, ChannelConfig):
