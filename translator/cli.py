@@ -144,8 +144,10 @@ def _import_messages(args: argparse.Namespace) -> None:
     info = load_collection(args.out)[1]
     print(f"saved {args.out}: {len(ds)} rounds from {len(set(ds['game_id']))} games; channel {info['channel_config']}")
     if info["channel_inferred"]:
-        print(f"inferred from the data: {', '.join(info['channel_inferred'])} (vocab_size is the largest id seen + 1, max_len the "
-              "longest message, dim the first message's size); declare what you know with --channel-config or the flags")
+        how = {"kind": "the first message's numbers", "dim": "the first message's size", "vocab_size": "the largest id seen + 1",
+               "max_len": "the longest message"}
+        found = "; ".join(f"{k} {info['channel_config'][k]!r} ({how[k]})" for k in info["channel_inferred"])
+        print(f"inferred from the data: {found}; declare what you know with --channel-config FILE or the flags")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
