@@ -158,10 +158,10 @@ def test_over_long_line_is_an_error_and_the_stream_goes_on(translator, rows, mon
 def test_to_neuralese_lines(translator, rows):
     _, colors, utterances = rows
     lines = [json.dumps({"utterance": utterances[0], "context": colors[0]}), json.dumps({"utterance": ""}),
-             json.dumps({"utterance": "x" * 201}), json.dumps({"message": [1.0]}), json.dumps({"utterance": utterances[1]})]
+             json.dumps({"utterance": "x" * 2001}), json.dumps({"message": [1.0]}), json.dumps({"utterance": utterances[1]})]
     records = translate_batch(translator, "neuralese", list(enumerate(lines, 1)))
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
-    assert "empty" in records[1]["error"] and "limit of 200" in records[2]["error"] and "unknown field" in records[3]["error"]
+    assert "empty" in records[1]["error"] and "limit of 2000" in records[2]["error"] and "unknown field" in records[3]["error"]
     want = translator.to_neuralese([utterances[0]], [colors[0]])[0]
     assert records[0]["translation"] == pytest.approx(want.translation)
     assert len(records[4]["translation"]) == translator.channel.dim
