@@ -109,7 +109,7 @@ def run_steps(steps: list[Step], logs: Path, jobs: int) -> None:
                 running[s.name] = (s, _launch(s, logs), time.perf_counter())
             if not running:
                 raise ValueError(f"steps {[s.name for s in pending]} wait for each other")
-            if bar.postfix != (now := ", ".join(running)):
+            if getattr(bar, "postfix", None) != (now := ", ".join(running)):  # a disabled bar (no terminal) has none
                 bar.set_postfix_str(now)
             time.sleep(0.2)
             for name, (s, proc, start) in list(running.items()):
