@@ -330,7 +330,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     r = ChannelRounds.build(ds, agents, english, eval_listener)
     exact = ExactMessageModel(agents)
     out, shown = {}, {}
-    for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=not progress):
+    for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=None if progress else True):
         tr, start = translators[name], time.perf_counter()
         report = {}
         report["to_english"], shown[name] = score_to_english(name, tr, r)
@@ -382,7 +382,7 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)  # do not start the queued units
                 raise
-        bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit", disable=not futures)
+        bar = tqdm(as_completed(futures), total=len(futures), desc="translators", unit="unit", disable=None if futures else True)
         for done in bar:
             results[futures[done]] = done.result()
             bar.set_postfix_str(futures[done][0])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from translator.api import MAX_UTTERANCE_CHARS, Translation, Translator
+from translator.api import MAX_UTTERANCE_CHARS, Translation, Translator, UtteranceTruncated
 from translator.bundle import BundleError
 
 
@@ -82,7 +82,7 @@ def test_from_run_and_unknown_channels(run_dir, rows):
     assert len(tr.to_english(rows[0][:2])) == 2
     with pytest.raises(ValueError, match=r"unknown channel 'gumbel'.*continuous"):
         Translator.from_run(run_dir, "gumbel")
-    with pytest.raises(ValueError, match="unknown channel 'continuous'"):
+    with pytest.raises(ValueError, match="channel 'continuous' has no translator 'direct'"):
         Translator.from_run(run_dir, "continuous", name="direct")
     for bad in ("../continuous", "continuous/belief", "", ".hidden"):
         with pytest.raises(ValueError, match="plain name"):
@@ -142,3 +142,16 @@ def test_bad_contexts_and_utterances(translator, rows):
         with pytest.raises(ValueError, match=rf"utterances\[1\]: .*{pattern}"):
             translator.to_neuralese(["the blue one", text])
     assert len(translator.to_neuralese(["x" * MAX_UTTERANCE_CHARS])) == 1
+
+
+def test_long_utterances_are_cut_with_a_warning_as_in_evaluation(translator, rows):
+    """One policy: the English models read the first 48 tokens of any utterance; the API warns."""
+    _, colors, _ = rows
+    long = " ".join(["the darker blue one, not the greenish one on the left side"] * 5)  # 299 characters
+    texts = ["the blue one", long]
+    with pytest.warns(UtteranceTruncated, match="reads the first 48"):
+        out = translator.to_neuralese(texts, colors[:2])
+    same = translator.inner.to_neuralese(texts, torch.as_tensor(colors[:2], dtype=torch.float32))  # evaluation's path
+    assert [o.translation for o in out] == same.translations.tolist()
+    cut = translator.inner.english.tokenizer.encode([long], max_len=48)[0]
+    assert translator.inner.english.encode([long])[0][0, :48].tolist() == cut  # what the listener reads

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from training.collect import collect, load_collection
-from training.import_messages import features, import_messages, read_messages
+from training.import_messages import MAX_LINE_BYTES, features, import_messages, read_messages
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from translator.agents import Agents
-from translator.channels import ChannelConfig
+from translator.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
 from translator.corpus import CorpusError, load_rounds
 
 torch.set_num_threads(1)
@@ -172,3 +172,106 @@ def test_empty_missing_and_undecodable_files(tmp_path):
     with pytest.raises(CorpusError, match="UTF-8") as info:
         import_messages(tmp_path / "latin.jsonl", tmp_path / "out")
     assert info.value.line == 2
+
+
+def test_channel_size_is_capped(tmp_path):
+    """A message far beyond any real channel is refused on its line, before it is padded or stored."""
+    cases = [
+        ([good(message=[1] * 100_000)], "100000 symbols, more than the longest message supported (max_len 64)"),
+        ([good(message=[0.5] * (MAX_DIM + 1))], f"{MAX_DIM + 1} numbers, more than the largest continuous channel supported"),
+        ([good(message=[3]), good(message=[10**30])], f"out of range for the largest vocabulary supported ({MAX_VOCAB} symbols"),
+    ]
+    for lines, fragment in cases:
+        path = write_lines(tmp_path / "big.jsonl", lines)
+        with pytest.raises(CorpusError) as info:
+            read_messages(path)
+        assert (info.value.line, info.value.field) == (len(lines), "message") and fragment in str(info.value), str(info.value)
+    _, ch = read_messages(write_lines(tmp_path / "ok.jsonl", [good(message=[1] * MAX_LEN), good(message=[MAX_VOCAB - 1])]))
+    assert (ch.max_len, ch.vocab_size) == (MAX_LEN, MAX_VOCAB)
+    with pytest.raises(ValueError, match="max_len must be in"):
+        ChannelConfig(kind="gumbel", max_len=MAX_LEN + 1)
+
+
+def test_a_partly_given_channel_fixes_its_fields_and_infers_the_rest(tmp_path):
+    """Vocabulary 32 declared: id 31 is accepted although the file's largest id is 30."""
+    path = write_lines(tmp_path / "d.jsonl", [good(message=[30, 2]), good(message=[5], game_id="g")])
+    _, inferred = read_messages(path)
+    assert inferred.vocab_size == 31  # what the data alone says
+    ds = import_messages(path, tmp_path / "out", channel={"vocab_size": 32})
+    ds2 = import_messages(write_lines(tmp_path / "e.jsonl", [good(message=[31])]), None, channel={"vocab_size": 32})
+    _, info = load_collection(tmp_path / "out")
+    assert info["channel_config"] == {"kind": "gumbel", "vocab_size": 32, "max_len": 2, "embed_dim": 64, "temperature": 0.5}
+    assert info["channel_inferred"] == ["max_len"] and ds["message"] == [[30, 2], [5, 0]] and ds2["message"] == [[31]]
+    with pytest.raises(CorpusError) as err:
+        read_messages(path, channel={"kind": "reinforce", "max_len": 1})
+    assert (err.value.line, err.value.field) == (1, "message") and "max_len 1" in str(err.value)
+    cont = import_messages(write_lines(tmp_path / "c.jsonl", [good()]), tmp_path / "c", channel={"kind": "continuous"})
+    _, info = load_collection(tmp_path / "c")
+    assert info["channel_config"] == {"kind": "continuous", "dim": 3, "noise": 0.3} and info["channel_inferred"] == ["dim"]
+    assert len(cont) == 1
+    for bad, fragment in (({"dim": 3, "vocab_size": 8}, "give its kind"), ({"vocab_size": 99999}, "vocab_size must be in"),
+                          ({"max_len": "3"}, "must be an integer"), ({"colour": 1}, "unknown field")):
+        with pytest.raises(ValueError, match=fragment):
+            read_messages(path, channel=bad)
+
+
+def test_configs_hold_only_their_kinds_fields_and_old_ones_still_load():
+    assert set(ChannelConfig(kind="continuous", dim=8).to_dict()) == {"kind", "dim", "noise"}
+    assert "dim" not in ChannelConfig(kind="gumbel").to_dict() and "temperature" not in ChannelConfig(kind="reinforce").to_dict()
+    old = {"kind": "continuous", "dim": 8, "noise": 0.3, "vocab_size": 32, "max_len": 3, "embed_dim": 64, "temperature": 0.5,
+           "entropy_coef": 0.002, "baseline_momentum": 0.99}  # as written before: every field
+    assert ChannelConfig.from_dict(old) == ChannelConfig.from_dict(ChannelConfig.from_dict(old).to_dict())
+
+
+HOSTILE = [
+    # (raw line, field, message fragment): values Python's json reads but a corpus cannot hold
+    ('{"colors": [[1e999, 2, 3], [1, 2, 3], [1, 2, 3]], "target": 0, "message": [0.5, 1.0, 2.0]}', "colors", "finite"),
+    ('{"colors": [[' + "9" * 400 + ', 2, 3], [1, 2, 3], [1, 2, 3]], "target": 0, "message": [0.5, 1.0, 2.0]}', "colors", "finite"),
+    ('{"colors": ' + json.dumps(COLS) + ', "target": 0, "message": [' + "9" * 400 + ']}', "message", "finite"),
+    ('{"colors": ' + json.dumps(COLS) + ', "target": ' + "9" * 400 + ', "message": [0.5, 1.0, 2.0]}', "target", "not 0, 1 or 2"),
+    ('{"colors": ' + json.dumps(COLS) + ', "target": 0, "message": [0.5, 1.0, 2.0], "utterance": "\\ud800 blue"}', "utterance", "surrogate"),
+    ('{"colors": ' + json.dumps(COLS) + ', "target": 0, "message": [0.5, 1.0, 2.0], "game_id": "g\\udfff"}', "game_id", "surrogate"),
+    ('{"colors": ' + json.dumps(COLS) + ', "target": 0, "message": [' + "1" * 5000 + ']}', None, "not valid JSON"),
+    ("[" * 100_000 + "]" * 100_000, None, "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("raw, field, fragment", HOSTILE)
+def test_hostile_values_are_errors_not_crashes(tmp_path, raw, field, fragment):
+    path = write_lines(tmp_path / "h.jsonl", [good(), raw])
+    with pytest.raises(CorpusError) as info:
+        read_messages(path)
+    assert (info.value.line, info.value.field) == (2, field) and fragment in str(info.value), str(info.value)
+
+
+def test_a_line_too_long_is_refused_without_reading_it_whole(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_bytes((json.dumps(good()) + "\n").encode() + b'{"meta": "' + b"x" * MAX_LINE_BYTES + b'"}\n')
+    with pytest.raises(CorpusError, match="line longer than") as info:
+        read_messages(path)
+    assert info.value.line == 2
+
+
+def test_cli_declares_the_channel(tmp_path, capsys):
+    from translator.cli import main
+
+    path = write_lines(tmp_path / "d.jsonl", [good(message=[30, 2])])
+    (tmp_path / "ch.json").write_text('{"kind": "reinforce", "vocab_size": 16}')
+    main(["import-messages", str(path), "--out", str(tmp_path / "a"), "--channel-config", str(tmp_path / "ch.json"), "--vocab-size", "32"])
+    _, info = load_collection(tmp_path / "a")
+    assert info["channel_config"]["kind"] == "reinforce" and info["channel_config"]["vocab_size"] == 32  # the flag wins
+    assert "inferred from the data: max_len" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text('{"kind": "gumbel", "vocab_size": 1}')
+    for argv, fragment in (([ "--channel-config", str(tmp_path / "bad.json")], "bad.json: vocab_size must be in [2"),
+                           (["--channel-config", str(tmp_path / "none.json")], "cannot read the channel config"),
+                           (["--max-len", "0"], "argument --max-len: expected an integer >= 1, got '0'")):
+        with pytest.raises(SystemExit) as info:
+            main(["import-messages", str(path), "--out", str(tmp_path / "b"), *argv])
+        assert info.value.code == 2 and fragment in capsys.readouterr().err
+
+
+def test_a_channel_equals_itself_written_with_its_kinds_fields_only():
+    """Bundles compare channels: one saved with every field (unused ones set) is the same channel."""
+    full = ChannelConfig(kind="continuous", dim=8, vocab_size=64, temperature=2.0)
+    assert ChannelConfig.from_dict(full.to_dict()) == full and full != ChannelConfig(kind="continuous", dim=9)
+    assert ChannelConfig(kind="gumbel") != ChannelConfig(kind="reinforce")

@@ -173,3 +173,34 @@ def test_real_model_save_load_round_trip(real, tmp_path):
     if model.channel.discrete:
         with pytest.raises(ValueError, match="discrete"):
             model.means(colors)
+
+
+def test_beam_search_finds_the_most_likely_message():
+    """Against every message of a small channel; width 1 is the decoder's own greedy message."""
+    import itertools
+
+    from translator.channels import canonical_symbols, make_channel
+    from translator.message_model import beam_search
+
+    torch.manual_seed(0)
+    decoder = make_channel(ChannelConfig(kind="gumbel", vocab_size=5, max_len=3), 16)
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.mul_(8)  # peaked steps, where greedy decoding goes wrong
+        hidden = torch.randn(200, 16)
+        every = canonical_symbols(torch.tensor(list(itertools.product(range(5), repeat=3)))).unique(dim=0)
+        scores = decoder.log_prob_all(hidden, every)  # (messages, rows)
+        best = every[scores.argmax(0)]
+        greedy = beam_search(decoder, hidden, width=1)
+        assert torch.equal(greedy, decoder.speak(hidden, sample=False).value)
+        assert torch.equal(beam_search(decoder, hidden, width=8), best)
+        assert not torch.equal(greedy, best)  # the case beam search is for
+    with pytest.raises(ValueError, match="beam width"):
+        beam_search(decoder, hidden, width=0)
+
+
+def test_no_progress_bars_when_stderr_is_not_a_terminal(capsys):
+    """Output to a file or a pipe gets the epoch summaries (stdout), not bars redrawn on stderr."""
+    fit_message_model(synthetic_corpus(400, seed=2), CONT, LearnedSpeakerArgs(color_dim=8, hidden_dim=8, max_epochs=2, batch_size=32))
+    out, err = capsys.readouterr()
+    assert err == "" and out.count("epoch") == 2

@@ -341,7 +341,7 @@ def test_play_api_refuses_bad_requests(server):
         ({"token": lt, "choice": True}, "valid integer"),
         ({"token": st, "choice": 0}, "speaker round"),
         ({"token": st, "utterance": "   "}, "empty"),
-        ({"token": st, "utterance": "x" * 201}, "limit of 200"),
+        ({"token": st, "utterance": "x" * 2001}, "limit of 2000"),
         ({"token": st, "utterance": "blue", "player": "<script>"}, "player"),
     ]:
         r = answer(body)

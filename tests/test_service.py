@@ -169,7 +169,7 @@ def test_invalid_requests_answer_4xx_and_the_server_lives(server, rows):
         (post({"channel": "continuous", "to": "english", "items": [{"message": m, "context": [[1000, 0, 0]] * 3}]}), 422, r"out of range"),
         (post({"channel": "continuous", "to": "english", "items": [{"message": ["a"] * 64}]}), 422, r"items\[0\]\.message\[0\]: Input should be a valid number"),
         (post({"channel": "continuous", "to": "english", "items": [{"utterance": "blue"}]}), 422, r"items\[0\]: missing 'message'"),
-        (post({"channel": "continuous", "to": "neuralese", "items": [{"utterance": "x" * 201}]}), 422, r"items\[0\]\.utterance: .*limit of 200"),
+        (post({"channel": "continuous", "to": "neuralese", "items": [{"utterance": "x" * 2001}]}), 422, r"items\[0\]\.utterance: .*limit of 2000"),
         (post({"channel": "continuous", "to": "neuralese", "items": [{"utterance": " "}]}), 422, r"items\[0\]\.utterance: empty"),
         (post({"channel": "continuous", "to": "klingon", "items": []}), 422, r"^to: "),
         (post({"channel": "continuous", "to": "english", "items": [{"message": m, "path": "/etc/passwd"}]}), 422, r"items\[0\]\.path: Extra inputs"),

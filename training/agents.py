@@ -533,7 +533,7 @@ def train_agents(
     speaker.train()
     listener.train()
     bar = tqdm(total=args.steps, initial=min(step, args.steps), desc=f"agents ({args.channel.kind})",
-               disable=not (args.progress and accelerator.is_local_main_process))
+               disable=None if args.progress and accelerator.is_local_main_process else True)
     params = [*speaker.parameters(), *listener.parameters()]
     last = {}
     while step < args.steps:

@@ -32,7 +32,7 @@ def collect(agents: Agents, rounds: list[Round], seed: int = 0, batch_size: int 
     colors, order, targets = Agents.round_inputs(rounds)
     g = torch.Generator().manual_seed(seed)
     values, lengths, logps, choices = [], [], [], []
-    for s in tqdm(range(0, len(rounds), batch_size), desc="collect", leave=False):
+    for s in tqdm(range(0, len(rounds), batch_size), desc="collect", leave=False, disable=None):
         m = agents.speak(colors[s : s + batch_size], order[s : s + batch_size], targets[s : s + batch_size], generator=g)
         values.append(m.value)
         lengths.append(m.length)

@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
-from training.calibration import fit_temperature
+from training.calibration import calibrate
 from training.loop import FitResult, fit
 from translator.corpus import Round, split_games, to_dataset
 from translator.english import EnglishModels
@@ -105,19 +105,19 @@ def train_english(
         with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
                                  initargs=(torch.get_num_threads(),)) as pool:
             later = pool.submit(_speaker_state, tok.model_proto, train_rounds, val_rounds, args)
-            listener, lres = fit_listener(tok, train_rounds, val_rounds, args, accelerator)
+            listener, lres, calibration = fit_listener(tok, train_rounds, val_rounds, args, accelerator)
             state, sres = later.result()
         speaker = EnglishSpeaker(SpeakerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
         speaker.load_state_dict(state)
     else:
-        listener, lres = fit_listener(tok, train_rounds, val_rounds, args, accelerator)
+        listener, lres, calibration = fit_listener(tok, train_rounds, val_rounds, args, accelerator)
         speaker, sres = fit_speaker(tok, train_rounds, val_rounds, args, accelerator)
     training = {
         "args": asdict(args),
         "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source},
         "tokenizer": {"vocab_size": tok.vocab_size},
         "listener": {"best_epoch": lres.best_epoch, "val_accuracy": lres.best_score, "seconds": lres.seconds,
-                     "temperature": listener.config.temperature, "history": lres.history},
+                     "temperature": listener.config.temperature, "calibration": calibration, "history": lres.history},
         "speaker": {"best_epoch": sres.best_epoch, "val_perplexity": sres.best_score, "seconds": sres.seconds,
                     "history": sres.history},
         "seconds": time.perf_counter() - start,
@@ -134,8 +134,9 @@ def _data(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Round], ar
 
 
 def fit_listener(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Round], args: EnglishTrainArgs,
-                 accelerator: Accelerator) -> tuple[EnglishListener, FitResult]:
-    """The listener, trained with early stopping on validation accuracy, then temperature-calibrated."""
+                 accelerator: Accelerator) -> tuple[EnglishListener, FitResult, str]:
+    """The listener, trained with early stopping on validation accuracy, then temperature-calibrated
+    (`training.calibration.calibrate`; the third value says how)."""
     loader, val = _data(tok, train_rounds, val_rounds, args)
     set_seed(args.seed)
     listener = EnglishListener(ListenerConfig(vocab_size=tok.vocab_size, max_len=args.max_len))
@@ -148,8 +149,8 @@ def fit_listener(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Rou
               accelerator=accelerator, lr=args.lr, patience=args.patience, max_steps=args.max_steps)
     listener = accelerator.unwrap_model(listener)
     logits, y = listener_logits(listener, val)
-    listener.config.temperature = fit_temperature(logits, y)
-    return listener, res
+    listener.config.temperature, calibration = calibrate(logits, y, "English listener")
+    return listener, res, calibration
 
 
 def fit_speaker(tok: Tokenizer, train_rounds: list[Round], val_rounds: list[Round], args: EnglishTrainArgs,

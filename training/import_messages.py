@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ except ImportError:  # datasets 3: Sequence of a Value is a list column
     from datasets import Sequence as List
 
 from training.collect import save_collection
-from translator.channels import EOS, ChannelConfig, canonical_symbols, message_lengths
+from translator.channels import EOS, MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig, canonical_symbols, message_lengths
 from translator.corpus import CONDITIONS, CorpusError
 
 FORMAT = "neuralese.messages.jsonl/1"
@@ -50,6 +51,7 @@ OPTIONAL = ("round_id", "game_id", "condition", "utterance", "speaker_order", "a
 UNKNOWN = -1  # agent_choice / human_click not given
 DISCRETE_KIND = "gumbel"  # the kind given to an inferred discrete channel (any discrete kind reads the same)
 _RANGES = (("hue", 0.0, 360.0), ("saturation", 0.0, 100.0), ("lightness", 0.0, 100.0))
+MAX_LINE_BYTES = 1 << 22  # 4 MiB: a round, even with a 4,096-number message and a big `meta`, is far smaller
 THETA = 20.0  # CIEDE2000 threshold of the corpus conditions (Monroe et al. 2017)
 
 
@@ -86,14 +88,44 @@ def _kind_name(v: Any) -> str:
             type(None): "null"}.get(type(v), type(v).__name__)
 
 
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def given_channel(channel: ChannelConfig | dict | None) -> dict[str, Any]:
+    """The channel fields the caller fixed: all of a `ChannelConfig`'s, those of a (partial) dict.
+
+    A dict without `kind` takes it from its fields (`dim`: continuous; `vocab_size` or `max_len`:
+    discrete) or, with neither, from the data. Values are checked as `ChannelConfig` checks them.
+    """
+    if channel is None:
+        return {}
+    if isinstance(channel, ChannelConfig):
+        return channel.to_dict()
+    if not isinstance(channel, dict):
+        raise ValueError(f"channel config: expected a mapping, got {type(channel).__name__}")
+    fixed = dict(channel)
+    if "kind" not in fixed:
+        continuous, discrete = "dim" in fixed, bool({"vocab_size", "max_len"} & set(fixed))
+        if continuous and discrete:
+            raise ValueError("channel config: dim (continuous) and vocab_size/max_len (discrete) given together; give its kind")
+        if continuous or discrete:
+            fixed["kind"] = "continuous" if continuous else DISCRETE_KIND
+    ChannelConfig.from_dict({"kind": DISCRETE_KIND if "vocab_size" in fixed else "continuous", **fixed})  # checks names and values
+    return fixed
+
+
 class _Reader:
     """Parses and checks one line at a time; remembers what the channel must be."""
 
-    def __init__(self, path: Path, channel: ChannelConfig | None):
-        self.path, self.given = path, channel
-        self.kind_line: int | None = None  # the line that decided the channel (when inferred)
-        self.discrete: bool | None = None if channel is None else channel.discrete
-        self.dim: int | None = None if channel is None or channel.discrete else channel.dim
+    def __init__(self, path: Path, fixed: dict[str, Any]):
+        self.path, self.fixed = path, fixed
+        self.kind_line: int | None = None  # the line that decided the kind (when inferred)
+        self.discrete: bool | None = None if "kind" not in fixed else fixed["kind"] != "continuous"
+        self.dim: int | None = fixed.get("dim")
         self.max_len, self.max_id = 0, 0
 
     def fail(self, line: int, field: str | None, message: str) -> CorpusError:
@@ -104,9 +136,9 @@ class _Reader:
         if v is None:
             return default
         if not _is_int(v):
-            raise self.fail(line, field, f"expected an integer 0, 1 or 2, got {_kind_name(v)} ({v!r})")
+            raise self.fail(line, field, f"expected an integer 0, 1 or 2, got {_kind_name(v)} ({v!r:.40})")
         if not 0 <= v <= 2:
-            raise self.fail(line, field, f"{v} is not 0, 1 or 2 (a colour index in listener order)")
+            raise self.fail(line, field, f"{v!r:.40} is not 0, 1 or 2 (a colour index in listener order)")
         return v
 
     def _text(self, line: int, rec: dict, field: str) -> str | None:
@@ -117,6 +149,10 @@ class _Reader:
             return str(v)
         if not isinstance(v, str):
             raise self.fail(line, field, f"expected a string, got {_kind_name(v)}")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON escapes can spell a lone surrogate ("\ud800")
+            raise self.fail(line, field, f"not valid Unicode (a lone surrogate at character {e.start})") from None
         if field in ("round_id", "game_id") and not v.strip():
             raise self.fail(line, field, "empty")
         return v.strip() if field != "utterance" else v
@@ -133,8 +169,8 @@ class _Reader:
             for x, (name, lo, hi) in zip(c, _RANGES):
                 if not _is_number(x):
                     raise self.fail(line, "colors", f"colour {i} {name}: expected a number, got {_kind_name(x)}")
-                if not math.isfinite(x):
-                    raise self.fail(line, "colors", f"colour {i} {name}: not a finite number ({x})")
+                if not _finite(x):
+                    raise self.fail(line, "colors", f"colour {i} {name}: not a finite number ({x!r:.40})")
                 if not lo <= x <= hi:
                     raise self.fail(line, "colors", f"colour {i} {name} {x:g} is outside [{lo:g}, {hi:g}]")
             out.append([float(x) for x in c])
@@ -148,28 +184,37 @@ class _Reader:
         for j, x in enumerate(v):
             if not _is_number(x):
                 raise self.fail(line, "message", f"element {j}: expected a number, got {_kind_name(x)}")
-            if not math.isfinite(x):
-                raise self.fail(line, "message", f"element {j}: not a finite number ({x})")
+            if not _finite(x):
+                raise self.fail(line, "message", f"element {j}: not a finite number ({x!r:.40})")
         if self.discrete is None:  # the first message decides: integers only means symbol ids
             self.discrete, self.kind_line = all(_is_int(x) for x in v), line
         why = f" (line {self.kind_line} made the channel {'discrete' if self.discrete else 'continuous'}; pass the channel to say otherwise)" \
             if self.kind_line is not None and self.kind_line != line else ""
-        if not self.discrete:
-            if self.dim is None:
-                self.dim = len(v)
-            if len(v) != self.dim:
-                raise self.fail(line, "message", f"{len(v)} numbers, but the continuous channel has dim {self.dim}{why}")
-            return [float(x) for x in v]
+        return self._symbols(line, v, why) if self.discrete else self._vector(line, v, why)
+
+    def _vector(self, line: int, v: list, why: str) -> list[float]:
+        if self.dim is None:
+            if len(v) > MAX_DIM:
+                raise self.fail(line, "message", f"{len(v)} numbers, more than the largest continuous channel supported (dim {MAX_DIM})")
+            self.dim = len(v)
+        if len(v) != self.dim:
+            raise self.fail(line, "message", f"{len(v)} numbers, but the continuous channel has dim {self.dim}{why}")
+        return [float(x) for x in v]
+
+    def _symbols(self, line: int, v: list, why: str) -> list[int]:
+        max_len, vocab = self.fixed.get("max_len"), self.fixed.get("vocab_size")
+        if len(v) > (max_len or MAX_LEN):
+            limit = f"the channel's max_len {max_len}" if max_len else f"the longest message supported (max_len {MAX_LEN})"
+            raise self.fail(line, "message", f"{len(v)} symbols, more than {limit}")
         for j, x in enumerate(v):
             if not _is_int(x):
-                raise self.fail(line, "message", f"element {j}: symbol ids must be integers, got {x!r}{why}")
+                raise self.fail(line, "message", f"element {j}: symbol ids must be integers, got {x!r:.40}{why}")
             if x < 0:
-                raise self.fail(line, "message", f"element {j}: symbol id {x} is negative")
-            if self.given is not None and x >= self.given.vocab_size:
-                raise self.fail(line, "message", f"element {j}: symbol id {x} is out of range for a vocabulary of "
-                                f"{self.given.vocab_size} (ids 0..{self.given.vocab_size - 1})")
-        if self.given is not None and len(v) > self.given.max_len:
-            raise self.fail(line, "message", f"{len(v)} symbols, more than the channel's max_len {self.given.max_len}")
+                raise self.fail(line, "message", f"element {j}: symbol id {x!r:.40} is negative")
+            if x >= (vocab or MAX_VOCAB):
+                limit = f"a vocabulary of {vocab} (ids 0..{vocab - 1})" if vocab else \
+                    f"the largest vocabulary supported ({MAX_VOCAB} symbols, ids 0..{MAX_VOCAB - 1})"
+                raise self.fail(line, "message", f"element {j}: symbol id {x!r:.40} is out of range for {limit}")
         self.max_len, self.max_id = max(self.max_len, len(v)), max(self.max_id, *v)
         return list(v)
 
@@ -216,12 +261,14 @@ class _Reader:
             "human_click": self._index(line, rec, "human_click", UNKNOWN),
         }
 
-    def channel(self) -> ChannelConfig:
-        if self.given is not None:
-            return self.given
+    def channel(self) -> tuple[ChannelConfig, list[str]]:
+        """The channel (the fixed fields, the rest inferred from the data) and the inferred fields' names."""
         if self.discrete:
-            return ChannelConfig(kind=DISCRETE_KIND, vocab_size=max(self.max_id + 1, 2), max_len=self.max_len)
-        return ChannelConfig(kind="continuous", dim=self.dim)
+            found = {"kind": DISCRETE_KIND, "vocab_size": max(self.max_id + 1, 2), "max_len": self.max_len}
+        else:
+            found = {"kind": "continuous", "dim": self.dim}
+        inferred = [k for k in found if k not in self.fixed]
+        return ChannelConfig.from_dict({**found, **self.fixed}), inferred
 
 
 def derive_conditions(colors: torch.Tensor, targets: torch.Tensor) -> list[str]:
@@ -238,21 +285,13 @@ def derive_conditions(colors: torch.Tensor, targets: torch.Tensor) -> list[str]:
     return ["far" if f else "close" if c else "split" for f, c in zip((d >= THETA).all(-1).tolist(), (d < THETA).all(-1).tolist())]
 
 
-def read_messages(path: str | Path, channel: ChannelConfig | dict | None = None) -> tuple[Dataset, ChannelConfig]:
-    """Read and check a JSON Lines file of rounds; `(dataset, channel)` without saving anything.
-
-    `channel`: the channel the messages come from; `None` infers it (the first message decides:
-    JSON integers only is a discrete channel, any number written with a decimal point or exponent a
-    continuous one; dim, vocab_size = largest id + 1, max_len = longest message from the data).
-    """
-    path = Path(path)
-    given = None if channel is None else ChannelConfig.from_dict(channel)
-    if not path.is_file():
-        raise CorpusError(path, "no such file")
-    reader = _Reader(path, given)
-    rows: list[dict] = []
+def _records(path: Path, reader: _Reader) -> Iterator[tuple[int, Any]]:
+    """`(line number, parsed JSON)` of each non-blank line; a line that is not UTF-8, not JSON or
+    longer than `MAX_LINE_BYTES` is an error naming it (a line is never read whole beyond that)."""
     with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
+        for n, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise reader.fail(n, None, f"line longer than {MAX_LINE_BYTES:,} bytes (one round per line expected)")
             try:
                 text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
             except UnicodeDecodeError as e:
@@ -260,15 +299,38 @@ def read_messages(path: str | Path, channel: ChannelConfig | dict | None = None)
             if not text.strip():
                 continue  # blank lines are allowed
             try:
-                rec = json.loads(text)
+                yield n, json.loads(text)
             except json.JSONDecodeError as e:
                 raise reader.fail(n, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
             except RecursionError:
                 raise reader.fail(n, None, "not valid JSON (nested too deeply)") from None
-            rows.append(reader.round(n, rec))
+            except ValueError as e:  # e.g. an integer of more digits than Python converts
+                raise reader.fail(n, None, f"not valid JSON ({e})") from None
+
+
+def read_messages(path: str | Path, channel: ChannelConfig | dict | None = None) -> tuple[Dataset, ChannelConfig]:
+    """Read and check a JSON Lines file of rounds; `(dataset, channel)` without saving anything.
+
+    `channel`: the channel the messages come from: a `ChannelConfig`, or a dict of the fields you
+    know (the others are inferred), or `None` to infer it all (the first message decides the kind:
+    JSON integers only is a discrete channel, any number written with a decimal point or exponent a
+    continuous one; dim, vocab_size = largest id + 1, max_len = longest message from the data).
+    """
+    ds, ch, _ = _read(path, channel)
+    return ds, ch
+
+
+def _read(path: str | Path, channel: ChannelConfig | dict | None) -> tuple[Dataset, ChannelConfig, list[str]]:
+    """`read_messages`, plus the names of the channel fields inferred from the data."""
+    path = Path(path)
+    fixed = given_channel(channel)
+    if not path.is_file():
+        raise CorpusError(path, "no such file")
+    reader = _Reader(path, fixed)
+    rows = [reader.round(n, rec) for n, rec in _records(path, reader)]
     if not rows:
         raise CorpusError(path, "empty file: no rounds (one JSON object per line expected)")
-    ch = reader.channel()
+    ch, inferred = reader.channel()
 
     # defaults that depend on other lines: game-local round numbers; unique round ids
     seen: dict[str, int] = {}
@@ -313,7 +375,7 @@ def read_messages(path: str | Path, channel: ChannelConfig | dict | None = None)
         "human_click": [r["human_click"] for r in rows],
         "human_outcome": [r["human_click"] == r["target"] for r in rows],
     }
-    return Dataset.from_dict(data, features=features(ch.discrete)), ch
+    return Dataset.from_dict(data, features=features(ch.discrete)), ch, inferred
 
 
 def import_messages(path: str | Path, out_dir: str | Path | None, channel: ChannelConfig | dict | None = None) -> Dataset:
@@ -321,9 +383,10 @@ def import_messages(path: str | Path, out_dir: str | Path | None, channel: Chann
 
     Saved with `save_collection` to `out_dir` (unless `None`); `collection.json` records the
     source file, the channel (its kind under `channel`, the full config under `channel_config`,
-    like a collection of our own agents), whether it was inferred, and the numbers of rounds and games.
+    like a collection of our own agents), the names of its fields inferred from the data
+    (`channel_inferred`, empty when the caller gave them all), and the numbers of rounds and games.
     """
-    ds, ch = read_messages(path, channel)
+    ds, ch, inferred = _read(path, channel)
     if out_dir is not None:
         save_collection(ds, out_dir, {
             "format": FORMAT,
@@ -331,7 +394,7 @@ def import_messages(path: str | Path, out_dir: str | Path | None, channel: Chann
             "imported": True,
             "channel": ch.kind,
             "channel_config": ch.to_dict(),
-            "channel_inferred": channel is None,
+            "channel_inferred": inferred,
             "rounds": len(ds),
             "games": len(set(ds["game_id"])),
         })  # fmt: skip

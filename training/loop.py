@@ -51,7 +51,7 @@ def fit(
     for epoch in range(max_epochs):
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=not accelerator.is_local_main_process)
+        bar = tqdm(loader, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=None if accelerator.is_local_main_process else True)
         for batch in bar:
             loss = loss_fn(model, batch)
             opt.zero_grad(set_to_none=True)

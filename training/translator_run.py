@@ -110,9 +110,20 @@ def belief_matched_pairs(belief: BeliefTranslator, pairs: Dataset) -> dict[str, 
     return {"to_english": Pairs(messages, english, colors, games), "to_neuralese": Pairs(neuralese, texts, colors, games)}
 
 
+def require_utterances(pairs: Dataset, info: dict, pairs_dir: str | Path) -> None:
+    """Every translator learns English from what people said beside the agents' messages: a corpus
+    with no utterance at all (an import without `utterance` fields) cannot give one; say so."""
+    if not any(u.strip() for u in pairs["utterance"]):
+        source = f" (imported from {info['source']})" if info.get("source") else ""
+        raise ValueError(f"{pairs_dir}{source}: none of its {len(pairs)} rounds has an utterance; translators pair the agents' "
+                         "messages with what people said in the same rounds, so give `utterance` on the rounds that have one "
+                         "(docs/message_schema.md); rounds without one still train the message model")
+
+
 def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | Path, args: TranslatorRunArgs) -> Path:
     """Build `args.kind` from a collection and an English bundle; returns the bundle directory."""
     pairs, info = load_collection(pairs_dir)
+    require_utterances(pairs, info, pairs_dir)
     english = EnglishModels.from_pretrained(english_dir)
     channel = channel_of(pairs, info)
     name = args.kind if args.kind != "seq2seq" else f"seq2seq_{args.seq2seq_source}"

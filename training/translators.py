@@ -104,7 +104,7 @@ def naturalness(english: EnglishModels, texts: list[str], colors: torch.Tensor, 
 def belief_grid(english: EnglishModels, encodings: torch.Tensor, contexts: torch.Tensor, chunk: int) -> torch.Tensor:
     """Every candidate's listener belief in every context, `(U, K, 3)`, with a progress bar."""
     parts = [english.listen_encoded(encodings[s : s + chunk, None], contexts[None])
-             for s in tqdm(range(0, len(encodings), chunk), desc="candidate beliefs", leave=False)]
+             for s in tqdm(range(0, len(encodings), chunk), desc="candidate beliefs", leave=False, disable=None)]
     return torch.cat(parts)
 
 
@@ -146,7 +146,7 @@ def build_belief_translator(english: EnglishModels, model: MessageModel, pairs: 
     config.thresholds = calibrate_thresholds(translator, held, args.threshold_quantile)
     translator.training = {
         "build": asdict(args), "pairs": len(pairs), "held_out_rounds": len(held), "candidates": len(texts),
-        "corpus_candidates": len({_key(t) for t in build["utterance"]}), "pool": len(pool),
+        "corpus_candidates": len({_key(t) for t in build["utterance"]} - {""}), "pool": len(pool),
         "seconds": time.perf_counter() - start,
     }
     return translator
@@ -160,17 +160,27 @@ def calibrate_thresholds(translator: BeliefTranslator, held: Dataset, quantile: 
     """
     messages = torch.tensor(held["message"])
     colors = torch.tensor(held["colors"], dtype=torch.float32)
-    texts = held["utterance"]
     out = {"message_log_prob": {
         "context_free": torch.quantile(translator.message_log_prob(messages), 1 - quantile).item(),
         "in_context": torch.quantile(translator.message_log_prob(messages, colors), 1 - quantile).item(),
     }}  # fmt: skip
-    for direction, fn, source in (("to_english", translator.to_english, messages), ("to_neuralese", translator.to_neuralese, texts)):
+    said = readable_rows(translator.english, held["utterance"])  # rounds without an utterance have no English to translate
+    texts = [held["utterance"][i] for i in said]
+    sources = [("to_english", translator.to_english, messages, colors)]
+    if texts:  # else no to_neuralese threshold: every translation counts as faithful (`translations.flag`)
+        sources.append(("to_neuralese", translator.to_neuralese, texts, colors[said]))
+    for direction, fn, source, where in sources:
         out[direction] = {
             "context_free": torch.quantile(fn(source).divergence, quantile).item(),
-            "in_context": torch.quantile(fn(source, colors).divergence, quantile).item(),
+            "in_context": torch.quantile(fn(source, where).divergence, quantile).item(),
         }
     return out
+
+
+def readable_rows(english: EnglishModels, utterances: list[str]) -> list[int]:
+    """Indices of the utterances the English models can read (at least one token): a round without
+    an utterance (imported rounds may have none) is used for its message only."""
+    return [i for i, ids in enumerate(english.tokenizer.encode(list(utterances))) if ids]
 
 
 @torch.no_grad()
@@ -192,6 +202,8 @@ def build_direct_translator(english: EnglishModels, model: MessageModel, pairs: 
     texts = sorted({k for k in keys if k})
     index = {t: i for i, t in enumerate(texts)}
     rows = [i for i, k in enumerate(keys) if k]
+    if not rows:
+        raise ValueError("no round of the paired corpus has an utterance: the direct translator pairs messages with what people said")
     utterances = [all_utterances[i] for i in rows]
     messages = torch.tensor([all_messages[i] for i in rows])
     tables = {

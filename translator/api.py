@@ -14,14 +14,17 @@ three `[h, s, l]` triples in the corpus's scale (h in [0, 360], s and l in [0, 1
 
 Every input is checked row by row before it reaches a model, and a bad row raises `ValueError`
 naming the row and what is wrong (wrong dimension, NaN or infinite values, out-of-range colours,
-empty or over-long English). The streaming CLI and the HTTP service use the same checks
-(`check_message_row`, `check_context_row`, `check_utterance_row`) one row at a time, so one bad row
-does not spoil its batch.
+empty English, more than `MAX_UTTERANCE_CHARS` characters). The streaming CLI and the HTTP service
+use the same checks (`check_message_row`, `check_context_row`, `check_utterance_row`) one row at a
+time, so one bad row does not spoil its batch. An utterance longer than the English listener reads
+(48 tokens) is translated from its first 48 tokens, as in training and evaluation, with an
+`UtteranceTruncated` warning.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +41,15 @@ from translator.residuals import ResidualCheck, check_residuals
 from translator.run_layout import DEFAULT_NAME, DIRECTIONS, TRANSLATORS_DIR, check_name, run_channels, translator_dir  # noqa: F401 - re-exported
 from translator.translations import Translations
 
-MAX_UTTERANCE_CHARS = 200  # longer than any corpus utterance by far; beyond it the listener truncates anyway
+# Utterances: the English models read the first `listener.max_len` tokens (48) of any utterance, in
+# training, evaluation and translation alike; a longer one is cut there, with an
+# `UtteranceTruncated` warning here. People do write long descriptions (312 characters in the
+# corpus), so length alone is no error below this bound, which only keeps absurd inputs out.
+MAX_UTTERANCE_CHARS = 2000
+
+
+class UtteranceTruncated(UserWarning):
+    """An utterance longer than the English listener reads: it is translated from its first tokens."""
 HUE_MAX, SL_MAX = 360.0, 100.0
 _KINDS: dict[str, type] = {BELIEF_KIND: BeliefTranslator, DIRECT_KIND: DirectTranslator}
 
@@ -216,6 +227,7 @@ class Translator:
         self.channel: ChannelConfig = inner.channel
         self.channel_name = channel_name or self.channel.kind
         self._tokenizer = inner.english.tokenizer
+        self._max_tokens = inner.english.listener.config.max_len
 
     @property
     def name(self) -> str:
@@ -250,8 +262,12 @@ class Translator:
 
     def check_utterance(self, value: Any) -> str:
         text = check_utterance_row(value)
-        if not self._tokenizer.encode([text])[0]:
+        tokens = len(self._tokenizer.encode([text])[0])
+        if not tokens:
             raise ValueError("utterance: no words the English model can read")
+        if tokens > self._max_tokens:
+            warnings.warn(f"utterance of {tokens} tokens ({text[:40]!r}...): the English listener reads the first "
+                          f"{self._max_tokens}", UtteranceTruncated, stacklevel=2)
         return text
 
     check_context = staticmethod(check_context_row)

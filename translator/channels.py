@@ -46,9 +46,23 @@ EOS = 0
 CHANNEL_KINDS = ("continuous", "gumbel", "reinforce")
 
 
+# Upper bounds on a channel's size. Every message is padded to `max_len` and every translator
+# table holds `dim` or `max_len` numbers per message and context, so a channel far beyond the
+# sizes agents use (tens of dimensions or symbols) would only exhaust memory.
+MAX_DIM = 4096  # continuous: values per message
+MAX_LEN = 64  # discrete: symbols per message, EOS included
+MAX_VOCAB = 4096  # discrete: symbols in the vocabulary, EOS included
+KIND_FIELDS = {
+    "continuous": ("kind", "dim", "noise"),
+    "gumbel": ("kind", "vocab_size", "max_len", "embed_dim", "temperature"),
+    "reinforce": ("kind", "vocab_size", "max_len", "embed_dim", "entropy_coef", "baseline_momentum"),
+}
+
+
 @dataclass
 class ChannelConfig:
-    """Hyper-parameters of a channel; fields a kind does not use are ignored by it."""
+    """Hyper-parameters of a channel; fields a kind does not use are ignored by it (and not written
+    by `to_dict`)."""
 
     kind: str = "continuous"
     # continuous
@@ -65,16 +79,20 @@ class ChannelConfig:
     def __post_init__(self):
         if self.kind not in CHANNEL_KINDS:
             raise ValueError(f"channel kind {self.kind!r} is unknown; valid kinds: {', '.join(CHANNEL_KINDS)}")
+        for name, f in self.__dataclass_fields__.items():
+            v, whole = getattr(self, name), f.type == "int"
+            if name != "kind" and (isinstance(v, bool) or not isinstance(v, int if whole else (int, float))):
+                raise ValueError(f"channel {name} must be {'an integer' if whole else 'a number'}, got {v!r}")
         if self.kind == "continuous":
-            if self.dim < 1:
-                raise ValueError(f"channel dim must be >= 1, got {self.dim}")
+            if not 1 <= self.dim <= MAX_DIM:
+                raise ValueError(f"channel dim must be in [1, {MAX_DIM}], got {self.dim}")
             if not self.noise >= 0 or math.isinf(self.noise):
                 raise ValueError(f"channel noise must be a finite number >= 0, got {self.noise}")
         else:
-            if self.vocab_size < 2:
-                raise ValueError(f"vocab_size must be >= 2 (EOS plus at least one symbol), got {self.vocab_size}")
-            if self.max_len < 1:
-                raise ValueError(f"max_len must be >= 1, got {self.max_len}")
+            if not 2 <= self.vocab_size <= MAX_VOCAB:
+                raise ValueError(f"vocab_size must be in [2, {MAX_VOCAB}] (EOS plus at least one symbol), got {self.vocab_size}")
+            if not 1 <= self.max_len <= MAX_LEN:
+                raise ValueError(f"max_len must be in [1, {MAX_LEN}], got {self.max_len}")
             if not self.temperature > 0:
                 raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
@@ -83,7 +101,15 @@ class ChannelConfig:
         return self.kind != "continuous"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields this kind uses (`from_dict` fills the others with their defaults)."""
+        return {k: v for k, v in asdict(self).items() if k in KIND_FIELDS[self.kind]}
+
+    def __eq__(self, other: object) -> bool:
+        """The same channel: the fields its kind uses agree (a config written with all fields, whatever
+        its unused ones hold, equals the same channel written with its kind's fields only)."""
+        if not isinstance(other, ChannelConfig):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
 
     @classmethod
     def from_dict(cls, data: dict | ChannelConfig) -> ChannelConfig:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from translator.cli_types import int_in, non_negative_float, non_negative_int, positive_float, positive_int
 from translator.live_cli import add_live_commands
 
 
@@ -110,11 +111,41 @@ def _train_eval_listener(args: argparse.Namespace) -> None:
     print(f"saved {path}: validation accuracy {model.training['listener']['val_accuracy']:.3f}")
 
 
+def _channel_options(args: argparse.Namespace) -> dict | None:
+    """The channel fields given by `--channel-config FILE` and the flags (flags win); None: none given."""
+    import json
+
+    from training.import_messages import given_channel
+
+    fields: dict = {}
+    if args.channel_config:
+        try:
+            fields = json.loads(Path(args.channel_config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ValueError(f"{args.channel_config}: cannot read the channel config ({e})") from None
+        if not isinstance(fields, dict):
+            raise ValueError(f"{args.channel_config}: the channel config must be a JSON object, got {type(fields).__name__}")
+    fields.update({k: v for k, v in (("kind", args.kind), ("dim", args.dim), ("vocab_size", args.vocab_size),
+                                     ("max_len", args.max_len)) if v is not None})
+    try:
+        given_channel(fields)
+    except ValueError as e:
+        raise ValueError(f"{args.channel_config or 'channel options'}: {e}") from None
+    return fields or None
+
+
 def _import_messages(args: argparse.Namespace) -> None:
+    from training.collect import load_collection
     from training.import_messages import import_messages
 
-    ds = import_messages(args.file, args.out)
-    print(f"saved {args.out}: {len(ds)} rounds from {len(set(ds['game_id']))} games")
+    ds = import_messages(args.file, args.out, _channel_options(args))
+    info = load_collection(args.out)[1]
+    print(f"saved {args.out}: {len(ds)} rounds from {len(set(ds['game_id']))} games; channel {info['channel_config']}")
+    if info["channel_inferred"]:
+        how = {"kind": "the first message's numbers", "dim": "the first message's size", "vocab_size": "the largest id seen + 1",
+               "max_len": "the longest message"}
+        found = "; ".join(f"{k} {info['channel_config'][k]!r} ({how[k]})" for k in info["channel_inferred"])
+        print(f"inferred from the data: {found}; declare what you know with --channel-config FILE or the flags")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -159,15 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         "which keeps every other file untouched for honest evaluation",
     )
     te.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/english")
-    te.add_argument("--seed", type=int, default=0, help="random seed (default 0): fixes the whole run")
-    te.add_argument("--listener-epochs", type=int, default=10, help="listener epochs (default 10; cosine schedule, early stopping)")
-    te.add_argument("--speaker-epochs", type=int, default=6, help="speaker epochs (default 6; cosine schedule, early stopping)")
-    te.add_argument("--batch-size", type=int, default=64, help="rounds per batch (default 64)")
-    te.add_argument("--vocab-size", type=int, default=1000, help="SentencePiece vocabulary size (default 1000)")
-    te.add_argument("--max-steps", type=int, help="stop each model after this many steps (quick runs)")
+    te.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0): fixes the whole run")
+    te.add_argument("--listener-epochs", type=positive_int, default=10, help="listener epochs (default 10; cosine schedule, early stopping)")
+    te.add_argument("--speaker-epochs", type=positive_int, default=6, help="speaker epochs (default 6; cosine schedule, early stopping)")
+    te.add_argument("--batch-size", type=positive_int, default=64, help="rounds per batch (default 64)")
+    te.add_argument("--vocab-size", type=int_in(8), default=1000, help="SentencePiece vocabulary size (default 1000)")
+    te.add_argument("--max-steps", type=positive_int, help="stop each model after this many steps (quick runs)")
     te.add_argument("--jobs", type=int, default=1, choices=(1, 2),
                     help="2: train the speaker in a second process beside the listener (same result; default 1)")
-    te.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    te.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     te.set_defaults(func=_train_english)
 
     ta = tsub.add_parser(
@@ -179,22 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--channel", required=True, choices=CHANNELS, help="message channel")
     ta.add_argument("--train", required=True, metavar="CSV", help="training corpus whose contexts the agents play on")
     ta.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/agents/CHANNEL")
-    ta.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    ta.add_argument("--steps", type=int, help="training steps (default: the channel's tuned preset)")
-    ta.add_argument("--batch-size", type=int, help="games per step (default: the channel's preset)")
-    ta.add_argument("--lr", type=float, help="peak learning rate (default: the channel's preset)")
-    ta.add_argument("--reconstruction-weight", type=float, metavar="W",
+    ta.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    ta.add_argument("--steps", type=positive_int, help="training steps (default: the channel's tuned preset)")
+    ta.add_argument("--batch-size", type=positive_int, help="games per step (default: the channel's preset)")
+    ta.add_argument("--lr", type=positive_float, help="peak learning rate (default: the channel's preset)")
+    ta.add_argument("--reconstruction-weight", type=non_negative_float, metavar="W",
                     help="weight of the listener's guess of the target colour from the message alone, which makes the code "
                     "say what the target looks like (default: the channel's preset, 1 continuous, 0 otherwise; 0 = off)")
     ta.add_argument("--listener", choices=LISTENERS,
                     help="learned (default): the listener has its own encoder and scorer; bayes: the listener is the exact "
                     "posterior under the speaker, p(x | m, c) ∝ p(m | c, x), and training is several times faster")
-    ta.add_argument("--dim", type=int, help="continuous: message dimension (default 64)")
-    ta.add_argument("--noise", type=float, help="continuous: Gaussian channel noise std (default 0.3)")
-    ta.add_argument("--vocab-size", type=int, help="discrete: symbols incl. end-of-message (default 32)")
-    ta.add_argument("--max-len", type=int, help="discrete: maximum message length (default 3)")
-    ta.add_argument("--temperature", type=float, help="gumbel: Gumbel-Softmax temperature of the straight-through gradient (default 0.5)")
-    ta.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ta.add_argument("--dim", type=positive_int, help="continuous: message dimension (default 64)")
+    ta.add_argument("--noise", type=non_negative_float, help="continuous: Gaussian channel noise std (default 0.3)")
+    ta.add_argument("--vocab-size", type=int_in(2), help="discrete: symbols incl. end-of-message (default 32)")
+    ta.add_argument("--max-len", type=positive_int, help="discrete: maximum message length (default 3)")
+    ta.add_argument("--temperature", type=positive_float, help="gumbel: Gumbel-Softmax temperature of the straight-through gradient (default 0.5)")
+    ta.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     ta.set_defaults(func=_train_agents)
 
     tt = tsub.add_parser(
@@ -213,19 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "('bring your own agents'); auto = exact when the corpus names an agents bundle (default)")
     tt.add_argument("--source", default="cooccurrence", choices=("cooccurrence", "belief"),
                     help="seq2seq training pairs: co-occurrence in the same rounds, or belief-matched (needs --kind belief first)")
-    tt.add_argument("--contexts", type=int, default=256, help="belief: contexts beliefs are compared over (default 256)")
-    tt.add_argument("--candidates", type=int, default=10000, help="belief: cap on English candidates (default 10000)")
-    tt.add_argument("--min-count", type=int, default=10,
+    tt.add_argument("--contexts", type=positive_int, default=256, help="belief: contexts beliefs are compared over (default 256)")
+    tt.add_argument("--candidates", type=positive_int, default=10000, help="belief: cap on English candidates (default 10000)")
+    tt.add_argument("--min-count", type=positive_int, default=10,
                     help="belief: a corpus utterance is a candidate when said this often in the pairs (default 10; see README)")
-    tt.add_argument("--speaker-samples", type=int, default=0, help="belief: English speaker samples added as candidates (default 0)")
-    tt.add_argument("--epochs", type=int,
+    tt.add_argument("--speaker-samples", type=non_negative_int, default=0, help="belief: English speaker samples added as candidates (default 0)")
+    tt.add_argument("--epochs", type=positive_int,
                     help="seq2seq English -> neuralese: epochs (default 6); learned message model: most epochs (default 12)")
-    tt.add_argument("--english-epochs", type=int, help="seq2seq neuralese -> English: epochs (default 6, batch 32)")
-    tt.add_argument("--n-best", type=int, default=8,
+    tt.add_argument("--english-epochs", type=positive_int, help="seq2seq neuralese -> English: epochs (default 6, batch 32)")
+    tt.add_argument("--n-best", type=positive_int, default=8,
                     help="seq2seq neuralese -> English: beam hypotheses the English listener reranks in context (default 8; 1 = greedy)")
-    tt.add_argument("--max-steps", type=int, help="seq2seq: cap on optimiser steps (quick runs)")
-    tt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    tt.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    tt.add_argument("--max-steps", type=positive_int, help="seq2seq: cap on optimiser steps (quick runs)")
+    tt.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    tt.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     tt.set_defaults(func=_train_translator)
 
     tl = tsub.add_parser(
@@ -237,10 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--train", required=True, metavar="CSV", help="training corpus")
     tl.add_argument("--english", metavar="DIR", help="English bundle whose tokenizer it shares (default RUN/english)")
     tl.add_argument("--out", required=True, metavar="RUN", help="run directory")
-    tl.add_argument("--epochs", type=int, default=8, help="epochs (default 8, early stopping)")
-    tl.add_argument("--max-steps", type=int, help="cap on optimiser steps (quick runs)")
-    tl.add_argument("--seed", type=int, default=1, help="random seed (default 1: not the English listener's)")
-    tl.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    tl.add_argument("--epochs", type=positive_int, default=8, help="epochs (default 8, early stopping)")
+    tl.add_argument("--max-steps", type=positive_int, help="cap on optimiser steps (quick runs)")
+    tl.add_argument("--seed", type=non_negative_int, default=1, help="random seed (default 1: not the English listener's)")
+    tl.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     tl.set_defaults(func=_train_eval_listener)
 
     im = sub.add_parser(
@@ -251,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     im.add_argument("file", metavar="FILE", help="JSON Lines file")
     im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus is saved")
+    im.add_argument("--channel-config", metavar="FILE",
+                    help='JSON object of the channel\'s fields, e.g. {"kind": "gumbel", "vocab_size": 32, "max_len": 5}; '
+                    "fields not given are inferred from the data")
+    im.add_argument("--kind", choices=CHANNELS, help="channel kind (default: from the first message; discrete as gumbel)")
+    im.add_argument("--dim", type=positive_int, help="continuous: values per message (default: the first message's)")
+    im.add_argument("--vocab-size", type=int_in(2),
+                    help="discrete: symbols in the vocabulary, end-of-message 0 included (default: the largest id seen + 1)")
+    im.add_argument("--max-len", type=positive_int, help="discrete: longest message, in symbols (default: the longest seen)")
     im.set_defaults(func=_import_messages)
 
     co = sub.add_parser(
@@ -262,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--agents", required=True, metavar="DIR", help="agents bundle (RUN/agents/CHANNEL)")
     co.add_argument("--data", required=True, metavar="CSV", help="corpus file to play")
     co.add_argument("--out", required=True, metavar="DIR", help="where the dataset is saved (save_to_disk)")
-    co.add_argument("--seed", type=int, default=0, help="seed of the channel noise (default 0)")
-    co.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    co.add_argument("--seed", type=non_negative_int, default=0, help="seed of the channel noise (default 0)")
+    co.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     co.set_defaults(func=_collect)
 
     ev = sub.add_parser(
@@ -277,9 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, metavar="DIR", help="where metrics.json and the report go")
     ev.add_argument("--plays", metavar="DB", help="SQLite file of rounds people played on /play (neuralese serve --plays DB): "
                     "report their R->H and H->R accuracies by condition beside the model's")
-    ev.add_argument("--games", type=int, help="evaluate on the first N games of the file only (quick runs)")
-    ev.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    ev.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    ev.add_argument("--games", type=positive_int, help="evaluate on the first N games of the file only (quick runs)")
+    ev.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                     help="channels scored at once, in processes of one torch thread each (default: the CPU count); "
                     "the numbers do not depend on it")
     ev.set_defaults(func=_evaluate)
@@ -292,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="runs/demo", metavar="RUN", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
-    demo.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    demo.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                       help="steps run at once, one torch thread each (default: the CPU count); the results do not depend on it")
     demo.set_defaults(func=_demo)
     add_live_commands(sub)
@@ -301,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if not sys.stderr.isatty():  # a log file, not a person: no progress bars (ours pass tqdm disable=None)
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     # every command that computes takes --threads; with --workers N (translate, serve) each worker
     # process sets its own, and this one stays torch-free
     if getattr(args, "threads", None) and getattr(args, "workers", 1) == 1:

@@ -61,7 +61,7 @@ from translator.bundle import Bundled, BundleError, read_json, write_json
 from translator.channels import ChannelConfig, check_message, make_channel
 from translator.colors import ContextEncoder
 from translator.inputs import check_colors, check_targets
-from translator.message_model import discrete_log_prob_grid, gaussian_log_prob_grid
+from translator.message_model import beam_search, discrete_log_prob_grid, gaussian_log_prob_grid
 
 KIND = "neuralese.learned_message_model"
 TRAINING_FILE = "training.json"
@@ -193,6 +193,20 @@ class LearnedMessageModel(nn.Module, Bundled):
         c = check_colors(colors, len(m))
         rep = torch.arange(3).repeat(len(m))
         return self.log_prob(m.repeat_interleave(3, dim=0), c.repeat_interleave(3, dim=0), rep).reshape(len(m), 3)
+
+    @torch.no_grad()
+    def most_likely_messages(self, colors, width: int = 8) -> torch.Tensor:
+        """The most likely message for each target of each context, `(K, 3, ...)`: the mean
+        (continuous) or the beam-search best (discrete, `translator.message_model.beam_search`)."""
+        if not self.channel.discrete:
+            return self.means(colors)
+        colors = check_colors(colors).to(self.device)
+        k = len(colors)
+        c, t = colors.repeat_interleave(3, dim=0), torch.arange(3, device=self.device).repeat(k)
+        self.eval()
+        out = [beam_search(self.channel_module, self.hidden(c[s : s + self.batch_size], t[s : s + self.batch_size]), width)
+               for s in range(0, len(t), self.batch_size)]
+        return torch.cat(out).reshape(k, 3, -1).cpu() if out else torch.zeros(0, 3, self.channel.max_len, dtype=torch.long)
 
     # -- bundle -------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

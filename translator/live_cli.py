@@ -11,16 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from translator.cli_types import int_in, non_negative_float, positive_int
 from translator.run_layout import DEFAULT_NAME, DIRECTIONS, translator_dir
 
 
 def _translate(args: argparse.Namespace) -> None:
     from translator.stream import ReadError, run_stream, run_stream_parallel
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     bundle = translator_dir(args.run, args.channel, args.translator)
     if args.input and not Path(args.input).is_file():
         raise ValueError(f"--input {args.input}: no such file")
@@ -74,12 +71,12 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--to", required=True, choices=DIRECTIONS, help="direction: english (messages in) or neuralese (utterances in)")
     tr.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name (default {DEFAULT_NAME})")
     tr.add_argument("--input", metavar="FILE", help="JSON Lines file (default: stdin)")
-    tr.add_argument("--batch-size", type=int, default=256, help="lines per translator call (default 256)")
-    tr.add_argument("--max-wait-ms", type=float, default=5.0,
+    tr.add_argument("--batch-size", type=positive_int, default=256, help="lines per translator call (default 256)")
+    tr.add_argument("--max-wait-ms", type=non_negative_float, default=5.0,
                     help="a batch goes out once input pauses this long (default 5 ms): live pipes are answered promptly")
-    tr.add_argument("--workers", type=int, default=1,
+    tr.add_argument("--workers", type=positive_int, default=1,
                     help="translator processes (default 1); on a big file, one per core is fastest")
-    tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 per worker with --workers)")
+    tr.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice; 1 per worker with --workers)")
     tr.add_argument("--quiet", action="store_true", help="no summary on stderr")
     tr.set_defaults(func=_translate)
 
@@ -92,15 +89,15 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     )
     sv.add_argument("--run", required=True, metavar="RUN", help="run directory")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--port", type=int_in(0, 65535), default=8000, help="port (default 8000)")
     sv.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name per channel (default {DEFAULT_NAME})")
-    sv.add_argument("--max-batch", type=int, default=256, help="most items per request and per translator call (default 256)")
-    sv.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
-    sv.add_argument("--batch-wait-ms", type=float, default=2.0,
+    sv.add_argument("--max-batch", type=positive_int, default=256, help="most items per request and per translator call (default 256)")
+    sv.add_argument("--max-body", type=positive_int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
+    sv.add_argument("--batch-wait-ms", type=non_negative_float, default=2.0,
                     help="a batch gathers requests until none arrives for this long (default 2; at most 20 ms in all)")
-    sv.add_argument("--workers", type=int, default=1, help="server processes sharing the port, each with its own translators "
+    sv.add_argument("--workers", type=positive_int, default=1, help="server processes sharing the port, each with its own translators "
                     "(default 1; one per core on a busy service)")
-    sv.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    sv.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     sv.add_argument("--plays", metavar="DB", help="also serve the play page at /play (people play with the agents) and store "
                     "every round in this SQLite file (created if missing)")
     sv.add_argument("--play-data", metavar="CSV", help="corpus whose rounds /play deals (default: the bundled dev.csv); needs --plays")

@@ -26,7 +26,7 @@ import torch
 
 from translator.agents import Agents
 from translator.bundle import inference
-from translator.channels import ChannelConfig, check_message
+from translator.channels import EOS, ChannelConfig, DiscreteChannel, canonical_symbols, check_message
 from translator.inputs import check_colors
 
 
@@ -173,13 +173,50 @@ def most_likely_messages(model: MessageModel, colors) -> torch.Tensor:
     """The message the speaker would most likely send for each target of each context: `(N, 3, ...)`.
 
     These are the agent's own words for a context, the natural candidates when translating English
-    into neuralese in context.
+    into neuralese in context. Continuous: the mean; a model with its own `most_likely_messages`
+    (a learned discrete speaker: beam search) is asked; our discrete agents: their greedy message.
     """
     colors = check_colors(colors)
     if not model.channel.discrete:
         return model.means(colors)
+    own = getattr(model, "most_likely_messages", None)
+    if callable(own):
+        return own(colors)
     if hasattr(model, "speaker"):
         sp = inference(model.speaker)
         v = sp.channel.speak(hidden_every_target(sp, colors), sample=False).value
         return v.reshape(len(colors), 3, *v.shape[1:])
-    raise ValueError(f"{type(model).__name__} cannot propose messages (no means or speaker)")
+    raise ValueError(f"{type(model).__name__} cannot propose messages (no means, speaker or most_likely_messages)")
+
+
+@torch.no_grad()
+def beam_search(decoder: DiscreteChannel, hidden: torch.Tensor, width: int = 8) -> torch.Tensor:
+    """The most likely message under an autoregressive decoder for each speaker state, `(B, max_len)`.
+
+    Beam search keeps the `width` most likely prefixes of every row; a prefix that has said EOS is
+    a whole message: it stays in the beam with its score (further steps add EOS at no cost, as
+    `log_prob` counts symbols up to the first EOS). `width=1` is greedy decoding. The result is
+    canonical (EOS after the end), so its `log_prob` is the score it was chosen by.
+    """
+    if width < 1:
+        raise ValueError(f"beam width must be >= 1, got {width}")
+    b, length, vocab = len(hidden), decoder.config.max_len, decoder.config.vocab_size
+    h, inp = decoder._start(hidden.repeat_interleave(width, dim=0))
+    scores = torch.full((b, width), -math.inf, device=hidden.device)
+    scores[:, 0] = 0.0  # one live prefix per row at first: the empty one
+    symbols = torch.zeros(b, width, 0, dtype=torch.long, device=hidden.device)
+    ended = torch.zeros(b, width, dtype=torch.bool, device=hidden.device)
+    after_end = torch.full((vocab,), -math.inf, device=hidden.device)
+    after_end[EOS] = 0.0
+    for _ in range(length):
+        h, logits = decoder._step_logits(h, inp)
+        logp = torch.log_softmax(logits, dim=-1).reshape(b, width, vocab)
+        logp = torch.where(ended[..., None], after_end, logp)
+        scores, flat = (scores[..., None] + logp).reshape(b, width * vocab).topk(width, dim=1)
+        beam, sym = flat // vocab, flat % vocab
+        symbols = torch.cat([symbols.gather(1, beam[..., None].expand(-1, -1, symbols.shape[2])), sym[..., None]], dim=2)
+        ended = ended.gather(1, beam) | (sym == EOS)
+        rows = (beam + torch.arange(b, device=hidden.device)[:, None] * width).reshape(-1)
+        h, inp = h[rows], decoder.embed[sym.reshape(-1)]
+    best = scores.argmax(dim=1)
+    return canonical_symbols(symbols[torch.arange(b), best])

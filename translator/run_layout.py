@@ -31,16 +31,36 @@ def run_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
     return sorted(d.name for d in root.iterdir() if _NAME.match(d.name) and (d / name / CONFIG_FILE).is_file())
 
 
+PAIR_FILE = "translator.json"  # a seq2seq pair's marker (one model per direction under it)
+
+
 def translator_dir(run: str | Path, channel: str, name: str = DEFAULT_NAME, existing: bool = True) -> Path:
-    """`RUN/translators/<channel>/<name>` (plain names only); with `existing`, checked to hold a
-    bundle, the error naming the channels the run has (to read one; `existing=False` to write one)."""
+    """`RUN/translators/<channel>/<name>` (plain names only). With `existing` (to read one), checked
+    to hold a bundle that `Translator` serves; the error says what is there instead: no such channel
+    (naming the channels the run has), no such translator (naming the channel's), or a seq2seq pair,
+    which translates through its own classes only. `existing=False` to write one."""
     check_name("channel", channel)
     check_name("translator", name)
-    d = Path(run) / TRANSLATORS_DIR / channel / name
-    if existing and not (d / CONFIG_FILE).is_file():
-        have = run_channels(run, name)
-        raise ValueError(
-            f"unknown channel {channel!r}: {d} holds no translator bundle; "
-            f"channels with a {name!r} translator in {run}: {', '.join(have) if have else 'none'}"
-        )
-    return d
+    channel_dir = Path(run) / TRANSLATORS_DIR / channel
+    d = channel_dir / name
+    if not existing or (d / CONFIG_FILE).is_file():
+        return d
+    served = _served(channel_dir)
+    if (d / PAIR_FILE).is_file():
+        raise ValueError(f"translator {name!r} of channel {channel!r} ({d}) is a seq2seq pair, which translate and serve "
+                         f"cannot load (they serve belief and direct translators); this channel has: {', '.join(served) or 'none'}")
+    if channel_dir.is_dir():
+        raise ValueError(f"channel {channel!r} has no translator {name!r} ({d} holds no translator bundle); "
+                         f"translators of this channel that can be served: {', '.join(served) or 'none'}")
+    have = run_channels(run, name)
+    raise ValueError(
+        f"unknown channel {channel!r}: {d} holds no translator bundle; "
+        f"channels with a {name!r} translator in {run}: {', '.join(have) if have else 'none'}"
+    )
+
+
+def _served(channel_dir: Path) -> list[str]:
+    """Names of the translators in a channel directory that `Translator` can load (a config.json)."""
+    if not channel_dir.is_dir():
+        return []
+    return sorted(d.name for d in channel_dir.iterdir() if _NAME.match(d.name) and (d / CONFIG_FILE).is_file())
