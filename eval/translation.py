@@ -1,4 +1,4 @@
-"""Behaviour-preservation evaluation of translators (DESIGN §6) on a corpus of unseen games.
+"""Behaviour-preservation evaluation of translators (docs/method.md §6) on a corpus of unseen games.
 
 For every channel with translators in the run (`RUN/translators/CHANNEL/...`) the channel's agents
 play each evaluation round (the contexts and targets people had). Then, per translator:

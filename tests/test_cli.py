@@ -205,7 +205,7 @@ def test_train_on_a_single_game_fails_cleanly_or_trains(game_slice, tmp_path):
             "--train --dev --out --seed --listener-epochs --speaker-epochs --batch-size --vocab-size --max-steps --threads".split(),
         ),
         (["evaluate"], ["--run", "--data", "--out"]),
-        (["demo"], ["--out", "--quick", "--jobs"]),
+        (["demo"], ["--out", "--quick", "--jobs", "--fresh"]),
     ],
 )
 def test_help(argv, expected, capsys):
@@ -243,8 +243,8 @@ def test_demo_quick_end_to_end(tmp_path, data_paths):
     beliefs = {"belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior"}
     assert set(t["continuous"]) == beliefs | {"direct", "seq2seq_cooccurrence", "seq2seq_belief", "seq2seq_cooccurrence_context_free",
                                               "seq2seq_belief_context_free", "seq2seq_cooccurrence_greedy", "seq2seq_belief_greedy",
-                                              "random"}
-    assert set(t["continuous_learned"]) == beliefs | {"random"}
+                                              "random", "message_blind"}
+    assert set(t["continuous_learned"]) == beliefs | {"random", "message_blind"}
     assert "to_neuralese" not in t["continuous"]["belief_no_prior"]  # the prior only acts towards English
     for name, r in t["continuous"].items():
         check_accuracy_block(r["to_english"], 591)

@@ -2,7 +2,7 @@
 
 **Direct** translation pairs messages and utterances that occurred in the same rounds (agents and
 people playing the same contexts and targets) and translates by co-occurrence, as a statistical MT
-system would (DESIGN §5):
+system would (docs/method.md §5):
 
 - neuralese → English: `argmax_u Σ_i p(z | c_i) [u_i = u]` over the training rounds i, where
   `p(z | c) = mean_x p(z | c, x)` comes from the message model and `u_i` is what the person said

@@ -1,4 +1,4 @@
-"""The belief-matching translator (Andreas et al. 2017; DESIGN §5), both directions.
+"""The belief-matching translator (Andreas et al. 2017; docs/method.md §5), both directions.
 
 A message means what it makes a listener believe about the hidden state (which colour is the
 target). Neuralese → English picks the English candidate whose beliefs match the message's;

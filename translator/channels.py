@@ -6,7 +6,7 @@ separate bundles):
 
 - the *speaker side*, a `Channel` built by `make_channel(config, hidden_dim)`:
   `speak(hidden, sample) -> Message` and `log_prob(hidden, message) -> (B,)`, the exact
-  `log p(m | c, x)` that translation needs (DESIGN §4), and `policy_loss(message, reward)`, the
+  `log p(m | c, x)` that translation needs (docs/method.md §4), and `policy_loss(message, reward)`, the
   extra speaker loss a channel needs when gradients cannot flow through it (REINFORCE);
 - the *listener side*, a `MessageEncoder` built by `make_encoder(config, out_dim)`:
   `encoder(message) -> (B, out_dim)`.

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from translator.cli_types import int_in, non_negative_float, non_negative_int, positive_float, positive_int
+from translator.cli_types import float_in, int_in, non_negative_float, non_negative_int, positive_float, positive_int
 from translator.live_cli import add_live_commands
 
 
@@ -106,7 +106,9 @@ def _train_eval_listener(args: argparse.Namespace) -> None:
     from translator.english import EnglishModels
 
     english = EnglishModels.from_pretrained(args.english or Path(args.out) / "english")
-    model = train_eval_listener(load_rounds(args.train), english.tokenizer, EvalListenerArgs(seed=args.seed, epochs=args.epochs, max_steps=args.max_steps))
+    targs = EvalListenerArgs(seed=args.seed, epochs=args.epochs, max_steps=args.max_steps, games_fraction=args.games_fraction,
+                             games_seed=args.games_seed, games_part=args.games_part)
+    model = train_eval_listener(load_rounds(args.train), english.tokenizer, targs)
     path = save_eval_listener(model, args.out)
     print(f"saved {path}: validation accuracy {model.training['listener']['val_accuracy']:.3f}")
 
@@ -163,7 +165,7 @@ def _demo(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     start = time.perf_counter()
-    run_steps(demo_steps(out, bundled("colors_in_context"), args.quick, args.jobs), out / "logs", args.jobs)
+    run_steps(demo_steps(out, bundled("colors_in_context"), args.quick, args.jobs), out / "logs", args.jobs, resume=not args.fresh)
     print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}; logs: {out / 'logs'}")
 
 
@@ -272,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--max-steps", type=positive_int, help="cap on optimiser steps (quick runs)")
     tl.add_argument("--seed", type=non_negative_int, default=1, help="random seed (default 1: not the English listener's)")
     tl.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    tl.add_argument("--games-fraction", type=float_in(0, 1, low_open=True), metavar="F",
+                    help="train on about this share of the training games only (whole games, split with --games-seed); default: all")
+    tl.add_argument("--games-seed", type=non_negative_int, default=0, help="seed of that split (default 0)")
+    tl.add_argument("--games-part", choices=("held", "rest"), default="held",
+                    help="'held': the F share of the split (default); 'rest': the other games")
     tl.set_defaults(func=_train_eval_listener)
 
     im = sub.add_parser(
@@ -333,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
     demo.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                       help="steps run at once, one torch thread each (default: the CPU count); the results do not depend on it")
+    demo.add_argument("--fresh", action="store_true",
+                      help="run every step again (default: skip the steps an earlier run of the same command finished)")
     demo.set_defaults(func=_demo)
     add_live_commands(sub)
     return p

@@ -1,7 +1,7 @@
 """Evaluation listener: a second English listener, of another architecture, that scores translations.
 
 The translators consult `EnglishListener` (a biGRU). Scoring them with the same model would reward
-translations that exploit its quirks, so behaviour is scored by this one instead (DESIGN.md §6):
+translations that exploit its quirks, so behaviour is scored by this one instead (docs/method.md §6):
 a 1-d CNN over token embeddings (several kernel widths, max-pooled over time), trained with another
 seed on the same training games and sharing only the tokenizer.
 

@@ -2,7 +2,7 @@
 
 Agents built elsewhere (your own code, EGG, ...) are known only through a corpus of rounds: the
 context `c` (three colours, listener order), the speaker's hidden state `x` (which colour was the
-target) and the message `m`. Beliefs (DESIGN §4) need `log p(m | c, x)` for *any* message, context
+target) and the message `m`. Beliefs (docs/method.md §4) need `log p(m | c, x)` for *any* message, context
 and target, so we fit a model of the foreign speaker by maximum likelihood
 (`training.learned_speaker.fit_message_model`) and use it wherever our own agents' exact
 `ExactMessageModel` would go: it implements the same `MessageModel` protocol.

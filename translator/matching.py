@@ -1,4 +1,4 @@
-"""Belief matching as tensor algebra (DESIGN §5): divergences between every source message and
+"""Belief matching as tensor algebra (docs/method.md §5): divergences between every source message and
 every candidate at once, and the choice of a translation among candidates.
 
 Beliefs live on a grid: `(N, K, 3)` for N messages over K contexts (3 = the hidden states, which
@@ -151,7 +151,7 @@ class Choice:
 def choose(div: torch.Tensor, naturalness: torch.Tensor | None = None, weight: float = 0.0, margin: float = 0.0, alternatives: int = 3) -> Choice:
     """Pick a candidate per row of `div (N, U)`.
 
-    Plain matching takes the smallest divergence. With a naturalness prior (`weight > 0`, DESIGN
+    Plain matching takes the smallest divergence. With a naturalness prior (`weight > 0`, docs/method.md
     §5) the choice is among candidates within `margin` of the row's best divergence, the one
     minimising `divergence − weight · naturalness` (naturalness: the English speaker's mean
     per-token log-likelihood, higher = more like what a person says). The margin keeps the prior

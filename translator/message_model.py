@@ -1,6 +1,6 @@
 """Models of the agent speaker `p(m | c, x)`: what beliefs about agent messages are computed from.
 
-A belief over the target needs `log p(m | c, x)` for every message, context and target (DESIGN §4).
+A belief over the target needs `log p(m | c, x)` for every message, context and target (docs/method.md §4).
 Translation asks for it on a *grid*: N messages × K contexts × 3 targets at once, so the one method
 every message model has is
 

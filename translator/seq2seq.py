@@ -1,4 +1,4 @@
-"""Sequence-to-sequence translators between neuralese and English (DESIGN §5, beyond the paper).
+"""Sequence-to-sequence translators between neuralese and English (docs/method.md §5, beyond the paper).
 
 A `Seq2SeqTranslator` is a small Hugging Face encoder-decoder (`MBartForConditionalGeneration`,
 built from an `MBartConfig` and trained from scratch: no downloaded weights) with our own input

@@ -1,6 +1,6 @@
 """What every translator returns: the translations of a batch with their divergences and flags.
 
-Faithfulness (DESIGN §5): each translation carries the divergence between the source's belief and
+Faithfulness (docs/method.md §5): each translation carries the divergence between the source's belief and
 the translation's. Above a threshold calibrated on held-out training games the translation is
 flagged unfaithful ("untranslatable") rather than passed off as a confident gloss.
 """
