@@ -118,6 +118,8 @@ def test_bad_messages_name_the_row_and_the_problem(translator, rows):
         (messages[:2] + [messages[2][:-1] + [float("nan")]], r"messages\[2\]: NaN or infinite"),
         ([messages[0][:-1] + [float("inf")]], r"messages\[0\]: NaN or infinite"),
         ([messages[0][:-1] + [10**400]], r"messages\[0\]: NaN or infinite"),
+        ([messages[0][:-1] + [1e308]], r"messages\[0\]: values beyond float32's range"),  # infinite once a float32 tensor
+        ([messages[0][:-1] + [-(10**39)]], r"messages\[0\]: values beyond float32's range"),
         ([messages[0][:-1] + ["0.5"]], r"messages\[0\]: expected numbers only"),
         ([messages[0][:-1] + [True]], r"messages\[0\]: expected numbers only"),
         (["abc"], r"messages\[0\]: expected a list"),
@@ -138,7 +140,8 @@ def test_bad_contexts_and_utterances(translator, rows):
         translator.to_english(messages[:1], [[[float("nan"), 50, 50], colors[0][1], colors[0][2]]])
     with pytest.raises(ValueError, match=r"contexts\[0\]: colour .* out of range"):
         translator.to_english(messages[:1], [[[400, 50, 50], colors[0][1], colors[0][2]]])
-    for text, pattern in (("", "empty"), ("   ", "empty"), ("x" * (MAX_UTTERANCE_CHARS + 1), "more than the limit"), (7, "expected a string")):
+    for text, pattern in (("", "empty"), ("   ", "empty"), ("x" * (MAX_UTTERANCE_CHARS + 1), "more than the limit"), (7, "expected a string"),
+                          ("blue \ud800", "not valid Unicode \\(a lone surrogate at character 5\\)")):
         with pytest.raises(ValueError, match=rf"utterances\[1\]: .*{pattern}"):
             translator.to_neuralese(["the blue one", text])
     assert len(translator.to_neuralese(["x" * MAX_UTTERANCE_CHARS])) == 1

@@ -109,6 +109,9 @@ def results_from(t: Translations) -> list[Translation]:
 # -- row checks (shared by the API, the streaming CLI and the service) ------------------------------
 
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -118,6 +121,12 @@ def _finite(x: float) -> bool:
         return math.isfinite(x)
     except OverflowError:  # an int too big for a float
         return False
+
+
+def _check_float32(value: list) -> None:
+    """Messages are float32 tensors: a larger number would become infinite there."""
+    if value and max(map(abs, value)) > FLOAT32_MAX:
+        raise ValueError(f"message: values beyond float32's range (±{FLOAT32_MAX:.4g})")
 
 
 def check_message_row(channel: ChannelConfig, value: Any) -> list:
@@ -135,6 +144,7 @@ def check_message_row(channel: ChannelConfig, value: Any) -> list:
     if not channel.discrete and len(value) == channel.dim and set(map(type, value)) <= {float}:
         if not all(map(math.isfinite, value)):  # the common case: floats only, checked at C speed
             raise ValueError("message: NaN or infinite values")
+        _check_float32(value)
         return list(value)
     if not all(_is_number(x) for x in value):
         bad = next(x for x in value if not _is_number(x))
@@ -144,6 +154,7 @@ def check_message_row(channel: ChannelConfig, value: Any) -> list:
             raise ValueError(f"message: the {channel.kind} channel expects {channel.dim} numbers, got {len(value)}")
         if not all(_finite(x) for x in value):
             raise ValueError("message: NaN or infinite values")
+        _check_float32(value)
         return [float(x) for x in value]
     if not 1 <= len(value) <= channel.max_len:
         raise ValueError(f"message: the {channel.kind} channel expects 1 to {channel.max_len} symbol ids, got {len(value)}")
@@ -181,6 +192,10 @@ def check_utterance_row(value: Any) -> str:
         raise ValueError("utterance: empty text")
     if len(value) > MAX_UTTERANCE_CHARS:
         raise ValueError(f"utterance: {len(value)} characters, more than the limit of {MAX_UTTERANCE_CHARS}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:  # JSON's "\ud800": no tokenizer reads it
+        raise ValueError(f"utterance: not valid Unicode (a lone surrogate at character {e.start})") from None
     return value
 
 

@@ -123,21 +123,11 @@ def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Item:
     if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float)) or (isinstance(rid, float) and not math.isfinite(rid))):
         raise ValueError("id: expected a string or a finite number")
     try:
-        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(_unicode(key, obj[key]))
+        source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(obj[key])
         context = obj.get("context")
         return Item(line, source, None if context is None else translator.check_context(context), rid)
     except ValueError as e:
         raise LineError(str(e), rid) from None
-
-
-def _unicode(key: str, value: Any) -> Any:
-    """`value`, unless it is text with a lone surrogate (JSON's `"\\ud800"`), which no tokenizer reads."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ValueError(f"{key}: not valid Unicode (a lone surrogate at character {e.start})") from None
-    return value
 
 
 def _check_direction(to: str) -> None:
