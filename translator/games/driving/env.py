@@ -112,28 +112,49 @@ def distance(pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
 
 def step(state: DriveState, actions: np.ndarray, max_steps: int = MAX_STEPS) -> tuple[DriveState, np.ndarray]:
     """`(next_state, reward)` for a batch after both cars take `actions` (B, 2) in 0..3."""
+    nxt, reward, _ = step_cars(state, actions, max_steps)
+    return nxt, reward
+
+
+def _check(state: DriveState, actions: np.ndarray) -> np.ndarray:
     actions = np.asarray(actions)
     if actions.shape != (state.batch, N_CARS):
         raise ValueError(f"actions: expected shape {(state.batch, N_CARS)}, got {actions.shape}")
     if actions.size and (actions.min() < 0 or actions.max() >= N_ACTIONS):
         raise ValueError(f"actions: expected values in 0..{N_ACTIONS - 1}, got {actions.min()}..{actions.max()}")
+    return actions
+
+
+def step_cars(state: DriveState, actions: np.ndarray, max_steps: int = MAX_STEPS) -> tuple[DriveState, np.ndarray, np.ndarray]:
+    """`step`, plus each car's share of the reward (B, 2) for credit assignment in training: its own
+    off-road cells, progress and goal, half the step cost and half the crash penalty. The shares sum
+    to the team reward except when both cars stand on one off-road cell (a crash)."""
+    actions = _check(state, actions)
     live = ~state.over
     driving = ~state.done & live[:, None]
     pos, heading = move(state.pos, state.heading, actions)
     pos = np.where(driving[..., None], pos, state.pos)
     heading = np.where(driving, heading, state.heading)
     arrived = driving & (pos == state.goal).all(axis=-1)
+    road = ROADS[state.map_id]
     grid = occupancy(pos, heading, driving)
-    off_road = ((grid > 0) & ~ROADS[state.map_id]).sum(axis=(1, 2))
+    off_road = ((grid > 0) & ~road).sum(axis=(1, 2))
     crash = (grid > 1).any(axis=(1, 2))
+    own_off = np.stack(
+        [
+            ((occupancy(pos[:, k : k + 1], heading[:, k : k + 1], driving[:, k : k + 1]) > 0) & ~road).sum(axis=(1, 2))
+            for k in range(N_CARS)
+        ],
+        axis=1,
+    )
     still = driving & ~arrived
-    progress = ((distance(state.pos, state.goal) - distance(pos, state.goal)) * still).sum(axis=1)
-    reward = -STEP_COST - OFF_ROAD * off_road + GOAL_BONUS * arrived.sum(axis=1) + PROGRESS * progress - CRASH * crash
+    progress = (distance(state.pos, state.goal) - distance(pos, state.goal)) * still
+    reward = -STEP_COST - OFF_ROAD * off_road + GOAL_BONUS * arrived.sum(axis=1) + PROGRESS * progress.sum(axis=1) - CRASH * crash
+    shares = -(STEP_COST + CRASH * crash[:, None]) / N_CARS - OFF_ROAD * own_off + GOAL_BONUS * arrived + PROGRESS * progress
     done = state.done | arrived
     leaving = state.done & ~state.park[:, None] & live[:, None]
     pos = np.where(leaving[..., None], -1, pos)
     t = state.t + live
     over = state.over | crash | done.all(axis=1) | (t >= max_steps)
-    reward = np.where(live, reward, 0.0)
     nxt = replace(state, pos=pos, heading=heading, done=done, t=t, over=over, crashed=state.crashed | (crash & live))
-    return nxt, reward
+    return nxt, np.where(live, reward, 0.0), np.where(live[:, None], shares, 0.0)

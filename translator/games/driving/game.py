@@ -1,8 +1,10 @@
 """The driving game behind the `Game` interface: starts, observations, hidden states, English logs.
 
 Each car observes only the map, its own position, heading, goal and done flag (never the other
-car): the features of the paper's code, a one-hot map id, position and goal as one-hot 8x8
-planes, the done flag and a one-hot heading; all zeros once the car is done. The speaker's hidden
+car): the features of the paper's code (a one-hot map id, position and goal as one-hot 8x8
+planes, the done flag, a one-hot heading) plus what follows from them alone, to make learning fast:
+the road as an 8x8 plane, the goal's offset, and for each action whether the car's two cells would
+be on the road and how much closer to the goal it would be. All zeros once the car is done. The speaker's hidden
 state, which beliefs are over, is its own position, heading and goal. Fresh states for belief
 comparison keep the listener's car and redraw the speaker's car anywhere on the road.
 """
@@ -15,12 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from translator.games.base import Episode, Step
-from translator.games.driving.env import MAX_STEPS, N_CARS, DriveState, new_state, step
+from translator.games.driving.env import MAX_STEPS, N_ACTIONS, N_CARS, DriveState, distance, move, new_state, step
 from translator.games.driving.logs import LoggedGame, read_logs
-from translator.games.driving.maps import MAPS, SIZE
+from translator.games.driving.maps import DELTAS, MAPS, ROADS, SIZE
 
 N_MAPS = len(MAPS)
-OBS_SIZE = N_MAPS + 2 * SIZE * SIZE + 1 + 4
+BASE_SIZE = N_MAPS + 2 * SIZE * SIZE + 1 + 4
+LOOKAHEAD = 3  # features per action, last in the observation
+OBS_SIZE = BASE_SIZE + SIZE * SIZE + 2 + LOOKAHEAD * N_ACTIONS
 DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "driving"
 
 
@@ -36,7 +40,24 @@ def observe(state: DriveState, car: int) -> np.ndarray:
     obs[r, N_MAPS + pos[:, 0] * SIZE + pos[:, 1]] = 1
     obs[r, N_MAPS + SIZE * SIZE + goal[:, 0] * SIZE + goal[:, 1]] = 1
     obs[r, N_MAPS + 2 * SIZE * SIZE + 1 + state.heading[active, car]] = 1
+    obs[r, BASE_SIZE : BASE_SIZE + SIZE * SIZE] = ROADS[state.map_id[active]].reshape(len(r), SIZE * SIZE)
+    obs[r, BASE_SIZE + SIZE * SIZE : BASE_SIZE + SIZE * SIZE + 2] = (goal - pos) / SIZE
+    obs[r, BASE_SIZE + SIZE * SIZE + 2 :] = _lookahead(state.map_id[active], pos, state.heading[active, car], goal)
     return obs
+
+
+def _lookahead(map_id: np.ndarray, pos: np.ndarray, heading: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """(n, 3 * N_ACTIONS): per action, head on road, tail on road (or off board), distance gain."""
+    feats = []
+    road = ROADS[map_id]
+    rows = np.arange(len(map_id))
+    for a in range(N_ACTIONS):
+        p, h = move(pos, heading, np.full(len(map_id), a))
+        tail = p - DELTAS[h]
+        inside = ((tail >= 0) & (tail < SIZE)).all(axis=1)
+        t = np.clip(tail, 0, SIZE - 1)
+        feats += [road[rows, p[:, 0], p[:, 1]], ~inside | road[rows, t[:, 0], t[:, 1]], distance(pos, goal) - distance(p, goal)]
+    return np.stack(feats, axis=1).astype(np.float32)
 
 
 def template_starts(n: int, rng: np.random.Generator, maps: Sequence[int] | None = None) -> DriveState:
