@@ -31,11 +31,11 @@ from translator.games.driving.game import template_starts
 class A2CConfig:
     updates: int = 1500
     batch: int = 128
-    lr: float = 5e-4
+    lr: float = 1e-3
     gamma: float = 0.95
     lam: float = 0.8
-    entropy: float = 0.03
-    entropy_final: float = 0.005
+    entropy: float = 0.06
+    entropy_final: float = 0.01
     value_coef: float = 0.5
     seed: int = 0
     checkpoint_every: int = 100

@@ -1,0 +1,107 @@
+"""The driving game end to end: `python -m training.driving.demo --out RUN/driving`.
+
+Reads the human logs, checks the environment replays them, fits the English models, trains the
+talking and the silent agents, builds the translators, and evaluates everything on the held-out
+games (dev), writing `metrics.json` beside the bundles. Nothing is fitted or tuned on dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from eval import driving as ev
+from training.driving.a2c import A2CConfig, train_agents
+from training.driving.collect import message_pool, paired_corpus
+from training.driving.english import examples, split_games, train_driver, train_speaker
+from translator.bundle import write_json
+from translator.games.driving.agents import DrivingAgentConfig
+from translator.games.driving.game import DATA_DIR
+from translator.games.driving.logs import read_logs
+from translator.games.driving.translate import (
+    BeliefContext,
+    BeliefTranslator,
+    DirectTranslator,
+    RandomTranslator,
+    SilentTranslator,
+)
+
+CHANNEL = "continuous"
+
+
+def english_models(out: Path, train_games: list, seed: int) -> tuple:
+    fit, held = split_games(train_games, seed=seed)
+    ex_fit, ex_held = examples(fit), examples(held)
+    speaker, s_info = train_speaker(ex_fit, ex_held, seed=seed)
+    driver, d_info = train_driver(ex_fit, ex_held, seed=seed)
+    speaker.save_pretrained(out / "english_speaker")
+    driver.save_pretrained(out / "english_driver")
+    return speaker, driver, {"speaker": s_info, "driver": d_info}
+
+
+def translators(agent, speaker, train_games: list, seed: int) -> dict:
+    pool = message_pool(agent, seed=seed)
+    z, cls = paired_corpus(agent, speaker, train_games)
+    return {
+        "belief": BeliefTranslator(BeliefContext(agent, speaker, seed=seed), pool),
+        "direct": DirectTranslator(speaker, z, cls),
+        "random": RandomTranslator(speaker, pool, seed=seed),
+        "silent": SilentTranslator(agent.config.message_size),
+    }
+
+
+def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0) -> dict:
+    torch.set_num_threads(1)
+    began = time.perf_counter()
+    train_games, dev_games = read_logs(data_dir / "train.jsonl"), read_logs(data_dir / "dev.jsonl")
+    people, replay = ev.people(dev_games)
+    train_check = ev.replay_transitions(train_games)
+    speaker, driver, english_info = english_models(out, train_games, seed)
+    agent = train_agents(out / "agents", DrivingAgentConfig(), replace(a2c, seed=seed))
+    silent = train_agents(out / "agents_silent", DrivingAgentConfig(silent=True), replace(a2c, seed=seed))
+    metrics = {
+        "driving.people": people,
+        "driving.replay": {
+            "transitions": replay["transitions"] + train_check.transitions,
+            "reproduced": replay["reproduced"] + train_check.reproduced,
+        },
+        "driving.agents": ev.agents(agent, dev_games, seed),
+        "driving.agents_silent": ev.agents(silent, dev_games, seed),
+        "driving.english": english_info,
+    }
+    for name, tr in translators(agent, speaker, train_games, seed).items():
+        key = f"driving.translation.{CHANNEL}.{name}"
+        metrics[f"{key}.to_neuralese"] = ev.human_to_robot(agent, tr, dev_games, seed)
+        metrics[f"{key}.to_english"] = ev.robot_to_human(agent, driver, tr, dev_games, seed)
+    metrics["driving.seconds"] = round(time.perf_counter() - began, 1)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def table(metrics: dict) -> str:
+    rows = [f"{'':44s} {'success':>8s} {'crash':>6s} {'reward':>7s}  ci95"]
+    for key, m in metrics.items():
+        if isinstance(m, dict) and "success" in m:
+            rows.append(f"{key:44s} {m['success']:8.3f} {m['crash']:6.3f} {m['reward']:7.2f}  {m['ci95_success']}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("runs/demo/driving"))
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--updates", type=int, default=A2CConfig.updates)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    metrics = run(args.out, args.data, A2CConfig(updates=args.updates), args.seed)
+    print(table(metrics))
+    print(json.dumps({k: metrics[k] for k in ("driving.replay", "driving.seconds")}))
+
+
+if __name__ == "__main__":
+    main()
