@@ -29,7 +29,7 @@ from translator.games.driving.game import template_starts
 
 @dataclass
 class A2CConfig:
-    updates: int = 1500
+    updates: int = 800
     batch: int = 128
     lr: float = 1e-3
     gamma: float = 0.95
@@ -128,8 +128,10 @@ def train_agents(
     cfg: A2CConfig | None = None,
     resume: bool = True,
     accelerator: Accelerator | None = None,
+    stop_at: int | None = None,
 ) -> DrivingAgent:
-    """Train (or resume training) and write the agent bundle to `out_dir`; returns the agent."""
+    """Train (or resume training) and write the agent bundle to `out_dir`; returns the agent.
+    `stop_at` ends this run after that many updates, with a checkpoint (as an interruption would)."""
     out_dir, cfg = Path(out_dir), cfg or A2CConfig()
     set_seed(cfg.seed)
     accelerator = accelerator or Accelerator(cpu=True)
@@ -156,10 +158,12 @@ def train_agents(
             crash=float(traj.final.crashed.mean()),
         )
         history.append(stats)
-        if (update + 1) % cfg.checkpoint_every == 0 or update + 1 == cfg.updates:
+        if (update + 1) % cfg.checkpoint_every == 0 or update + 1 in (cfg.updates, stop_at):
             _save_checkpoint(ckpt, model, opt, update + 1, cfg, rng, gen)
             recent = history[-cfg.checkpoint_every :]
             bar.set_postfix(success=f"{np.mean([h['success'] for h in recent]):.2f}")
+        if stop_at is not None and update + 1 >= stop_at:
+            return model.eval()
     model.save_pretrained(out_dir)
     write_json(
         out_dir / "training.json",

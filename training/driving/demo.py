@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from training.driving.a2c import A2CConfig, train_agents
 from training.driving.collect import message_pool, paired_corpus
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.bundle import write_json
-from translator.games.driving.agents import DrivingAgentConfig
+from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.game import DATA_DIR
 from translator.games.driving.logs import read_logs
 from translator.games.driving.translate import (
@@ -44,6 +46,25 @@ def english_models(out: Path, train_games: list, seed: int) -> tuple:
     return speaker, driver, {"speaker": s_info, "driver": d_info}
 
 
+def _train(out: str, silent: bool, a2c: A2CConfig) -> None:
+    torch.set_num_threads(1)
+    train_agents(out, DrivingAgentConfig(silent=silent), a2c)
+
+
+def both_agents(out: Path, a2c: A2CConfig, wait_for) -> tuple[dict, DrivingAgent]:
+    """Train the talking and the silent agents in two processes (one core each) while this process
+    runs `wait_for()` (the English models); returns ({"agent", "english"}, silent agent)."""
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [
+            pool.submit(_train, str(out / name), silent, a2c) for name, silent in (("agents", False), ("agents_silent", True))
+        ]
+        english = wait_for()
+        for job in jobs:
+            job.result()
+    talking = DrivingAgent.from_pretrained(out / "agents")
+    return {"agent": talking, "english": english}, DrivingAgent.from_pretrained(out / "agents_silent")
+
+
 def translators(agent, speaker, train_games: list, seed: int) -> dict:
     pool = message_pool(agent, seed=seed)
     z, cls = paired_corpus(agent, speaker, train_games)
@@ -61,9 +82,9 @@ def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0) -> dict:
     train_games, dev_games = read_logs(data_dir / "train.jsonl"), read_logs(data_dir / "dev.jsonl")
     people, replay = ev.people(dev_games)
     train_check = ev.replay_transitions(train_games)
-    speaker, driver, english_info = english_models(out, train_games, seed)
-    agent = train_agents(out / "agents", DrivingAgentConfig(), replace(a2c, seed=seed))
-    silent = train_agents(out / "agents_silent", DrivingAgentConfig(silent=True), replace(a2c, seed=seed))
+    agent, silent = both_agents(out, replace(a2c, seed=seed), wait_for=lambda: english_models(out, train_games, seed))
+    speaker, driver, english_info = agent.pop("english")
+    agent, silent = agent["agent"], silent
     metrics = {
         "driving.people": people,
         "driving.replay": {
