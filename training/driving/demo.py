@@ -19,11 +19,11 @@ import torch
 
 from eval import driving as ev
 from training.driving.a2c import A2CConfig, train_agents
+from training.driving.cli import add_arguments
 from training.driving.collect import message_pool, paired_corpus
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.bundle import write_json
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
-from translator.games.driving.game import DATA_DIR
 from translator.games.driving.logs import read_logs
 from translator.games.driving.translate import (
     BeliefContext,
@@ -36,11 +36,11 @@ from translator.games.driving.translate import (
 CHANNEL = "continuous"
 
 
-def english_models(out: Path, train_games: list, seed: int) -> tuple:
+def english_models(out: Path, train_games: list, seed: int, epochs: int = 400) -> tuple:
     fit, held = split_games(train_games, seed=seed)
     ex_fit, ex_held = examples(fit), examples(held)
-    speaker, s_info = train_speaker(ex_fit, ex_held, seed=seed)
-    driver, d_info = train_driver(ex_fit, ex_held, seed=seed)
+    speaker, s_info = train_speaker(ex_fit, ex_held, epochs=epochs, seed=seed)
+    driver, d_info = train_driver(ex_fit, ex_held, epochs=epochs, seed=seed)
     speaker.save_pretrained(out / "english_speaker")
     driver.save_pretrained(out / "english_driver")
     return speaker, driver, {"speaker": s_info, "driver": d_info}
@@ -76,13 +76,15 @@ def translators(agent, speaker, train_games: list, seed: int) -> dict:
     }
 
 
-def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0) -> dict:
+def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0, english_epochs: int = 400) -> dict:
     torch.set_num_threads(1)
     began = time.perf_counter()
     train_games, dev_games = read_logs(data_dir / "train.jsonl"), read_logs(data_dir / "dev.jsonl")
     people, replay = ev.people(dev_games)
     train_check = ev.replay_transitions(train_games)
-    agent, silent = both_agents(out, replace(a2c, seed=seed), wait_for=lambda: english_models(out, train_games, seed))
+    agent, silent = both_agents(
+        out, replace(a2c, seed=seed), wait_for=lambda: english_models(out, train_games, seed, english_epochs)
+    )
     speaker, driver, english_info = agent.pop("english")
     agent, silent = agent["agent"], silent
     metrics = {
@@ -112,16 +114,18 @@ def table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("runs/demo/driving"))
-    p.add_argument("--data", type=Path, default=DATA_DIR)
-    p.add_argument("--updates", type=int, default=A2CConfig.updates)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    metrics = run(args.out, args.data, A2CConfig(updates=args.updates), args.seed)
+def run_from_args(args: argparse.Namespace) -> dict:
+    updates, epochs = (min(args.updates, 40), 40) if args.quick else (args.updates, 400)
+    metrics = run(args.out, args.data, A2CConfig(updates=updates), args.seed, epochs)
     print(table(metrics))
     print(json.dumps({k: metrics[k] for k in ("driving.replay", "driving.seconds")}))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)  # the same options as `neuralese driving`
+    run_from_args(p.parse_args(argv))
 
 
 if __name__ == "__main__":
