@@ -39,6 +39,7 @@ class A2CConfig:
     value_coef: float = 0.5
     seed: int = 0
     checkpoint_every: int = 100
+    maps: tuple[int, ...] | None = None  # train on these maps only (default: all five)
 
 
 def advantages(traj: Trajectory, gamma: float, lam: float) -> torch.Tensor:
@@ -146,7 +147,7 @@ def train_agents(
     began, history = time.perf_counter(), []
     bar = tqdm(range(start, cfg.updates), desc="driving agents", disable=None, leave=False)
     for update in bar:
-        traj = rollout(model, template_starts(cfg.batch, rng), gen)
+        traj = rollout(model, template_starts(cfg.batch, rng, cfg.maps), gen)
         total, stats = loss(traj, cfg, _entropy_coef(cfg, update))
         opt.zero_grad(set_to_none=True)
         accelerator.backward(total)
