@@ -71,3 +71,10 @@ def test_talking_agents_beat_silent_ones_on_the_four_way_crossing(tmp_path):
         out = play(state, [AgentDriver(agent, 1), AgentDriver(agent, 2)], [unchanged, unchanged], 20)
         rates[silent] = (out.success.mean(), out.crash.mean())
     assert rates[False][0] >= rates[True][0] + 0.05, rates
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    small = DrivingAgentConfig(hidden=16)
+    train_agents(tmp_path / "a", small, A2CConfig(updates=4, batch=8, checkpoint_every=2), stop_at=2)
+    with pytest.raises(ValueError, match=r"checkpoint.json: written for another a2c configuration"):
+        train_agents(tmp_path / "a", small, A2CConfig(updates=4, batch=8, checkpoint_every=2, lr=0.1))

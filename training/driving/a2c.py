@@ -102,9 +102,22 @@ def _save_checkpoint(
 
 
 def _load_checkpoint(
-    directory: Path, agent: DrivingAgent, opt: torch.optim.Optimizer, rng: np.random.Generator, gen: torch.Generator
+    directory: Path,
+    agent: DrivingAgent,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    cfg: A2CConfig,
 ) -> int:
-    meta = json.loads((directory / "checkpoint.json").read_text(encoding="utf-8"))
+    path = directory / "checkpoint.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    same = json.loads(json.dumps({"a2c": asdict(cfg), "agent": asdict(agent.config)}))
+    for key, want in same.items():
+        if meta.get(key) != want:
+            raise ValueError(
+                f"{path}: written for another {key} configuration ({meta.get(key)} != {want}); "
+                "delete the checkpoint folder or use another output directory"
+            )
     tensors = load_file(str(directory / "checkpoint.safetensors"))
     agent.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     opt_state = opt.state_dict()
@@ -141,7 +154,7 @@ def train_agents(
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     ckpt, start = out_dir / "checkpoint", 0
     if resume and (ckpt / "checkpoint.json").is_file():
-        start = _load_checkpoint(ckpt, agent, opt, rng, gen)
+        start = _load_checkpoint(ckpt, agent, opt, rng, gen, cfg)
     agent, opt = accelerator.prepare(agent, opt)
     model = accelerator.unwrap_model(agent)
     began, history = time.perf_counter(), []
