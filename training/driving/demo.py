@@ -107,10 +107,10 @@ def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0, english_epochs
 
 
 def table(metrics: dict) -> str:
-    rows = [f"{'':44s} {'success':>8s} {'crash':>6s} {'reward':>7s}  ci95"]
+    rows = [f"{'':56s} {'success':>8s} {'crash':>6s} {'reward':>7s}  ci95"]
     for key, m in metrics.items():
         if isinstance(m, dict) and "success" in m:
-            rows.append(f"{key:44s} {m['success']:8.3f} {m['crash']:6.3f} {m['reward']:7.2f}  {m['ci95_success']}")
+            rows.append(f"{key:56s} {m['success']:8.3f} {m['crash']:6.3f} {m['reward']:7.2f}  {m['ci95_success']}")
     return "\n".join(rows)
 
 
