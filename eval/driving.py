@@ -1,7 +1,8 @@
 """Evaluate the driving game on held-out human games (dev): people, agents, and translations.
 
 - H/H: the people's logged games replayed through the environment (reward, success, crash).
-- R/R: the agents from each held-out game's start state; silent R/R: the same agents hearing zeros.
+- R/R: the agents from each held-out game's start state; silent R/R: agents trained hearing zeros;
+  and the talking agents with their channel cut at test time (do they use what they hear?).
 - H->R: one car replays the person's logged actions; its utterances, translated to neuralese, go
   to the agent driving the other car (each game twice: the person as either car).
 - R->H: an agent drives one car; its messages, translated to English, go to the model-human
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver
@@ -68,10 +70,16 @@ def people(games: Sequence[LoggedGame]) -> tuple[dict, dict]:
     }
 
 
-def agents(agent: DrivingAgent, games: Sequence[LoggedGame], seed: int = 0) -> dict:
+def cut(said: Said, state: DriveState, car: int) -> torch.Tensor:
+    """A relay that delivers zeros: the talking agents with their channel cut at test time."""
+    return torch.zeros_like(said.z)
+
+
+def agents(agent: DrivingAgent, games: Sequence[LoggedGame], seed: int = 0, messages_cut: bool = False) -> dict:
     """R/R from each game's start state (the agent's own silence setting applies)."""
     state = logged_starts(games)
-    out = play(state, [AgentDriver(agent, seed), AgentDriver(agent, seed + 1)], [unchanged, unchanged], MAX_STEPS)
+    relay = cut if messages_cut else unchanged
+    out = play(state, [AgentDriver(agent, seed), AgentDriver(agent, seed + 1)], [relay, relay], MAX_STEPS)
     return summary(out.reward, out.success, out.crash, state.map_id, np.arange(len(games)))
 
 

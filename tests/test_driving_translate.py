@@ -96,6 +96,7 @@ def test_evaluation_metrics_have_the_agreed_shape(models):
     for m in (
         people,
         ev.agents(agent, games),
+        ev.agents(agent, games, messages_cut=True),
         ev.human_to_robot(agent, SilentTranslator(), games),
         ev.robot_to_human(agent, driver, SilentTranslator(), games),
     ):

@@ -95,6 +95,7 @@ def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0, english_epochs
         },
         "driving.agents": ev.agents(agent, dev_games, seed),
         "driving.agents_silent": ev.agents(silent, dev_games, seed),
+        "driving.agents_messages_cut": ev.agents(agent, dev_games, seed, messages_cut=True),
         "driving.english": english_info,
     }
     for name, tr in translators(agent, speaker, train_games, seed).items():
