@@ -24,6 +24,7 @@ from translator.games.driving.game import logged_starts
 from translator.games.driving.logs import LoggedGame
 from translator.games.driving.play import AgentDriver, ModelHumanDriver, ReplayDriver, Said, play, unchanged
 from translator.games.driving.replay import replay_games, replay_transitions
+from translator.games.driving.translate import BeliefContext
 
 
 def bootstrap(values: np.ndarray, groups: np.ndarray, samples: int = 1000, seed: int = 0) -> list[float]:
@@ -131,3 +132,26 @@ def _merge(results: list, games: Sequence[LoggedGame]) -> dict:
     ids = np.concatenate([np.arange(len(games))] * len(results))
     cat = lambda name: np.concatenate([getattr(r, name) for r in results])  # noqa: E731
     return summary(cat("reward"), cat("success"), cat("crash"), maps, ids)
+
+
+def belief_agreement(
+    context: BeliefContext, translator, agent: DrivingAgent, games: Sequence[LoggedGame], seed: int = 0
+) -> float:
+    """Share of the agents' messages (self-play from the games' starts, cars still driving) whose
+    English translation makes the English speaker model believe in the same speaker state as the
+    message does: the argmax of beta(u) and of beta(z) over the same fresh states coincide."""
+    agree: list[np.ndarray] = []
+    classes = context.speaker.config.classes
+
+    def relay(said: Said, st: DriveState, car: int) -> torch.Tensor:
+        texts = translator.to_english(said, st, car)
+        obs = context.states(st, car)
+        z_belief = context.agent_beliefs(said.z[:, None], context.agent_means(obs, said))[..., 0]
+        cols = torch.tensor([context.candidates.index(classes.index(t)) if t in classes else 0 for t in texts])
+        u_belief = context.english_beliefs(obs)[torch.arange(len(texts)), :, cols]
+        driving = ~st.done[:, car] & ~st.over
+        agree.append((z_belief.argmax(1) == u_belief.argmax(1)).numpy()[driving])
+        return said.z
+
+    play(logged_starts(games), [AgentDriver(agent, seed), AgentDriver(agent, seed + 1)], [relay, relay], MAX_STEPS)
+    return round(float(np.concatenate(agree).mean()), 4)

@@ -81,7 +81,7 @@ def test_direct_random_and_silent_baselines(models):
     assert len(z) == len(cls) == sum(int((~g.done[: g.steps]).sum()) for g in games)
     state, said = _said(agent)
     direct = DirectTranslator(speaker, z, cls)
-    assert len(direct.to_english(said, state, 0)) == 5
+    assert all(u != OTHER for u in direct.to_english(said, state, 0))
     assert direct.to_neuralese(["left", "xyz"], said, state, 0).shape == (2, 64)
     rnd = RandomTranslator(speaker, z[:30])
     assert len(rnd.to_english(said, state, 0)) == 5
@@ -102,3 +102,10 @@ def test_evaluation_metrics_have_the_agreed_shape(models):
     ):
         assert {"reward", "success", "crash", "ci95_success", "games"} <= set(m)
         assert m["games"] == len(games) and m["ci95_success"][0] <= m["success"] <= m["ci95_success"][1]
+
+
+def test_belief_agreement_is_a_share(models):
+    games, speaker, _, agent = models
+    context = BeliefContext(agent, speaker, samples=8)
+    for tr in (SilentTranslator(), BeliefTranslator(BeliefContext(agent, speaker, samples=8), message_pool(agent, 5, 20))):
+        assert 0.0 <= ev.belief_agreement(context, tr, agent, games[:5]) <= 1.0

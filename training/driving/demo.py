@@ -102,6 +102,9 @@ def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0, english_epochs
         key = f"driving.translation.{CHANNEL}.{name}"
         metrics[f"{key}.to_neuralese"] = ev.human_to_robot(agent, tr, dev_games, seed)
         metrics[f"{key}.to_english"] = ev.robot_to_human(agent, driver, tr, dev_games, seed)
+        metrics[f"{key}.to_english"]["belief_agreement"] = ev.belief_agreement(
+            BeliefContext(agent, speaker, seed=seed + 1), tr, agent, dev_games, seed
+        )
     metrics["driving.seconds"] = round(time.perf_counter() - began, 1)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -109,7 +109,7 @@ class DirectTranslator:
         out = []
         for row in votes:
             counts = torch.bincount(row, minlength=len(self.speaker.config.classes))
-            counts[self.speaker.class_of("<other>")] = 0 if counts.sum() > counts[self.speaker.class_of("<other>")] else 1
+            counts[self.speaker.class_of(OTHER)] = -1  # never a translation; all-rare neighbours give silence
             out.append(self.speaker.config.classes[int(counts.argmax())])
         return out
 
