@@ -60,21 +60,15 @@ def test_self_play_is_seeded():
 
 
 @pytest.mark.slow
-def test_talking_agents_beat_silent_ones_at_the_t_junction(tmp_path):
-    """A fixed, small setup: map 1 (a T-junction, three starts), 300 updates each; success on
-    fresh starts of that map must be clearly higher when the cars can talk."""
-    cfg = A2CConfig(updates=300, batch=64, maps=(1,), seed=0)
+def test_talking_agents_beat_silent_ones(tmp_path):
+    """A fixed setup: the demo's agents at 500 updates instead of 800 (several minutes of CPU);
+    success on 400 fresh starts must be clearly higher when the cars can talk."""
+    cfg = A2CConfig(updates=500, seed=0)
     rates = {}
     for silent in (False, True):
         agent = train_agents(tmp_path / str(silent), DrivingAgentConfig(silent=silent), cfg)
-        state = template_starts(400, np.random.default_rng(7), maps=(1,))
+        state = template_starts(400, np.random.default_rng(7))
         out = play(state, [AgentDriver(agent, 1), AgentDriver(agent, 2)], [unchanged, unchanged], 20)
         rates[silent] = (out.success.mean(), out.crash.mean())
     assert rates[False][0] >= rates[True][0] + 0.05, rates
-
-
-def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
-    small = DrivingAgentConfig(hidden=16)
-    train_agents(tmp_path / "a", small, A2CConfig(updates=4, batch=8, checkpoint_every=2), stop_at=2)
-    with pytest.raises(ValueError, match=r"checkpoint.json: written for another a2c configuration"):
-        train_agents(tmp_path / "a", small, A2CConfig(updates=4, batch=8, checkpoint_every=2, lr=0.1))
+    assert rates[False][1] < rates[True][1], rates
