@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def bundled(*parts: str) -> Path:
-    """Path of a bundled file or folder, e.g. `bundled("colors_in_context", "dev.csv")`."""
+    """Path of a bundled file or folder, e.g. `bundled("colors_in_context", "dev.csv")`; `bundled()`: the data folder."""
     path = Path(str(files("translator.data").joinpath(*parts)))
     if not path.exists():
         raise FileNotFoundError(f"bundled data {'/'.join(parts)!r} is not installed (looked in {path.parent})")

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from training.driving.cli import add_driving_commands
 from translator.cli_types import float_in, int_in, non_negative_float, non_negative_int, positive_float, positive_int
 from translator.live_cli import add_live_commands
 
@@ -165,7 +166,7 @@ def _demo(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     start = time.perf_counter()
-    run_steps(demo_steps(out, bundled("colors_in_context"), args.quick, args.jobs), out / "logs", args.jobs, resume=not args.fresh)
+    run_steps(demo_steps(out, bundled(), args.quick, args.jobs, args.game), out / "logs", args.jobs, resume=not args.fresh)
     print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}; logs: {out / 'logs'}")
 
 
@@ -334,16 +335,20 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the whole pipeline on the bundled corpus",
         description="Train the English models and agents of every channel on the bundled Colors in Context training "
-        "games, then evaluate everything on its dev games (metrics.json, report.md, plots).",
+        "games, then evaluate everything on its dev games (metrics.json, report.md, plots); the same for the driving "
+        "game (RUN/driving/metrics.json).",
     )
     demo.add_argument("--out", default="runs/demo", metavar="RUN", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
     demo.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                       help="steps run at once, one torch thread each (default: the CPU count); the results do not depend on it")
+    demo.add_argument("--game", choices=("all", "colors", "driving"), default="all",
+                      help="which game's pipeline to run (default all: the colour game and the driving game)")
     demo.add_argument("--fresh", action="store_true",
                       help="run every step again (default: skip the steps an earlier run of the same command finished)")
     demo.set_defaults(func=_demo)
     add_live_commands(sub)
+    add_driving_commands(sub)
     return p
 
 

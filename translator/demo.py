@@ -43,8 +43,23 @@ class Step:
     outputs: list[str] = field(default_factory=list)  # what it writes: a rerun skips it only while these exist
 
 
-def demo_steps(out: Path, data: Path, quick: bool, jobs: int = 2) -> list[Step]:
-    """The demo's steps in the order they are started when their inputs are ready (long chains first)."""
+GAMES = ("all", "colors", "driving")
+
+
+def demo_steps(out: Path, data: Path, quick: bool, jobs: int = 2, game: str = "all") -> list[Step]:
+    """The demo's steps for `game` ("all": both), in the order they are started when their inputs
+    are ready (long chains first). `data` is the folder of the bundled corpora."""
+    if game not in GAMES:
+        raise ValueError(f"game {game!r}: expected one of {', '.join(GAMES)}")
+    steps = color_steps(out, data / "colors_in_context", quick, jobs) if game != "driving" else []
+    if game != "colors":  # one step of three processes: the English models beside the talking and silent agents
+        steps.append(Step("driving", ["driving", "--out", f"{out}/driving", "--data", str(data / "driving")] + (["--quick"] if quick else []),
+                          threads=None, outputs=[f"{out}/driving/metrics.json"]))
+    return steps
+
+
+def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2) -> list[Step]:
+    """The colour game's steps; `data` holds its train.csv and dev.csv."""
     train, run = str(data / "train.csv"), str(out)
     q = quick
     steps = [Step("english", ["train", "english", "--train", train, "--out", run, "--jobs", "2"]

@@ -1,8 +1,5 @@
 """`neuralese driving`: the driving game end to end, for the project's command line.
 
-Wiring (in translator/cli.py, after `add_live_commands(sub)`):
-    from training.driving.cli import add_driving_commands
-    add_driving_commands(sub)
 Importing this module is cheap: torch and the models load only when the command runs.
 """
 
@@ -11,15 +8,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "driving"
+from translator.cli_types import non_negative_int, positive_int
+
 UPDATES = 800  # A2C updates per agent (training.driving.a2c.A2CConfig.updates)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo/driving"), help="output directory (default runs/demo/driving)")
-    p.add_argument("--data", type=Path, default=DATA_DIR, help="folder with train.jsonl and dev.jsonl")
-    p.add_argument("--updates", type=int, default=UPDATES, help=f"A2C updates per agent (default {UPDATES})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, help="folder with train.jsonl and dev.jsonl (default: the bundled data/driving)")
+    p.add_argument("--updates", type=positive_int, default=UPDATES, help=f"A2C updates per agent (default {UPDATES})")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0): fixes the whole run")
     p.add_argument("--quick", action="store_true", help="a small, fast version (smoke test; numbers mean nothing)")
 
 

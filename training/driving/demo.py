@@ -23,6 +23,7 @@ from training.driving.cli import add_arguments
 from training.driving.collect import message_pool, paired_corpus
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.bundle import write_json
+from translator.bundled_data import bundled
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
 from translator.games.driving.translate import (
@@ -120,7 +121,7 @@ def table(metrics: dict) -> str:
 
 def run_from_args(args: argparse.Namespace) -> dict:
     updates, epochs = (min(args.updates, 40), 40) if args.quick else (args.updates, 400)
-    metrics = run(args.out, args.data, A2CConfig(updates=updates), args.seed, epochs)
+    metrics = run(args.out, args.data or bundled("driving"), A2CConfig(updates=updates), args.seed, epochs)
     print(table(metrics))
     print(json.dumps({k: metrics[k] for k in ("driving.replay", "driving.seconds")}))
     return metrics

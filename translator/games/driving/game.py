@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from translator.bundled_data import bundled
 from translator.games.base import Episode, Step
 from translator.games.driving.env import MAX_STEPS, N_ACTIONS, N_CARS, DriveState, distance, move, new_state, step
 from translator.games.driving.logs import LoggedGame, read_logs
@@ -25,7 +26,6 @@ N_MAPS = len(MAPS)
 BASE_SIZE = N_MAPS + 2 * SIZE * SIZE + 1 + 4
 LOOKAHEAD = 3  # features per action, last in the observation
 OBS_SIZE = BASE_SIZE + SIZE * SIZE + 2 + LOOKAHEAD * N_ACTIONS
-DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "driving"
 
 
 def observe(state: DriveState, car: int) -> np.ndarray:
@@ -127,8 +127,8 @@ class DrivingGame:
     n_agents = N_CARS
     listener_kind = "action"
 
-    def __init__(self, data_dir: str | Path = DATA_DIR, max_steps: int = MAX_STEPS):
-        self.data_dir = Path(data_dir)
+    def __init__(self, data_dir: str | Path | None = None, max_steps: int = MAX_STEPS):
+        self.data_dir = Path(data_dir) if data_dir is not None else bundled("driving")
         self.max_steps = max_steps
 
     def start_states(self, n: int, rng: np.random.Generator) -> DriveState:
