@@ -158,10 +158,11 @@ class Bundled:
 
     bundle_kind: ClassVar[str]
     config_class: ClassVar[type]
+    bundle_keep: ClassVar[tuple[str, ...]] = ()  # entries of the directory a save carries over (training checkpoints)
     config: Any
 
     def save_pretrained(self, directory: str | Path) -> None:
-        with atomic_bundle_dir(directory) as d:
+        with atomic_bundle_dir(directory, keep=self.bundle_keep) as d:
             write_tensors(d / WEIGHTS_FILE, self.state_dict(), metadata={"kind": self.bundle_kind})  # type: ignore[attr-defined]
             write_config(d, self.bundle_kind, {"config": dataclasses.asdict(self.config)})
 

@@ -36,6 +36,7 @@ class DrivingAgent(Bundled, nn.Module):
 
     bundle_kind = "driving_agent"
     config_class = DrivingAgentConfig
+    bundle_keep = ("checkpoint", "training.json")  # training writes both beside the bundle
 
     def __init__(self, config: DrivingAgentConfig):
         super().__init__()
