@@ -10,9 +10,11 @@ import torch
 from training.agents import (
     THETA,
     AgentTrainArgs,
+    _distractors_swapped,
     _FreshContexts,
     accuracy_by_condition,
     color_distance,
+    consistency_loss,
     sample_contexts,
     self_play_accuracy,
     train_agents,
@@ -320,3 +322,70 @@ def test_reconstruction_teaches_the_listener_the_target_colour(rounds):
     want = color_features(colors[torch.arange(len(targets)), targets])
     r2 = 1 - (guess - want).pow(2).sum() / (want - want.mean(0)).pow(2).sum()
     assert r2 > 0.3, r2
+
+
+def test_consistency_schedule_is_a_function_of_the_step():
+    args = AgentTrainArgs(consistency_weight=0.4, consistency_start=10, consistency_ramp=4)
+    assert [args.consistency_at(s) for s in (0, 9, 10, 11, 13, 100)] == pytest.approx([0, 0, 0.1, 0.2, 0.4, 0.4])
+    assert AgentTrainArgs(consistency_weight=0.4).consistency_at(0) == 0.4
+    assert AgentTrainArgs().consistency_at(500) == 0.0
+    with pytest.raises(ValueError, match="consistency"):
+        AgentTrainArgs(consistency_weight=-0.1)
+
+
+def test_consistency_loss_reads_the_message_in_another_context(rounds):
+    agents = small_agents("reinforce")
+    colors, _, targets = Agents.round_inputs(rounds["test"][:12])
+    other, other_targets = _distractors_swapped(colors, targets)
+    rows = torch.arange(12)
+    # the same target colour, now among the next game's distractors, in that game's target slot
+    assert torch.equal(other[rows, other_targets], colors[rows, targets])
+    assert torch.equal(other_targets, targets.roll(1, 0))
+    keep = torch.ones(12, 3, dtype=torch.bool)
+    keep[rows, other_targets] = False
+    assert torch.equal(other[keep], colors.roll(1, 0)[keep])
+    msg = agents.speaker(colors, targets, sample=True, generator=torch.Generator().manual_seed(0))
+    loss = consistency_loss(agents.speaker, msg, colors, targets)
+    assert loss.item() == pytest.approx(-agents.speaker.log_prob(other, other_targets, msg.value).mean().item(), abs=1e-6)
+    # it trains the speaker even where nothing flows through the symbols (REINFORCE)
+    loss.backward()
+    assert agents.speaker.channel.out.weight.grad.abs().sum() > 0
+
+
+def test_minimising_consistency_makes_messages_context_free(rounds):
+    """Optimised alone, the term makes the speaker say the same thing for a target in any context."""
+    agents = small_agents("gumbel")
+    colors, _, targets = Agents.round_inputs(rounds["train"][:64])
+    other, other_targets = _distractors_swapped(colors, targets)
+
+    def stable() -> float:
+        with torch.no_grad():
+            a = agents.speaker(colors, targets, sample=False).value
+            b = agents.speaker(other, other_targets, sample=False).value
+        return (a == b).all(1).float().mean().item()
+
+    opt = torch.optim.Adam(agents.speaker.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        opt.zero_grad()
+        consistency_loss(agents.speaker, agents.speaker(colors, targets, generator=g), colors, targets).backward()
+        opt.step()
+    assert stable() == 1.0
+
+
+def test_resume_with_consistency_schedule(rounds, tmp_path):
+    args = tiny_args("gumbel", consistency_weight=0.5, consistency_start=3, consistency_ramp=4)
+    train = rounds["train"][:40]
+    whole = train_agents(train, args, tmp_path / "whole", val_rounds=[])
+
+    def kill_at(step):
+        if step == 7:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_agents(train, args, tmp_path / "killed", val_rounds=[], on_step=kill_at)
+    resumed = train_agents(train, args, tmp_path / "killed", val_rounds=[])
+    a, b = _weights(whole), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain = train_agents(train, tiny_args("gumbel"), tmp_path / "plain", val_rounds=[])
+    assert any(not torch.equal(a[k], v) for k, v in _weights(plain).items())  # the term changes training

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from translator.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.bundle import read_json, write_json
-from translator.channels import ChannelConfig
+from translator.channels import ChannelConfig, Message
 from translator.colors import color_features
 from translator.corpus import CONDITIONS, Round, split_games
 
@@ -229,6 +229,13 @@ class AgentTrainArgs:
     # error on its colour features; 0 = off): makes the code say what the target looks like,
     # which context-free translation needs (README, "Choices")
     reconstruction_weight: float = 0.0
+    # weight of `consistency_loss` (0 = off): the speaker is pushed to say, for a target, what it
+    # says for the same target among other distractors, so that a message names the colour. A
+    # constant message is perfectly consistent, so the term waits until discrimination is learned:
+    # off for `consistency_start` steps, then rising linearly to its weight over `consistency_ramp`
+    consistency_weight: float = 0.0
+    consistency_start: int = 0
+    consistency_ramp: int = 0
     # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
     listener: str = "learned"
     progress: bool = True  # tqdm progress bar
@@ -242,6 +249,8 @@ class AgentTrainArgs:
             raise ValueError("batch_size must be >= 1 and steps >= 0")
         if self.reconstruction_weight < 0:
             raise ValueError(f"reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
+        if self.consistency_weight < 0 or self.consistency_start < 0 or self.consistency_ramp < 0:
+            raise ValueError("consistency_weight, consistency_start and consistency_ramp must be >= 0")
         if self.listener not in LISTENER_KINDS:
             raise ValueError(f"listener kind {self.listener!r} is unknown; valid kinds: {', '.join(LISTENER_KINDS)}")
         if self.lr_schedule not in ("cosine", "constant"):
@@ -253,6 +262,14 @@ class AgentTrainArgs:
             return self.lr
         frac = min(step, self.steps - 1) / (self.steps - 1)
         return self.lr * (self.lr_min_ratio + (1 - self.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    def consistency_at(self, step: int) -> float:
+        """Weight of the consistency term at step `step` (0-based); a function of the step alone."""
+        if step < self.consistency_start:
+            return 0.0
+        if self.consistency_ramp == 0:
+            return self.consistency_weight
+        return self.consistency_weight * min(1.0, (step - self.consistency_start + 1) / self.consistency_ramp)
 
     @classmethod
     def for_channel(cls, kind: str, **overrides) -> AgentTrainArgs:
@@ -429,6 +446,51 @@ def _check_resumable(path: Path, saved: dict, args: AgentTrainArgs, fingerprint:
         )
 
 
+def _distractors_swapped(colors: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each game's target colour among the next game's distractors (in that game's target slot),
+    and where it now sits: the same target in another context."""
+    rows = torch.arange(len(targets), device=targets.device)
+    other, other_targets = colors.roll(1, 0).clone(), targets.roll(1, 0)
+    other[rows, other_targets] = colors[rows, targets]
+    return other, other_targets
+
+
+def consistency_loss(speaker: AgentSpeaker, message: Message, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`-log p(m | c', x)`, mean over games: how unlikely the speaker is to say the message it said
+    for target x in context c when x sits in another game's context c'. Low when a message names
+    the target whatever the distractors, which is what context-free translation reads. Gradients
+    reach the speaker's symbol distributions in c' (not the message), so it works for every
+    channel, REINFORCE included. `colors` `(B, 3, 3)` in any screen order (the speaker's state
+    does not depend on it)."""
+    other, other_targets = _distractors_swapped(colors, targets)
+    return -speaker.log_prob(other, other_targets, message.value.detach()).mean()
+
+
+def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeaker, b: dict[str, torch.Tensor],
+               generator: torch.Generator | None, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step `step`'s loss and the listener's logits: discrimination (cross-entropy on the target, plus
+    the channel's policy loss), the target colour's reconstruction and the consistency term."""
+    if args.listener == "bayes" and args.reconstruction_weight == 0:
+        # the listener is the speaker's posterior: one encoding of each context serves both
+        msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=generator, every_target=True)
+        guess = None
+    else:
+        sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
+        msg = speaker(sc, st, sample=True, generator=generator)
+        if args.reconstruction_weight > 0:
+            logits, guess = listener(msg, b["colors"], reconstruct=True)
+        else:
+            logits, guess = listener(msg, b["colors"]), None
+    ce = F.cross_entropy(logits, b["targets"], reduction="none")
+    loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
+    if guess is not None:
+        target_colors = b["colors"][torch.arange(len(b["targets"]), device=logits.device), b["targets"]]
+        loss = loss + args.reconstruction_weight * F.mse_loss(guess, color_features(target_colors))
+    if args.consistency_at(step) > 0:
+        loss = loss + args.consistency_at(step) * consistency_loss(raw_speaker, msg, b["colors"], b["targets"])
+    return loss, logits
+
+
 def train_agents(
     train_rounds: Sequence[Round],
     args: AgentTrainArgs | None = None,
@@ -540,22 +602,7 @@ def train_agents(
         t0 = time.perf_counter()
         b = {k: v.to(device) for k, v in _batch(args, corpus, stream, fresh, step, accelerator).items()}
         gen = g if device.type == "cpu" else None
-        if args.listener == "bayes" and args.reconstruction_weight == 0:
-            # the listener is the speaker's posterior: one encoding of each context serves both
-            msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=gen, every_target=True)
-            guess = None
-        else:
-            sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
-            msg = speaker(sc, st, sample=True, generator=gen)
-            if args.reconstruction_weight > 0:
-                logits, guess = listener(msg, b["colors"], reconstruct=True)
-            else:
-                logits, guess = listener(msg, b["colors"]), None
-        ce = F.cross_entropy(logits, b["targets"], reduction="none")
-        loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
-        if guess is not None:
-            target_colors = b["colors"][torch.arange(len(b["targets"]), device=device), b["targets"]]
-            loss = loss + args.reconstruction_weight * F.mse_loss(guess, color_features(target_colors))
+        loss, logits = _step_loss(args, speaker, listener, raw_speaker, b, gen, step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step + 1}: loss is {loss.item()} (lower the learning rate?)")
         for group in opt.param_groups:
