@@ -10,11 +10,12 @@ import torch
 from training.agents import (
     THETA,
     AgentTrainArgs,
-    _distractors_swapped,
     _FreshContexts,
     accuracy_by_condition,
     color_distance,
     consistency_loss,
+    other_context,
+    other_context_loss,
     sample_contexts,
     self_play_accuracy,
     train_agents,
@@ -333,22 +334,36 @@ def test_consistency_schedule_is_a_function_of_the_step():
         AgentTrainArgs(consistency_weight=-0.1)
 
 
+def test_other_context_puts_each_target_among_other_games_targets(rounds):
+    colors, _, targets = Agents.round_inputs(rounds["test"][:12])
+    other = other_context(colors, targets)
+    rows = torch.arange(12)
+    tc = colors[rows, targets]
+    assert torch.equal(other[rows, targets], tc)  # the target keeps its slot
+    assert torch.equal(other[rows, (targets + 1) % 3], tc.roll(1, 0))
+    assert torch.equal(other[rows, (targets + 2) % 3], tc.roll(2, 0))
+
+
 def test_consistency_loss_reads_the_message_in_another_context(rounds):
     agents = small_agents("reinforce")
     colors, _, targets = Agents.round_inputs(rounds["test"][:12])
-    other, other_targets = _distractors_swapped(colors, targets)
-    rows = torch.arange(12)
-    # the same target colour, now among the next game's distractors, in that game's target slot
-    assert torch.equal(other[rows, other_targets], colors[rows, targets])
-    assert torch.equal(other_targets, targets.roll(1, 0))
-    keep = torch.ones(12, 3, dtype=torch.bool)
-    keep[rows, other_targets] = False
-    assert torch.equal(other[keep], colors.roll(1, 0)[keep])
     msg = agents.speaker(colors, targets, sample=True, generator=torch.Generator().manual_seed(0))
     loss = consistency_loss(agents.speaker, msg, colors, targets)
-    assert loss.item() == pytest.approx(-agents.speaker.log_prob(other, other_targets, msg.value).mean().item(), abs=1e-6)
+    want = -agents.speaker.log_prob(other_context(colors, targets), targets, msg.value).mean()
+    assert loss.item() == pytest.approx(want.item(), abs=1e-6)
     # it trains the speaker even where nothing flows through the symbols (REINFORCE)
     loss.backward()
+    assert agents.speaker.channel.out.weight.grad.abs().sum() > 0
+
+
+def test_other_context_loss_is_the_listener_cross_entropy_there(rounds):
+    agents = small_agents("gumbel")
+    colors, _, targets = Agents.round_inputs(rounds["test"][:12])
+    msg = agents.speaker(colors, targets, sample=True, generator=torch.Generator().manual_seed(0))
+    loss = other_context_loss(agents.listener, msg, colors, targets)
+    logp = torch.log_softmax(agents.listener(msg, other_context(colors, targets)), -1)
+    assert loss.shape == (12,) and torch.allclose(loss, -logp[torch.arange(12), targets])
+    loss.mean().backward()  # through the straight-through one-hots into the speaker
     assert agents.speaker.channel.out.weight.grad.abs().sum() > 0
 
 
@@ -356,12 +371,12 @@ def test_minimising_consistency_makes_messages_context_free(rounds):
     """Optimised alone, the term makes the speaker say the same thing for a target in any context."""
     agents = small_agents("gumbel")
     colors, _, targets = Agents.round_inputs(rounds["train"][:64])
-    other, other_targets = _distractors_swapped(colors, targets)
+    other = other_context(colors, targets)
 
     def stable() -> float:
         with torch.no_grad():
             a = agents.speaker(colors, targets, sample=False).value
-            b = agents.speaker(other, other_targets, sample=False).value
+            b = agents.speaker(other, targets, sample=False).value
         return (a == b).all(1).float().mean().item()
 
     opt = torch.optim.Adam(agents.speaker.parameters(), lr=1e-2)
@@ -373,8 +388,8 @@ def test_minimising_consistency_makes_messages_context_free(rounds):
     assert stable() == 1.0
 
 
-def test_resume_with_consistency_schedule(rounds, tmp_path):
-    args = tiny_args("gumbel", consistency_weight=0.5, consistency_start=3, consistency_ramp=4)
+def test_resume_with_consistency_and_other_context(rounds, tmp_path):
+    args = tiny_args("gumbel", consistency_weight=0.5, consistency_start=3, consistency_ramp=4, other_context_weight=0.5)
     train = rounds["train"][:40]
     whole = train_agents(train, args, tmp_path / "whole", val_rounds=[])
 

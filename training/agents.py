@@ -236,6 +236,10 @@ class AgentTrainArgs:
     consistency_weight: float = 0.0
     consistency_start: int = 0
     consistency_ramp: int = 0
+    # weight of `other_context_loss` (0 = off): the listener must also pick the target when the
+    # message is shown among unrelated distractors (other games' targets), so a message must say what the target
+    # looks like rather than how it differs from this context's other two colours
+    other_context_weight: float = 0.0
     # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
     listener: str = "learned"
     progress: bool = True  # tqdm progress bar
@@ -251,6 +255,8 @@ class AgentTrainArgs:
             raise ValueError(f"reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
         if self.consistency_weight < 0 or self.consistency_start < 0 or self.consistency_ramp < 0:
             raise ValueError("consistency_weight, consistency_start and consistency_ramp must be >= 0")
+        if self.other_context_weight < 0:
+            raise ValueError(f"other_context_weight must be >= 0, got {self.other_context_weight}")
         if self.listener not in LISTENER_KINDS:
             raise ValueError(f"listener kind {self.listener!r} is unknown; valid kinds: {', '.join(LISTENER_KINDS)}")
         if self.lr_schedule not in ("cosine", "constant"):
@@ -446,30 +452,43 @@ def _check_resumable(path: Path, saved: dict, args: AgentTrainArgs, fingerprint:
         )
 
 
-def _distractors_swapped(colors: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each game's target colour among the next game's distractors (in that game's target slot),
-    and where it now sits: the same target in another context."""
+def other_context(colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each game's target colour, in its own slot, among the target colours of the two games before
+    it in the batch as distractors: the same target in an unrelated context (a real game's other
+    distractors would give it away as the odd one out when they are close to each other)."""
     rows = torch.arange(len(targets), device=targets.device)
-    other, other_targets = colors.roll(1, 0).clone(), targets.roll(1, 0)
-    other[rows, other_targets] = colors[rows, targets]
-    return other, other_targets
+    target_colors = colors[rows, targets]
+    other = torch.empty_like(colors)
+    other[rows, targets] = target_colors
+    other[rows, (targets + 1) % 3] = target_colors.roll(1, 0)
+    other[rows, (targets + 2) % 3] = target_colors.roll(2, 0)
+    return other
 
 
 def consistency_loss(speaker: AgentSpeaker, message: Message, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """`-log p(m | c', x)`, mean over games: how unlikely the speaker is to say the message it said
-    for target x in context c when x sits in another game's context c'. Low when a message names
+    for target x in context c when x sits in an unrelated context c' (`other_context`). Low when a message names
     the target whatever the distractors, which is what context-free translation reads. Gradients
     reach the speaker's symbol distributions in c' (not the message), so it works for every
     channel, REINFORCE included. `colors` `(B, 3, 3)` in any screen order (the speaker's state
     does not depend on it)."""
-    other, other_targets = _distractors_swapped(colors, targets)
-    return -speaker.log_prob(other, other_targets, message.value.detach()).mean()
+    return -speaker.log_prob(other_context(colors, targets), targets, message.value.detach()).mean()
+
+
+def other_context_loss(listener, message: Message, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`(B,)` cross-entropy of the listener picking the target when the message spoken in its own
+    game is read among unrelated distractors (`other_context`): a message that names the target's colour
+    still works there, a relational one ("the odd one out this way") does not. Part of the
+    discrimination loss, so it reaches the speaker through the channel (straight-through) or, with
+    REINFORCE, through the reward. Colours in the listener's screen order."""
+    return F.cross_entropy(listener(message, other_context(colors, targets)), targets, reduction="none")
 
 
 def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeaker, b: dict[str, torch.Tensor],
                generator: torch.Generator | None, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step `step`'s loss and the listener's logits: discrimination (cross-entropy on the target, plus
-    the channel's policy loss), the target colour's reconstruction and the consistency term."""
+    """Step `step`'s loss and the listener's logits: discrimination (cross-entropy on the target, in
+    its own context and optionally in another, plus the channel's policy loss), the target colour's
+    reconstruction and the consistency term."""
     if args.listener == "bayes" and args.reconstruction_weight == 0:
         # the listener is the speaker's posterior: one encoding of each context serves both
         msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=generator, every_target=True)
@@ -482,6 +501,8 @@ def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeake
         else:
             logits, guess = listener(msg, b["colors"]), None
     ce = F.cross_entropy(logits, b["targets"], reduction="none")
+    if args.other_context_weight > 0:
+        ce = ce + args.other_context_weight * other_context_loss(listener, msg, b["colors"], b["targets"])
     loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
     if guess is not None:
         target_colors = b["colors"][torch.arange(len(b["targets"]), device=logits.device), b["targets"]]
