@@ -404,3 +404,32 @@ def test_resume_with_consistency_and_other_context(rounds, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     plain = train_agents(train, tiny_args("gumbel"), tmp_path / "plain", val_rounds=[])
     assert any(not torch.equal(a[k], v) for k, v in _weights(plain).items())  # the term changes training
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "reinforce"])
+def test_absolute_first_symbol_ignores_the_distractors(kind, rounds, tmp_path):
+    torch.manual_seed(0)
+    config = AgentConfig(channel=ChannelConfig(kind=kind, vocab_size=6, max_len=3, embed_dim=16), color_dim=32, hidden_dim=32,
+                         absolute_first_symbol=True)
+    agents = Agents.create(config)
+    colors, _, targets = Agents.round_inputs(rounds["test"][:16])
+    other = other_context(colors, targets)
+    msg = agents.speaker(colors, targets, generator=torch.Generator().manual_seed(0))
+    step = agents.speaker.channel.step_log_probs
+    here, there = step(agents.speaker.hidden(colors, targets), msg.value), step(agents.speaker.hidden(other, targets), msg.value)
+    assert torch.allclose(here[:, 0], there[:, 0], atol=1e-6)  # the first symbol: the target's colour alone
+    assert not torch.allclose(here[:, 1], there[:, 1])  # the rest reads the context
+    # exact log-probabilities agree however they are computed (speaking, teacher forcing, the prefix trie)
+    lp = agents.speaker.log_prob(colors, targets, msg.value)
+    assert torch.allclose(lp, msg.log_prob, atol=1e-5)
+    assert torch.allclose(agents.speaker.channel.log_prob_all(agents.speaker.hidden(colors, targets), msg.value).diagonal(), lp, atol=1e-5)
+    assert torch.allclose(agents.speaker.log_prob_every_target(colors, msg.value)[torch.arange(16), targets], lp, atol=1e-5)
+    agents.save_pretrained(tmp_path / "a")
+    loaded = Agents.from_pretrained(tmp_path / "a")
+    assert loaded.speaker.config.absolute_first_symbol
+    assert torch.allclose(loaded.speaker.log_prob(colors, targets, msg.value), lp)
+
+
+def test_absolute_first_symbol_needs_a_discrete_channel():
+    with pytest.raises(ValueError, match="discrete channel"):
+        AgentConfig(channel=ChannelConfig(kind="continuous"), absolute_first_symbol=True)

@@ -240,6 +240,8 @@ class AgentTrainArgs:
     # message is shown among unrelated distractors (other games' targets), so a message must say what the target
     # looks like rather than how it differs from this context's other two colours
     other_context_weight: float = 0.0
+    # discrete channels: the speaker's first symbol sees the target's colour alone (AgentConfig)
+    absolute_first_symbol: bool = False
     # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
     listener: str = "learned"
     progress: bool = True  # tqdm progress bar
@@ -540,7 +542,8 @@ def train_agents(
 
     set_seed(args.seed)
     config = AgentConfig(channel=args.channel, color_dim=args.color_dim, hidden_dim=args.hidden_dim,
-                         reconstruction=args.reconstruction_weight > 0, listener=args.listener)
+                         reconstruction=args.reconstruction_weight > 0, listener=args.listener,
+                         absolute_first_symbol=args.absolute_first_symbol)
     speaker, listener = AgentSpeaker(config), AgentListener(config)
     opt = torch.optim.Adam([*speaker.parameters(), *listener.parameters()], lr=args.lr)
     g = torch.Generator().manual_seed(args.seed * 7919 + 17 + accelerator.process_index)
