@@ -11,7 +11,8 @@ this prints, for an agents bundle:
   distractors are replaced by those of another round (the same target colour);
 - a context-free listener: each message's mean target colour over all training rounds (its
   "meaning", no context), and in each held-out round the colour nearest that mean is picked.
-  A relational code scores near chance (0.33); a code that names colours scores high.
+  A relational code scores near chance (0.33); a code that names colours scores high. The same
+  with the first symbol alone (and its mutual information with the colour).
 
     PYTHONPATH=. python bench/code_probe.py RUN/agents/gumbel [...more bundles]
 """
@@ -75,6 +76,10 @@ def probe(path: Path, train, heldout) -> dict:
     train_msgs = rows(_messages(agents, tc, to, tt, sample=False))
     picks = context_free_listener(train_msgs, tc[torch.arange(len(tt)), tt].numpy(), rows(greedy), colors.numpy())
     result["context_free_listener"] = float((picks == targets.numpy()).mean())
+    first = context_free_listener([m[:1] for m in train_msgs], tc[torch.arange(len(tt)), tt].numpy(), [m[:1] for m in rows(greedy)],
+                                  colors.numpy())
+    result["first_symbol_listener"] = float((first == targets.numpy()).mean())
+    result["first_symbol_mi_bits"] = mutual_information([m[:1] for m in sampled], rows(color_attributes(target_hsl)))
     result["distinct_messages"] = len(set(rows(greedy)))
     return result
 
