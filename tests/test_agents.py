@@ -11,6 +11,7 @@ from training.agents import (
     THETA,
     AgentTrainArgs,
     _FreshContexts,
+    _step_loss,
     accuracy_by_condition,
     color_distance,
     consistency_loss,
@@ -433,3 +434,23 @@ def test_absolute_first_symbol_ignores_the_distractors(kind, rounds, tmp_path):
 def test_absolute_first_symbol_needs_a_discrete_channel():
     with pytest.raises(ValueError, match="discrete channel"):
         AgentConfig(channel=ChannelConfig(kind="continuous"), absolute_first_symbol=True)
+
+
+def test_reinforce_reward_includes_the_reconstruction(rounds):
+    """REINFORCE passes no gradient through the symbols: its speaker learns the reconstruction from
+    the reward, -(cross-entropy + weight x squared error of the guess), which the first batch's
+    baseline equals."""
+    args = tiny_args("reinforce", reconstruction_weight=2.0)
+    torch.manual_seed(0)
+    config = AgentConfig(channel=args.channel, color_dim=32, hidden_dim=32, reconstruction=True)
+    speaker, listener = AgentSpeaker(config), AgentListener(config)
+    colors, order, targets = Agents.round_inputs(rounds["test"][:16])
+    b = {"colors": colors, "speaker_order": order, "targets": targets}
+    _step_loss(args, speaker, listener, speaker, b, torch.Generator().manual_seed(0), 0)
+    sc, st = to_speaker_order(colors, order, targets)
+    with torch.no_grad():
+        msg = speaker(sc, st, sample=True, generator=torch.Generator().manual_seed(0))
+        logits, guess = listener(msg, colors, reconstruct=True)
+        error = (guess - color_features(colors[torch.arange(16), targets])).pow(2).mean(-1)
+        reward = -(torch.nn.functional.cross_entropy(logits, targets, reduction="none") + 2.0 * error)
+    assert speaker.channel.baseline.item() == pytest.approx(reward.mean().item(), rel=1e-5)

@@ -505,10 +505,14 @@ def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeake
     ce = F.cross_entropy(logits, b["targets"], reduction="none")
     if args.other_context_weight > 0:
         ce = ce + args.other_context_weight * other_context_loss(listener, msg, b["colors"], b["targets"])
-    loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
+    loss, cost = ce.mean(), ce.detach()
     if guess is not None:
         target_colors = b["colors"][torch.arange(len(b["targets"]), device=logits.device), b["targets"]]
-        loss = loss + args.reconstruction_weight * F.mse_loss(guess, color_features(target_colors))
+        features = color_features(target_colors)
+        loss = loss + args.reconstruction_weight * F.mse_loss(guess, features)
+        # REINFORCE's speaker learns the reconstruction only from its reward (nothing flows through symbols)
+        cost = cost + args.reconstruction_weight * (guess.detach() - features).pow(2).mean(-1)
+    loss = loss + raw_speaker.channel.policy_loss(msg, -cost)
     if args.consistency_at(step) > 0:
         loss = loss + args.consistency_at(step) * consistency_loss(raw_speaker, msg, b["colors"], b["targets"])
     return loss, logits
