@@ -14,9 +14,6 @@ from training.agents import (
     _step_loss,
     accuracy_by_condition,
     color_distance,
-    consistency_loss,
-    other_context,
-    other_context_loss,
     sample_contexts,
     self_play_accuracy,
     train_agents,
@@ -326,87 +323,6 @@ def test_reconstruction_teaches_the_listener_the_target_colour(rounds):
     assert r2 > 0.3, r2
 
 
-def test_consistency_schedule_is_a_function_of_the_step():
-    args = AgentTrainArgs(consistency_weight=0.4, consistency_start=10, consistency_ramp=4)
-    assert [args.consistency_at(s) for s in (0, 9, 10, 11, 13, 100)] == pytest.approx([0, 0, 0.1, 0.2, 0.4, 0.4])
-    assert AgentTrainArgs(consistency_weight=0.4).consistency_at(0) == 0.4
-    assert AgentTrainArgs().consistency_at(500) == 0.0
-    with pytest.raises(ValueError, match="consistency"):
-        AgentTrainArgs(consistency_weight=-0.1)
-
-
-def test_other_context_puts_each_target_among_other_games_targets(rounds):
-    colors, _, targets = Agents.round_inputs(rounds["test"][:12])
-    other = other_context(colors, targets)
-    rows = torch.arange(12)
-    tc = colors[rows, targets]
-    assert torch.equal(other[rows, targets], tc)  # the target keeps its slot
-    assert torch.equal(other[rows, (targets + 1) % 3], tc.roll(1, 0))
-    assert torch.equal(other[rows, (targets + 2) % 3], tc.roll(2, 0))
-
-
-def test_consistency_loss_reads_the_message_in_another_context(rounds):
-    agents = small_agents("reinforce")
-    colors, _, targets = Agents.round_inputs(rounds["test"][:12])
-    msg = agents.speaker(colors, targets, sample=True, generator=torch.Generator().manual_seed(0))
-    loss = consistency_loss(agents.speaker, msg, colors, targets)
-    want = -agents.speaker.log_prob(other_context(colors, targets), targets, msg.value).mean()
-    assert loss.item() == pytest.approx(want.item(), abs=1e-6)
-    # it trains the speaker even where nothing flows through the symbols (REINFORCE)
-    loss.backward()
-    assert agents.speaker.channel.out.weight.grad.abs().sum() > 0
-
-
-def test_other_context_loss_is_the_listener_cross_entropy_there(rounds):
-    agents = small_agents("gumbel")
-    colors, _, targets = Agents.round_inputs(rounds["test"][:12])
-    msg = agents.speaker(colors, targets, sample=True, generator=torch.Generator().manual_seed(0))
-    loss = other_context_loss(agents.listener, msg, colors, targets)
-    logp = torch.log_softmax(agents.listener(msg, other_context(colors, targets)), -1)
-    assert loss.shape == (12,) and torch.allclose(loss, -logp[torch.arange(12), targets])
-    loss.mean().backward()  # through the straight-through one-hots into the speaker
-    assert agents.speaker.channel.out.weight.grad.abs().sum() > 0
-
-
-def test_minimising_consistency_makes_messages_context_free(rounds):
-    """Optimised alone, the term makes the speaker say the same thing for a target in any context."""
-    agents = small_agents("gumbel")
-    colors, _, targets = Agents.round_inputs(rounds["train"][:64])
-    other = other_context(colors, targets)
-
-    def stable() -> float:
-        with torch.no_grad():
-            a = agents.speaker(colors, targets, sample=False).value
-            b = agents.speaker(other, targets, sample=False).value
-        return (a == b).all(1).float().mean().item()
-
-    opt = torch.optim.Adam(agents.speaker.parameters(), lr=1e-2)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(60):
-        opt.zero_grad()
-        consistency_loss(agents.speaker, agents.speaker(colors, targets, generator=g), colors, targets).backward()
-        opt.step()
-    assert stable() == 1.0
-
-
-def test_resume_with_consistency_and_other_context(rounds, tmp_path):
-    args = tiny_args("gumbel", consistency_weight=0.5, consistency_start=3, consistency_ramp=4, other_context_weight=0.5)
-    train = rounds["train"][:40]
-    whole = train_agents(train, args, tmp_path / "whole", val_rounds=[])
-
-    def kill_at(step):
-        if step == 7:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_agents(train, args, tmp_path / "killed", val_rounds=[], on_step=kill_at)
-    resumed = train_agents(train, args, tmp_path / "killed", val_rounds=[])
-    a, b = _weights(whole), _weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    plain = train_agents(train, tiny_args("gumbel"), tmp_path / "plain", val_rounds=[])
-    assert any(not torch.equal(a[k], v) for k, v in _weights(plain).items())  # the term changes training
-
-
 @pytest.mark.parametrize("kind", ["gumbel", "reinforce"])
 def test_absolute_first_symbol_ignores_the_distractors(kind, rounds, tmp_path):
     torch.manual_seed(0)
@@ -414,7 +330,9 @@ def test_absolute_first_symbol_ignores_the_distractors(kind, rounds, tmp_path):
                          absolute_first_symbol=True)
     agents = Agents.create(config)
     colors, _, targets = Agents.round_inputs(rounds["test"][:16])
-    other = other_context(colors, targets)
+    other = colors.clone()
+    rows = torch.arange(16)
+    other[rows, (targets + 1) % 3] = colors.roll(1, 0)[rows, (targets + 1) % 3]  # other distractors, the same targets
     msg = agents.speaker(colors, targets, generator=torch.Generator().manual_seed(0))
     step = agents.speaker.channel.step_log_probs
     here, there = step(agents.speaker.hidden(colors, targets), msg.value), step(agents.speaker.hidden(other, targets), msg.value)
@@ -446,7 +364,7 @@ def test_reinforce_reward_includes_the_reconstruction(rounds):
     speaker, listener = AgentSpeaker(config), AgentListener(config)
     colors, order, targets = Agents.round_inputs(rounds["test"][:16])
     b = {"colors": colors, "speaker_order": order, "targets": targets}
-    _step_loss(args, speaker, listener, speaker, b, torch.Generator().manual_seed(0), 0)
+    _step_loss(args, speaker, listener, speaker, b, torch.Generator().manual_seed(0))
     sc, st = to_speaker_order(colors, order, targets)
     with torch.no_grad():
         msg = speaker(sc, st, sample=True, generator=torch.Generator().manual_seed(0))
@@ -454,3 +372,20 @@ def test_reinforce_reward_includes_the_reconstruction(rounds):
         error = (guess - color_features(colors[torch.arange(16), targets])).pow(2).mean(-1)
         reward = -(torch.nn.functional.cross_entropy(logits, targets, reduction="none") + 2.0 * error)
     assert speaker.channel.baseline.item() == pytest.approx(reward.mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "reinforce"])
+def test_resume_with_absolute_first_symbol_and_reconstruction(kind, rounds, tmp_path):
+    args = tiny_args(kind, absolute_first_symbol=True, reconstruction_weight=1.0)
+    train = rounds["train"][:40]
+    whole = train_agents(train, args, tmp_path / "whole", val_rounds=[])
+    assert whole.speaker.config.absolute_first_symbol and whole.listener.config.reconstruction
+
+    def kill_at(step):
+        if step == 7:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_agents(train, args, tmp_path / "killed", val_rounds=[], on_step=kill_at)
+    a, b = _weights(whole), _weights(train_agents(train, args, tmp_path / "killed", val_rounds=[]))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

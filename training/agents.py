@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from translator.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.bundle import read_json, write_json
-from translator.channels import ChannelConfig, Message
+from translator.channels import ChannelConfig
 from translator.colors import color_features
 from translator.corpus import CONDITIONS, Round, split_games
 
@@ -229,17 +229,6 @@ class AgentTrainArgs:
     # error on its colour features; 0 = off): makes the code say what the target looks like,
     # which context-free translation needs (README, "Choices")
     reconstruction_weight: float = 0.0
-    # weight of `consistency_loss` (0 = off): the speaker is pushed to say, for a target, what it
-    # says for the same target among other distractors, so that a message names the colour. A
-    # constant message is perfectly consistent, so the term waits until discrimination is learned:
-    # off for `consistency_start` steps, then rising linearly to its weight over `consistency_ramp`
-    consistency_weight: float = 0.0
-    consistency_start: int = 0
-    consistency_ramp: int = 0
-    # weight of `other_context_loss` (0 = off): the listener must also pick the target when the
-    # message is shown among unrelated distractors (other games' targets), so a message must say what the target
-    # looks like rather than how it differs from this context's other two colours
-    other_context_weight: float = 0.0
     # discrete channels: the speaker's first symbol sees the target's colour alone (AgentConfig)
     absolute_first_symbol: bool = False
     # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
@@ -255,10 +244,6 @@ class AgentTrainArgs:
             raise ValueError("batch_size must be >= 1 and steps >= 0")
         if self.reconstruction_weight < 0:
             raise ValueError(f"reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
-        if self.consistency_weight < 0 or self.consistency_start < 0 or self.consistency_ramp < 0:
-            raise ValueError("consistency_weight, consistency_start and consistency_ramp must be >= 0")
-        if self.other_context_weight < 0:
-            raise ValueError(f"other_context_weight must be >= 0, got {self.other_context_weight}")
         if self.listener not in LISTENER_KINDS:
             raise ValueError(f"listener kind {self.listener!r} is unknown; valid kinds: {', '.join(LISTENER_KINDS)}")
         if self.lr_schedule not in ("cosine", "constant"):
@@ -270,14 +255,6 @@ class AgentTrainArgs:
             return self.lr
         frac = min(step, self.steps - 1) / (self.steps - 1)
         return self.lr * (self.lr_min_ratio + (1 - self.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
-
-    def consistency_at(self, step: int) -> float:
-        """Weight of the consistency term at step `step` (0-based); a function of the step alone."""
-        if step < self.consistency_start:
-            return 0.0
-        if self.consistency_ramp == 0:
-            return self.consistency_weight
-        return self.consistency_weight * min(1.0, (step - self.consistency_start + 1) / self.consistency_ramp)
 
     @classmethod
     def for_channel(cls, kind: str, **overrides) -> AgentTrainArgs:
@@ -454,43 +431,10 @@ def _check_resumable(path: Path, saved: dict, args: AgentTrainArgs, fingerprint:
         )
 
 
-def other_context(colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Each game's target colour, in its own slot, among the target colours of the two games before
-    it in the batch as distractors: the same target in an unrelated context (a real game's other
-    distractors would give it away as the odd one out when they are close to each other)."""
-    rows = torch.arange(len(targets), device=targets.device)
-    target_colors = colors[rows, targets]
-    other = torch.empty_like(colors)
-    other[rows, targets] = target_colors
-    other[rows, (targets + 1) % 3] = target_colors.roll(1, 0)
-    other[rows, (targets + 2) % 3] = target_colors.roll(2, 0)
-    return other
-
-
-def consistency_loss(speaker: AgentSpeaker, message: Message, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`-log p(m | c', x)`, mean over games: how unlikely the speaker is to say the message it said
-    for target x in context c when x sits in an unrelated context c' (`other_context`). Low when a message names
-    the target whatever the distractors, which is what context-free translation reads. Gradients
-    reach the speaker's symbol distributions in c' (not the message), so it works for every
-    channel, REINFORCE included. `colors` `(B, 3, 3)` in any screen order (the speaker's state
-    does not depend on it)."""
-    return -speaker.log_prob(other_context(colors, targets), targets, message.value.detach()).mean()
-
-
-def other_context_loss(listener, message: Message, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`(B,)` cross-entropy of the listener picking the target when the message spoken in its own
-    game is read among unrelated distractors (`other_context`): a message that names the target's colour
-    still works there, a relational one ("the odd one out this way") does not. Part of the
-    discrimination loss, so it reaches the speaker through the channel (straight-through) or, with
-    REINFORCE, through the reward. Colours in the listener's screen order."""
-    return F.cross_entropy(listener(message, other_context(colors, targets)), targets, reduction="none")
-
-
 def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeaker, b: dict[str, torch.Tensor],
-               generator: torch.Generator | None, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step `step`'s loss and the listener's logits: discrimination (cross-entropy on the target, in
-    its own context and optionally in another, plus the channel's policy loss), the target colour's
-    reconstruction and the consistency term."""
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's loss and the listener's logits: discrimination (cross-entropy on the target, plus
+    the channel's policy loss) and the target colour's reconstruction."""
     if args.listener == "bayes" and args.reconstruction_weight == 0:
         # the listener is the speaker's posterior: one encoding of each context serves both
         msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=generator, every_target=True)
@@ -503,8 +447,6 @@ def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeake
         else:
             logits, guess = listener(msg, b["colors"]), None
     ce = F.cross_entropy(logits, b["targets"], reduction="none")
-    if args.other_context_weight > 0:
-        ce = ce + args.other_context_weight * other_context_loss(listener, msg, b["colors"], b["targets"])
     loss, cost = ce.mean(), ce.detach()
     if guess is not None:
         target_colors = b["colors"][torch.arange(len(b["targets"]), device=logits.device), b["targets"]]
@@ -513,8 +455,6 @@ def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeake
         # REINFORCE's speaker learns the reconstruction only from its reward (nothing flows through symbols)
         cost = cost + args.reconstruction_weight * (guess.detach() - features).pow(2).mean(-1)
     loss = loss + raw_speaker.channel.policy_loss(msg, -cost)
-    if args.consistency_at(step) > 0:
-        loss = loss + args.consistency_at(step) * consistency_loss(raw_speaker, msg, b["colors"], b["targets"])
     return loss, logits
 
 
@@ -630,7 +570,7 @@ def train_agents(
         t0 = time.perf_counter()
         b = {k: v.to(device) for k, v in _batch(args, corpus, stream, fresh, step, accelerator).items()}
         gen = g if device.type == "cpu" else None
-        loss, logits = _step_loss(args, speaker, listener, raw_speaker, b, gen, step)
+        loss, logits = _step_loss(args, speaker, listener, raw_speaker, b, gen)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step + 1}: loss is {loss.item()} (lower the learning rate?)")
         for group in opt.param_groups:
