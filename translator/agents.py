@@ -26,6 +26,11 @@ alone lets the agents settle on a *relational* code ("the one that differs from 
 this way"), which means nothing outside its own context, so no context-free translation can
 carry it; the guess pulls the code towards saying what the target looks like.
 
+On discrete channels the speaker's first symbol may depend on the target's colour alone
+(`AgentConfig.absolute_first_symbol`, `AbsoluteFirstSymbol`): that symbol then means the same in
+every context, and the context joins from the second symbol on. With the reconstruction loss it
+becomes a colour category of the kind a context-free English gloss can carry.
+
 Layout of a saved bundle (`RUN/agents/`)::
 
     config.json      kind "neuralese.agents", format version, game, channel config
