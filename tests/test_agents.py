@@ -11,6 +11,7 @@ from training.agents import (
     THETA,
     AgentTrainArgs,
     _FreshContexts,
+    _step_loss,
     accuracy_by_condition,
     color_distance,
     sample_contexts,
@@ -323,3 +324,71 @@ def test_reconstruction_teaches_the_listener_the_target_colour(rounds):
     want = color_features(colors[torch.arange(len(targets)), targets])
     r2 = 1 - (guess - want).pow(2).sum() / (want - want.mean(0)).pow(2).sum()
     assert r2 > 0.3, r2
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "reinforce"])
+def test_absolute_first_symbol_ignores_the_distractors(kind, rounds, tmp_path):
+    torch.manual_seed(0)
+    config = AgentConfig(channel=ChannelConfig(kind=kind, vocab_size=6, max_len=3, embed_dim=16), color_dim=32, hidden_dim=32,
+                         absolute_first_symbol=True)
+    agents = Agents.create(config)
+    colors, _, targets = Agents.round_inputs(rounds["test"][:16])
+    other = colors.clone()
+    rows = torch.arange(16)
+    other[rows, (targets + 1) % 3] = colors.roll(1, 0)[rows, (targets + 1) % 3]  # other distractors, the same targets
+    msg = agents.speaker(colors, targets, generator=torch.Generator().manual_seed(0))
+    step = agents.speaker.channel.step_log_probs
+    here, there = step(agents.speaker.hidden(colors, targets), msg.value), step(agents.speaker.hidden(other, targets), msg.value)
+    assert torch.allclose(here[:, 0], there[:, 0], atol=1e-6)  # the first symbol: the target's colour alone
+    assert not torch.allclose(here[:, 1], there[:, 1])  # the rest reads the context
+    # exact log-probabilities agree however they are computed (speaking, teacher forcing, the prefix trie)
+    lp = agents.speaker.log_prob(colors, targets, msg.value)
+    assert torch.allclose(lp, msg.log_prob, atol=1e-5)
+    assert torch.allclose(agents.speaker.channel.log_prob_all(agents.speaker.hidden(colors, targets), msg.value).diagonal(), lp, atol=1e-5)
+    assert torch.allclose(agents.speaker.log_prob_every_target(colors, msg.value)[torch.arange(16), targets], lp, atol=1e-5)
+    agents.save_pretrained(tmp_path / "a")
+    loaded = Agents.from_pretrained(tmp_path / "a")
+    assert loaded.speaker.config.absolute_first_symbol
+    assert torch.allclose(loaded.speaker.log_prob(colors, targets, msg.value), lp)
+
+
+def test_absolute_first_symbol_needs_a_discrete_channel():
+    with pytest.raises(ValueError, match="discrete channel"):
+        AgentConfig(channel=ChannelConfig(kind="continuous"), absolute_first_symbol=True)
+
+
+def test_reinforce_reward_includes_the_reconstruction(rounds):
+    """REINFORCE passes no gradient through the symbols: its speaker learns the reconstruction from
+    the reward, -(cross-entropy + weight x squared error of the guess), which the first batch's
+    baseline equals."""
+    args = tiny_args("reinforce", reconstruction_weight=2.0)
+    torch.manual_seed(0)
+    config = AgentConfig(channel=args.channel, color_dim=32, hidden_dim=32, reconstruction=True)
+    speaker, listener = AgentSpeaker(config), AgentListener(config)
+    colors, order, targets = Agents.round_inputs(rounds["test"][:16])
+    b = {"colors": colors, "speaker_order": order, "targets": targets}
+    _step_loss(args, speaker, listener, speaker, b, torch.Generator().manual_seed(0))
+    sc, st = to_speaker_order(colors, order, targets)
+    with torch.no_grad():
+        msg = speaker(sc, st, sample=True, generator=torch.Generator().manual_seed(0))
+        logits, guess = listener(msg, colors, reconstruct=True)
+        error = (guess - color_features(colors[torch.arange(16), targets])).pow(2).mean(-1)
+        reward = -(torch.nn.functional.cross_entropy(logits, targets, reduction="none") + 2.0 * error)
+    assert speaker.channel.baseline.item() == pytest.approx(reward.mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "reinforce"])
+def test_resume_with_absolute_first_symbol_and_reconstruction(kind, rounds, tmp_path):
+    args = tiny_args(kind, absolute_first_symbol=True, reconstruction_weight=1.0)
+    train = rounds["train"][:40]
+    whole = train_agents(train, args, tmp_path / "whole", val_rounds=[])
+    assert whole.speaker.config.absolute_first_symbol and whole.listener.config.reconstruction
+
+    def kill_at(step):
+        if step == 7:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_agents(train, args, tmp_path / "killed", val_rounds=[], on_step=kill_at)
+    a, b = _weights(whole), _weights(train_agents(train, args, tmp_path / "killed", val_rounds=[]))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -229,6 +229,8 @@ class AgentTrainArgs:
     # error on its colour features; 0 = off): makes the code say what the target looks like,
     # which context-free translation needs (README, "Choices")
     reconstruction_weight: float = 0.0
+    # discrete channels: the speaker's first symbol sees the target's colour alone (AgentConfig)
+    absolute_first_symbol: bool = False
     # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
     listener: str = "learned"
     progress: bool = True  # tqdm progress bar
@@ -429,6 +431,33 @@ def _check_resumable(path: Path, saved: dict, args: AgentTrainArgs, fingerprint:
         )
 
 
+def _step_loss(args: AgentTrainArgs, speaker, listener, raw_speaker: AgentSpeaker, b: dict[str, torch.Tensor],
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's loss and the listener's logits: discrimination (cross-entropy on the target, plus
+    the channel's policy loss) and the target colour's reconstruction."""
+    if args.listener == "bayes" and args.reconstruction_weight == 0:
+        # the listener is the speaker's posterior: one encoding of each context serves both
+        msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=generator, every_target=True)
+        guess = None
+    else:
+        sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
+        msg = speaker(sc, st, sample=True, generator=generator)
+        if args.reconstruction_weight > 0:
+            logits, guess = listener(msg, b["colors"], reconstruct=True)
+        else:
+            logits, guess = listener(msg, b["colors"]), None
+    ce = F.cross_entropy(logits, b["targets"], reduction="none")
+    loss, cost = ce.mean(), ce.detach()
+    if guess is not None:
+        target_colors = b["colors"][torch.arange(len(b["targets"]), device=logits.device), b["targets"]]
+        features = color_features(target_colors)
+        loss = loss + args.reconstruction_weight * F.mse_loss(guess, features)
+        # REINFORCE's speaker learns the reconstruction only from its reward (nothing flows through symbols)
+        cost = cost + args.reconstruction_weight * (guess.detach() - features).pow(2).mean(-1)
+    loss = loss + raw_speaker.channel.policy_loss(msg, -cost)
+    return loss, logits
+
+
 def train_agents(
     train_rounds: Sequence[Round],
     args: AgentTrainArgs | None = None,
@@ -457,7 +486,8 @@ def train_agents(
 
     set_seed(args.seed)
     config = AgentConfig(channel=args.channel, color_dim=args.color_dim, hidden_dim=args.hidden_dim,
-                         reconstruction=args.reconstruction_weight > 0, listener=args.listener)
+                         reconstruction=args.reconstruction_weight > 0, listener=args.listener,
+                         absolute_first_symbol=args.absolute_first_symbol)
     speaker, listener = AgentSpeaker(config), AgentListener(config)
     opt = torch.optim.Adam([*speaker.parameters(), *listener.parameters()], lr=args.lr)
     g = torch.Generator().manual_seed(args.seed * 7919 + 17 + accelerator.process_index)
@@ -540,22 +570,7 @@ def train_agents(
         t0 = time.perf_counter()
         b = {k: v.to(device) for k, v in _batch(args, corpus, stream, fresh, step, accelerator).items()}
         gen = g if device.type == "cpu" else None
-        if args.listener == "bayes" and args.reconstruction_weight == 0:
-            # the listener is the speaker's posterior: one encoding of each context serves both
-            msg, logits = speaker(b["colors"], b["targets"], sample=True, generator=gen, every_target=True)
-            guess = None
-        else:
-            sc, st = to_speaker_order(b["colors"], b["speaker_order"], b["targets"])
-            msg = speaker(sc, st, sample=True, generator=gen)
-            if args.reconstruction_weight > 0:
-                logits, guess = listener(msg, b["colors"], reconstruct=True)
-            else:
-                logits, guess = listener(msg, b["colors"]), None
-        ce = F.cross_entropy(logits, b["targets"], reduction="none")
-        loss = ce.mean() + raw_speaker.channel.policy_loss(msg, -ce.detach())
-        if guess is not None:
-            target_colors = b["colors"][torch.arange(len(b["targets"]), device=device), b["targets"]]
-            loss = loss + args.reconstruction_weight * F.mse_loss(guess, color_features(target_colors))
+        loss, logits = _step_loss(args, speaker, listener, raw_speaker, b, gen)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step + 1}: loss is {loss.item()} (lower the learning rate?)")
         for group in opt.param_groups:

@@ -26,6 +26,11 @@ alone lets the agents settle on a *relational* code ("the one that differs from 
 this way"), which means nothing outside its own context, so no context-free translation can
 carry it; the guess pulls the code towards saying what the target looks like.
 
+On discrete channels the speaker's first symbol may depend on the target's colour alone
+(`AgentConfig.absolute_first_symbol`, `AbsoluteFirstSymbol`): that symbol then means the same in
+every context, and the context joins from the second symbol on. With the reconstruction loss it
+becomes a colour category of the kind a context-free English gloss can carry.
+
 Layout of a saved bundle (`RUN/agents/`)::
 
     config.json      kind "neuralese.agents", format version, game, channel config, file hashes
@@ -47,8 +52,17 @@ from torch import nn
 
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import Bundled, BundleError, inference, read_composite, write_composite
-from translator.channels import ChannelConfig, Message, check_message, make_channel, make_encoder
-from translator.colors import COLOR_DIM, ContextEncoder
+from translator.channels import (
+    ChannelConfig,
+    DiscreteChannel,
+    GumbelChannel,
+    Message,
+    ReinforceChannel,
+    check_message,
+    make_channel,
+    make_encoder,
+)
+from translator.colors import COLOR_DIM, ContextEncoder, color_features
 from translator.inputs import check_colors, check_speaker_order, check_targets
 
 GAME = "colors_in_context"
@@ -68,6 +82,9 @@ class AgentConfig:
     # `AgentTrainArgs.reconstruction_weight`); bundles without the head load as before
     reconstruction: bool = False
     listener: str = "learned"  # or "bayes": the posterior under the speaker (module docstring)
+    # discrete channels: the first symbol depends on the target's colour alone, the context joins
+    # from the second symbol on (`AbsoluteFirstSymbol`), so that symbol means the same in any context
+    absolute_first_symbol: bool = False
 
     def __post_init__(self):
         if isinstance(self.channel, dict):  # read back from JSON
@@ -76,6 +93,8 @@ class AgentConfig:
             raise ValueError(f"listener kind {self.listener!r} is unknown; valid kinds: {', '.join(LISTENER_KINDS)}")
         if self.listener == "bayes" and self.channel.kind == "continuous" and self.channel.noise == 0:
             raise ValueError("a bayes listener needs channel noise > 0: without noise p(z | c, x) is a point mass")
+        if self.absolute_first_symbol and not self.channel.discrete:
+            raise ValueError("absolute_first_symbol needs a discrete channel (gumbel or reinforce)")
 
 
 def to_speaker_order(colors: torch.Tensor, speaker_order: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,6 +105,46 @@ def to_speaker_order(colors: torch.Tensor, speaker_order: torch.Tensor, targets:
     out = torch.empty_like(colors)
     out.scatter_(1, speaker_order[..., None].expand(-1, -1, colors.shape[-1]), colors)
     return out, speaker_order.gather(1, targets[:, None]).squeeze(1)
+
+
+class AbsoluteFirstSymbol(DiscreteChannel):
+    """A discrete channel whose first symbol depends on the target's colour alone.
+
+    The speaker state it reads is `[absolute, in context]` `(B, 2 * hidden_dim)`. The decoder starts
+    from the absolute half; after the first symbol the in-context half is added to its state, so
+    the rest of the message may still tell this context's colours apart. The decoder state carries
+    the in-context part still to be added beside it (`(B, 2 * hidden_dim)`, zeros once added), so
+    every method of `DiscreteChannel` (speaking, teacher forcing, the prefix trie) works unchanged.
+    """
+
+    def __init__(self, config: ChannelConfig, hidden_dim: int):
+        super().__init__(config, hidden_dim)
+        self.context = nn.Linear(hidden_dim, hidden_dim)
+
+    def _start(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        absolute, in_context = hidden.chunk(2, dim=-1)
+        h, inp = super()._start(absolute)
+        return torch.cat([h, self.context(in_context)], dim=-1), inp
+
+    def _step_logits(self, h: torch.Tensor, inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        state, pending = h.chunk(2, dim=-1)
+        state, logits = super()._step_logits(state, inp)
+        return torch.cat([state + pending, torch.zeros_like(pending)], dim=-1), logits
+
+
+class AbsoluteFirstGumbel(AbsoluteFirstSymbol, GumbelChannel):
+    pass
+
+
+class AbsoluteFirstReinforce(AbsoluteFirstSymbol, ReinforceChannel):
+    pass
+
+
+def _speaker_channel(config: AgentConfig) -> nn.Module:
+    if not config.absolute_first_symbol:
+        return make_channel(config.channel, config.hidden_dim)
+    kind = {"gumbel": AbsoluteFirstGumbel, "reinforce": AbsoluteFirstReinforce}[config.channel.kind]
+    return kind(config.channel, config.hidden_dim)
 
 
 class AgentSpeaker(nn.Module, Bundled):
@@ -100,16 +159,25 @@ class AgentSpeaker(nn.Module, Bundled):
         c = config
         self.colors = ContextEncoder(c.color_dim)
         self.state = nn.Sequential(nn.Linear(c.color_dim, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.hidden_dim))
-        self.channel = make_channel(c.channel, c.hidden_dim)
+        self.channel = _speaker_channel(c)
+        if c.absolute_first_symbol:  # the target's colour alone
+            self.absolute = nn.Sequential(nn.Linear(COLOR_DIM, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.hidden_dim))
 
     def hidden(self, colors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Speaker state `(B, hidden_dim)` from speaker-order colours `(B, 3, 3)` and targets `(B,)`."""
-        return self.state(self.colors.encode_one(colors, targets))
+        """Speaker state `(B, hidden_dim)` (`absolute_first_symbol`: `(B, 2 * hidden_dim)`, the
+        target's colour alone, then in context) from speaker-order colours `(B, 3, 3)` and targets."""
+        state = self.state(self.colors.encode_one(colors, targets))
+        return self._with_absolute(state, colors[torch.arange(len(targets), device=colors.device), targets])
 
     def hidden_every_target(self, colors: torch.Tensor) -> torch.Tensor:
         """`hidden` for each colour of each context as the target, `(3B, hidden_dim)`, row `3i + x` for
         context i and target x: the contexts are encoded once, not once per target."""
-        return self.state(self.colors(colors).flatten(0, 1))
+        return self._with_absolute(self.state(self.colors(colors).flatten(0, 1)), colors.flatten(0, 1))
+
+    def _with_absolute(self, state: torch.Tensor, target_colors: torch.Tensor) -> torch.Tensor:
+        if not self.config.absolute_first_symbol:
+            return state
+        return torch.cat([self.absolute(color_features(target_colors)), state], dim=-1)
 
     def forward(self, colors, targets, sample: bool = True, generator: torch.Generator | None = None, every_target: bool = False):
         """A `Message` for each round.
