@@ -52,7 +52,8 @@ def _train_agents(args: argparse.Namespace) -> None:
     channel = {k: v for k, v in (("dim", args.dim), ("noise", args.noise), ("vocab_size", args.vocab_size), ("max_len", args.max_len),
                                  ("temperature", args.temperature)) if v is not None}
     overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
-                                   ("reconstruction_weight", args.reconstruction_weight), ("listener", args.listener))
+                                   ("reconstruction_weight", args.reconstruction_weight), ("listener", args.listener),
+                                   ("absolute_first_symbol", args.absolute_first_symbol))
                  if v is not None}
     targs = AgentTrainArgs.for_channel(
         args.channel, channel=ChannelConfig.from_dict({**vars(defaults.channel), **channel}), seed=args.seed, **overrides
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--steps", type=positive_int, help="training steps (default: the channel's tuned preset)")
     ta.add_argument("--batch-size", type=positive_int, help="games per step (default: the channel's preset)")
     ta.add_argument("--lr", type=positive_float, help="peak learning rate (default: the channel's preset)")
+    ta.add_argument("--absolute-first-symbol", action=argparse.BooleanOptionalAction, default=None,
+                    help="discrete channels: the speaker's first symbol depends on the target's colour alone, so it means "
+                    "the same in any context (default: the channel's preset, off)")
     ta.add_argument("--reconstruction-weight", type=non_negative_float, metavar="W",
                     help="weight of the listener's guess of the target colour from the message alone, which makes the code "
                     "say what the target looks like (default: the channel's preset, 1 continuous, 0 otherwise; 0 = off)")
