@@ -1,6 +1,6 @@
 """Soak benchmark: the HTTP service under 32 concurrent clients for minutes, 10% of the requests bad.
 
-Target (issue "Nothing lost, nothing half-written"): over a long run no request ever gets a 5xx or
+Target: over a long run no request ever gets a 5xx or
 a dropped connection, each bad request gets the 4xx its kind calls for, and the server's memory is
 flat. A real `neuralese serve` process is started on a free 127.0.0.1 port on RUN's translators;
 `--clients` keep-alive connections (`bench/serve.py`'s) each send their next request as soon as

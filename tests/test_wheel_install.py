@@ -55,3 +55,14 @@ def test_installed_wheel_runs_the_quick_demo(tmp_path):
     assert demo.returncode == 0, demo.stderr[-3000:]
     metrics = json.loads((work / "run" / "eval" / "metrics.json").read_text())
     assert metrics["data"]["file"].startswith(str(Path(where[1]).parent)) and metrics["data"]["games"] == 12
+
+
+def test_every_package_of_the_tree_is_installed():
+    """A subpackage missing from pyproject's list would be left out of the wheel (the editable
+    install of the tests would not notice)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("translator", "training", "eval") for p in (ROOT / top).rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+    assert "translator.data" in listed
