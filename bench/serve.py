@@ -46,9 +46,10 @@ def bench_bundle() -> tuple[Path, str]:
     if (real / "config.json").is_file():
         return real, str(real.relative_to(ROOT))
     if not (CACHE / "config.json").is_file():
-        from training.collect import load_collection
+        # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
         from training.translators import BeliefBuildArgs, build_belief_translator
         from translator.agents import Agents
+        from translator.collection import load_collection
         from translator.english import EnglishModels
         from translator.message_model import ExactMessageModel
 
@@ -63,7 +64,8 @@ def bench_bundle() -> tuple[Path, str]:
 
 def bench_rows(n: int) -> tuple[list[list[float]], list[list[list[float]]]]:
     """Real agent messages and their contexts from the demo run's paired corpus (cycled to `n`)."""
-    from training.collect import load_collection
+    # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
+    from translator.collection import load_collection
 
     pairs, _ = load_collection(DEMO / "pairs" / "continuous")
     sel = pairs.select(range(min(n, len(pairs))))
@@ -166,7 +168,7 @@ class RawConnection:
 async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: int, client_kind: str = "raw") -> dict:
     """`clients` keep-alive connections, each posting its next body as soon as the last is answered
     (`client_kind`: `raw` connections, or an aiohttp session)."""
-    import aiohttp
+    import aiohttp  # deferred: an optional dev dependency, only for the aiohttp client kind
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -261,7 +263,7 @@ def main() -> None:
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:
-            import httpx
+            import httpx  # deferred: a dev dependency of this benchmark only
 
             deadline = time.monotonic() + 180
             while True:

@@ -66,7 +66,8 @@ def good_rows(run: Path, kind: str, channel: dict[str, Any], n: int, rng: random
     """`n` items in context: messages from RUN/pairs/<kind> when the run has them, else random ones."""
     pairs = run / "pairs" / kind
     if pairs.is_dir():
-        from training.collect import load_collection
+        # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
+        from translator.collection import load_collection
 
         ds, _ = load_collection(pairs)
         sel = ds.select(range(min(n, len(ds))))

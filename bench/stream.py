@@ -29,11 +29,11 @@ from pathlib import Path
 
 from serve import ROOT, SERVE, bench_bundle, bench_rows, machine, run_dir_for
 
+from translator.stream import parse_line
+
 
 def layer_only(path: Path, translator, n_sample: int = 20_000) -> float:
     """Lines/s of the streaming layer without the translator: parse and check each line, write a record."""
-    from translator.stream import parse_line
-
     lines = path.read_bytes().splitlines()[:n_sample]
     fake = {"translation": "dark blue", "divergence": 0.0123, "faithful": True,
             "alternatives": [{"translation": "blue", "divergence": 0.02}, {"translation": "navy", "divergence": 0.03}]}  # fmt: skip
@@ -99,6 +99,7 @@ def main() -> None:
                          "errors": errors, "in_order": in_order, "cli_summary": summary, "meets": args.lines / seconds >= 5000})  # fmt: skip
         same = all(o == outputs[0] for o in outputs)
 
+        # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
         from translator.api import Translator
 
         layer = layer_only(src, Translator.from_pretrained(bundle))

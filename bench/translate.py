@@ -27,13 +27,13 @@ from pathlib import Path
 
 import torch
 
-from training.collect import load_collection
 from training.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
 from translator.agents import Agents
 from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
+from translator.collection import load_collection
 from translator.english import EnglishModels
-from translator.matching import choose, divergence_loop
-from translator.message_model import ExactMessageModel
+from translator.matching import choose, divergence_loop, pointwise_divergence
+from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"context_free_msgs_per_s": 500.0, "in_context_msgs_per_s": 2000.0, "latency_p50_ms": 5.0}
@@ -111,9 +111,6 @@ def loop_translate(translator: BeliefTranslator, messages: torch.Tensor) -> tupl
 def exhaustive_in_context(translator: BeliefTranslator, messages: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
     """In-context divergence of the best of *all* candidates, each scored exactly by the listener
     (what the ranker's shortlist stands in for), `(N,)`."""
-    from translator.matching import pointwise_divergence
-    from translator.message_model import beliefs_from_log_probs, row_log_probs
-
     source = beliefs_from_log_probs(row_log_probs(translator.message_model, messages, colors))
     a, p = translator._cand_parts
     best = []

@@ -29,6 +29,7 @@ what recovering the target alone scores (`eval.blind`).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,12 +45,21 @@ from datasets import Dataset
 from sacrebleu.metrics import BLEU, CHRF
 from tqdm.auto import tqdm
 
+from eval.blind import MessageBlind
 from eval.gallery import gallery
-from eval.metrics import accuracy_report
+from eval.run_models import eval_listener_dir, load_english, load_eval_listener
 from eval.transplant import Transplant
-from translator.bundle import BundleError
+from translator.accuracy import accuracy_report
+from translator.agents import Agents
+from translator.baselines import DirectTranslator, RandomTranslator
+from translator.belief_translator import BeliefTranslator
+from translator.collection import collect
+from translator.context_sampling import sample_contexts
 from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs
+from translator.prerank import BilinearRanker
+from translator.reranked_seq2seq import RerankedSeq2Seq
+from translator.seq2seq import Seq2SeqTranslator
 from translator.translations import Translations
 
 NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
@@ -98,11 +108,6 @@ def load_translators(channel_dir: Path, only: Sequence[str] | None = None) -> di
 def _belief(path: Path) -> dict[str, Translate]:
     """Belief matching in context and context-free, each also without the naturalness prior, and
     the random and message-blind baselines over the same candidates."""
-    from eval.blind import MessageBlind
-    from translator.baselines import RandomTranslator
-    from translator.belief_translator import BeliefTranslator
-    from translator.prerank import BilinearRanker
-
     b = BeliefTranslator.from_pretrained(path)
     rnd = RandomTranslator(b.candidates, b.tables["messages"], b.channel, seed=0)
     ranker = BilinearRanker(b.tables["cand_beliefs"], b.english.encode_colors(b.tables["contexts"]),
@@ -120,8 +125,6 @@ def _belief(path: Path) -> dict[str, Translate]:
 
 
 def _direct(path: Path) -> dict[str, Translate]:
-    from translator.baselines import DirectTranslator
-
     d = DirectTranslator.from_pretrained(path)
     return {"direct": Translate(lambda m, c: d.to_english(m), lambda t, c: d.to_neuralese(t))}
 
@@ -130,9 +133,6 @@ def _seq2seq(path: Path) -> dict[str, Translate]:
     """In context (named for the directory, e.g. `seq2seq_belief`); `..._greedy`, the generator's
     greedy output in context (when the bundle reranks n-best hypotheses); `..._context_free` (when
     the models were trained to do without the colours)."""
-    from translator.reranked_seq2seq import RerankedSeq2Seq
-    from translator.seq2seq import Seq2SeqTranslator
-
     neu = Seq2SeqTranslator.from_pretrained(path / "to_neuralese") if (path / "to_neuralese" / "config.json").is_file() else None
     neu_free = neu if neu is not None and neu.context_free else None
     to_neu = wrap(neu.translate) if neu else None
@@ -245,8 +245,6 @@ def to_neuralese_metrics(t: Translations, ds: dict, agents, colors: torch.Tensor
 @torch.no_grad()
 def belief_kl(messages: torch.Tensor, texts: list[str], model: ExactMessageModel, english: EnglishModels, seed: int = 0) -> float:
     """Mean KL(message belief ‖ translation belief) over fresh contexts (uniformly weighted)."""
-    from training.agents import sample_contexts
-
     g = torch.Generator().manual_seed(10_000 + seed)  # away from the seeds training samples with
     contexts = sample_contexts(KL_CONTEXTS, g)["colors"]
     rows = torch.randperm(len(messages), generator=g)[:KL_MESSAGES]
@@ -342,20 +340,6 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     return out, gallery(r.ds, agents, shown, r.transplant)
 
 
-def eval_listener_dir(run: Path) -> Path:
-    """Where the run's evaluation listener is; `BundleError` naming the command that trains it."""
-    path = run / "eval_listener"
-    if not (path / "config.json").is_file():
-        raise BundleError(f"{run}: no evaluation listener at {path} (train one with `neuralese train eval-listener --out {run}`)")
-    return path
-
-
-def load_eval_listener(run: Path):
-    from translator.cnn_listener import EvaluationListener
-
-    return EvaluationListener.from_pretrained(eval_listener_dir(run))
-
-
 def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Callable[[], None] | None = None) -> tuple[dict, list[dict]]:
     """`{"<channel>": {"<translator>": {...}}}` for every translator directory of the run, and the gallery.
 
@@ -412,10 +396,6 @@ def _unit_cost(unit: tuple[int, Path, Sequence[str]]) -> tuple:
 
 def evaluate_unit(run: Path, channel_dir: Path, unit: Sequence[str], rounds) -> tuple[dict, list[dict]]:
     """Some translator families of one channel, scored in a process of their own."""
-    from eval.evaluate import load_english
-    from training.collect import collect
-    from translator.agents import Agents
-
     with torch.inference_mode():
         agents = Agents.from_pretrained(run / "agents" / _channel_kind(channel_dir))
         ds = collect(agents, rounds)
@@ -454,8 +434,6 @@ def _merge_rows(channel: str, same: Sequence[dict]) -> dict:
 
 def _channel_kind(channel_dir: Path) -> str:
     """The agents' channel kind a channel directory translates (its name may be e.g. continuous_learned)."""
-    import json
-
     for config in sorted(channel_dir.glob("*/config.json")) + sorted(channel_dir.glob("*/*/config.json")):
         data = json.loads(config.read_text())
         channel = data.get("config", {}).get("channel")

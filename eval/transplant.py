@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from eval.metrics import agreement_report
+from translator.accuracy import agreement_report
 from translator.english import EnglishModels
 
 SEED = 0

@@ -136,8 +136,8 @@ def test_bayes_self_play_learns_fast_and_resumes(small_rounds, tmp_path):
 
 
 def test_cli_trains_a_single_symbol_gumbel_pair_with_a_bayes_listener(game_slice, tmp_path, capsys):
-    from training.collect import collect
     from translator.cli import main
+    from translator.collection import collect
     from translator.corpus import load_rounds
 
     main(["train", "agents", "--channel", "gumbel", "--listener", "bayes", "--max-len", "1", "--temperature", "2",

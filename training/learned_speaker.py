@@ -1,6 +1,6 @@
 """Fit `p(m | c, x)` of agents known only through a collected corpus (`LearnedMessageModel`).
 
-The corpus is a collection (`training.collect`, or `training.import_messages` for agents built
+The corpus is a collection (`translator.collection`, or `training.import_messages` for agents built
 elsewhere): columns `colors` (listener order), `target`, `message` and `game_id`. Whole games are
 held out for validation (10% by default, the same split as `translator.corpus.split_games`); the
 model is trained by maximum likelihood with early stopping on the validation NLL
@@ -16,6 +16,8 @@ our own agents); the numbers are in `translator/learned_speaker.py`'s docstring.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -28,11 +30,13 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, TensorDataset
 
 from training.loop import fit
+from translator.agents import Agents
 from translator.channels import ChannelConfig, check_message
-from translator.corpus import split_games
+from translator.collection import collect
+from translator.corpus import load_rounds, split_games
 from translator.inputs import check_colors, check_targets
 from translator.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
-from translator.message_model import beliefs_from_log_probs, row_log_probs
+from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
 REQUIRED_COLUMNS = ("colors", "target", "message", "game_id")
 
@@ -223,11 +227,6 @@ def measure_against_exact(agents_dir: str, data: str = "data/colors_in_context/t
     """Collect our own agents' messages on `data`, fit a model on all but `held_out` of the games and
     compare its beliefs with the exact ones on the held-out rounds (the numbers in the docstring of
     `translator/learned_speaker.py`)."""
-    from training.collect import collect
-    from translator.agents import Agents
-    from translator.corpus import load_rounds
-    from translator.message_model import ExactMessageModel
-
     agents = Agents.from_pretrained(agents_dir)
     ds = collect(agents, load_rounds(data))
     rest, held = split_by_game([str(g) for g in ds["game_id"]], held_out, seed=0)  # fixed: the same rounds for every seed
@@ -246,9 +245,6 @@ def measure_against_exact(agents_dir: str, data: str = "data/colors_in_context/t
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
-
     parser = argparse.ArgumentParser(description="How close do learned beliefs come to exact ones for our own agents?")
     parser.add_argument("agents", nargs="+", help="agents bundles, e.g. runs/demo/agents/continuous")
     parser.add_argument("--data", default="data/colors_in_context/train.csv")

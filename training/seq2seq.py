@@ -1,7 +1,7 @@
 """Train a sequence-to-sequence translator (`translator.seq2seq`) on parallel pairs.
 
 Pairs are `(message, utterance[, colours])` rows: the co-occurrence pairs of a collection (agents
-and people playing the same rounds, `training.collect`) or belief-matched pairs. Validation (early
+and people playing the same rounds, `translator.collection`) or belief-matched pairs. Validation (early
 stopping) uses whole held-out *training* games by default (`val_fraction` of the games in
 `Pairs.game_ids`), so the dev games stay untouched for reporting; pass `val` to use other pairs.
 
@@ -96,7 +96,7 @@ class Pairs:
 
     @classmethod
     def from_collection(cls, ds) -> Pairs:
-        """Pairs `(message, utterance, colours, game)` of a collected corpus (`training.collect`)."""
+        """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.collection`)."""
         cols = ds.select_columns(["message", "colors"]).with_format("torch")[:]
         return cls(cols["message"], list(ds["utterance"]), cols["colors"].float(), list(ds["game_id"]))
 

@@ -20,15 +20,17 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from training.collect import load_collection
+from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from translator.agents import Agents
 from translator.atomic import atomic_bundle_dir
 from translator.belief_translator import BeliefTranslator
 from translator.bundle import write_config
 from translator.channels import ChannelConfig
+from translator.collection import load_collection
 from translator.english import EnglishModels
-from translator.message_model import MessageModel
+from translator.message_model import ExactMessageModel, MessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
 from translator.run_layout import translator_dir
 from translator.seq2seq import Seq2SeqConfig
@@ -71,8 +73,6 @@ def channel_of(pairs: Dataset, info: dict) -> ChannelConfig:
     """The collection's channel: from its agents bundle when there is one, else from its info."""
     agents = info.get("agents")
     if agents and (Path(agents) / "config.json").is_file():
-        from translator.agents import Agents
-
         return Agents.from_pretrained(agents).channel
     channel = info.get("channel_config") or info.get("channel")
     if not isinstance(channel, dict):
@@ -87,12 +87,7 @@ def message_model_for(pairs: Dataset, info: dict, choice: str, seed: int, epochs
     if choice == "exact" or (choice == "auto" and have_agents):
         if not have_agents:
             raise ValueError(f"an exact message model needs the agents bundle; the collection names {agents!r}")
-        from translator.agents import Agents
-        from translator.message_model import ExactMessageModel
-
         return ExactMessageModel(Agents.from_pretrained(agents))
-    from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
-
     args = LearnedSpeakerArgs(seed=seed, **({"max_epochs": epochs} if epochs else {}))
     return fit_message_model(pairs, channel_of(pairs, info), args)
 

@@ -28,6 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from translator.accuracy import accuracy_report
+from translator.corpus import CONDITIONS
+
 SCHEMA_VERSION = 1
 ROLES = ("listener", "speaker")
 TOKEN_TTL = 3600.0  # seconds an unanswered round stays answerable
@@ -197,8 +200,6 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from eval.metrics import accuracy_report
-
     out: dict[str, Any] = {"rounds": len(rows)}
     for role in ROLES:
         rs = [r for r in rows if r["role"] == role]
@@ -211,7 +212,7 @@ def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def plays_report(db_path: str | Path) -> dict[str, Any]:
     """Human accuracies from a plays database: `{"listener": R→H, "speaker": H→R, "rounds": n, "by_channel": {...}}`.
 
-    Each of `listener` and `speaker` is an `eval.metrics.accuracy_report` (accuracy, ci95, rounds,
+    Each of `listener` and `speaker` is an `translator.accuracy.accuracy_report` (accuracy, ci95, rounds,
     by_condition); accuracy is NaN for a role nobody played.
     """
     path = Path(db_path)
@@ -226,8 +227,6 @@ def plays_report(db_path: str | Path) -> dict[str, Any]:
 
 def format_plays(metrics: dict[str, Any], key: str = "human_play") -> str:
     """Console table: people's play accuracies beside the belief translator's model numbers, per channel and condition."""
-    from translator.corpus import CONDITIONS
-
     plays = metrics.get(key)
     if not plays:
         return ""
