@@ -7,9 +7,11 @@ evaluate import them, inside their handlers.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from training.driving.cli import add_driving_commands
@@ -18,7 +20,7 @@ from translator.live_cli import add_live_commands
 
 
 def _train_english(args: argparse.Namespace) -> None:
-
+    # deferred: heavy imports, loaded only when this command runs
     from eval.report import write_training_report
     from training.english import EnglishTrainArgs, save_english, train_english
     from translator.corpus import load_rounds
@@ -42,6 +44,7 @@ LISTENERS = ("learned", "bayes")  # translator.agents.LISTENER_KINDS, named here
 
 
 def _train_agents(args: argparse.Namespace) -> None:
+    # deferred: heavy imports, loaded only when this command runs
     from accelerate import PartialState
 
     from training.agents import AgentTrainArgs, train_agents
@@ -67,8 +70,9 @@ def _train_agents(args: argparse.Namespace) -> None:
 
 
 def _collect(args: argparse.Namespace) -> None:
-    from training.collect import collect, save_collection
+    # deferred: heavy imports, loaded only when this command runs
     from translator.agents import Agents
+    from translator.collection import collect, save_collection
     from translator.corpus import load_rounds
 
     agents = Agents.from_pretrained(args.agents)
@@ -80,8 +84,7 @@ def _collect(args: argparse.Namespace) -> None:
 
 
 def _train_translator(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
+    # deferred: heavy imports, loaded only when this command runs
     from training.seq2seq import Seq2SeqTrainArgs
     from training.translator_run import TranslatorRunArgs, train_translator
     from training.translators import BeliefBuildArgs
@@ -102,7 +105,7 @@ def _train_translator(args: argparse.Namespace) -> None:
 
 
 def _train_eval_listener(args: argparse.Namespace) -> None:
-
+    # deferred: heavy imports, loaded only when this command runs
     from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
     from translator.corpus import load_rounds
     from translator.english import EnglishModels
@@ -117,8 +120,7 @@ def _train_eval_listener(args: argparse.Namespace) -> None:
 
 def _channel_options(args: argparse.Namespace) -> dict | None:
     """The channel fields given by `--channel-config FILE` and the flags (flags win); None: none given."""
-    import json
-
+    # deferred: heavy imports, loaded only when this command runs
     from training.import_messages import given_channel
 
     fields: dict = {}
@@ -139,8 +141,9 @@ def _channel_options(args: argparse.Namespace) -> dict | None:
 
 
 def _import_messages(args: argparse.Namespace) -> None:
-    from training.collect import load_collection
+    # deferred: heavy imports, loaded only when this command runs
     from training.import_messages import import_messages
+    from translator.collection import load_collection
 
     ds = import_messages(args.file, args.out, _channel_options(args))
     info = load_collection(args.out)[1]
@@ -153,6 +156,7 @@ def _import_messages(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    # deferred: heavy imports, loaded only when this command runs
     from eval.evaluate import evaluate
 
     evaluate(args.run, args.data, args.out, games=args.games, plays=args.plays, jobs=args.jobs)
@@ -162,6 +166,7 @@ def _demo(args: argparse.Namespace) -> None:
     """English models, evaluation listener, agents of every channel, their paired corpora, all
     translators, then evaluation on the dev games: each step is the CLI command a user would run
     (`translator/demo.py` says in which order and how many at once)."""
+    # deferred: heavy imports, loaded only when this command runs
     from translator.bundled_data import bundled
     from translator.demo import demo_steps, run_steps
 
@@ -363,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     # every command that computes takes --threads; with --workers N (translate, serve) each worker
     # process sets its own, and this one stays torch-free
     if getattr(args, "threads", None) and getattr(args, "workers", 1) == 1:
-        import torch
+        import torch  # deferred: heavy import, only for the commands that compute here
 
         torch.set_num_threads(args.threads)
     try:

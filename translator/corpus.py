@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 
 CONDITIONS = ("far", "split", "close")
 MESSAGE_SEPARATOR = " ~ "
@@ -226,8 +227,6 @@ def contexts_tensor(rounds: list[Round]) -> torch.Tensor:
 
 def to_dataset(rounds: list[Round]):
     """The rounds as a `datasets.Dataset` (one row per round) for training loops."""
-    from datasets import Dataset
-
     return Dataset.from_dict(
         {
             "round_id": [r.round_id for r in rounds],

@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
+from translator.agents import Agents
 from translator.api import Translation, Translator
 from translator.bundled_data import bundled
 from translator.corpus import Round, load_rounds
@@ -72,8 +73,6 @@ class Play:
         submit: Submit | None = None,
         seed: int | None = None,
     ):
-        from translator.agents import Agents
-
         if not rounds:
             raise ValueError("play: no rounds to play")
         self.rounds, self.translators = rounds, translators
@@ -116,8 +115,6 @@ class Play:
 
     # -- agents (worker thread) ---------------------------------------------------------------------
     def _speak(self, channel: str, rnd: Round) -> list:
-        from translator.agents import Agents
-
         return self.agents[channel].speak(*Agents.round_inputs([rnd])).value[0].tolist()
 
     def _listen(self, channel: str, message: list, colors: list) -> list[float]:

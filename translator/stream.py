@@ -368,6 +368,7 @@ def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list
     """One batch in a worker: `(JSON Lines text, records, error records)`. The translator is loaded
     on the worker's first batch, so that a bundle that fails to load raises its own error here."""
     if spec not in _worker:
+        # deferred: heavy imports, loaded in the worker processes only (the parent stays torch-free)
         import torch
 
         from translator.api import Translator
