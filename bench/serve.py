@@ -1,19 +1,13 @@
 """Benchmark: the HTTP service under 32 concurrent clients on loopback (in-context translation to English).
 
-Targets (live translation issue): >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory
-flat over a 10,000-request run. A real `neuralese serve` process (uvicorn) is started on a free
-127.0.0.1 port; the clients are one asyncio process of keep-alive connections, each sending its
-next request as soon as the previous one is answered (raw HTTP/1.1 connections by default,
-`--client aiohttp` for an aiohttp session; the table shows the CPU share each side used). Server
-RSS is sampled every 0.25 s.
+Targets: >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory flat over a 10,000-request
+run. A real `neuralese serve` process (uvicorn) is started on a free 127.0.0.1 port; the clients are
+one asyncio process of keep-alive connections, each sending its next request when the last is
+answered (raw HTTP/1.1 by default, `--client aiohttp` for an aiohttp session). Server RSS is sampled
+every 0.25 s. Translator: the demo run's continuous belief translator, else a small one built once
+from the demo run and cached. Prints a markdown table and writes `bench/results/serve.json`.
 
-Translator: `runs/demo/translators/continuous/belief` when the run has one, else a small belief
-translator (128 contexts, 4,000 candidates) built once from the demo run's English models, agents and
-pairs and cached in `runs/demo/bench_cache/serve_belief`. Prints a markdown table and writes
-`bench/results/serve.json`.
-
-    .venv/bin/python bench/serve.py [--requests 10000] [--clients 32] [--per-request 1] [--threads 1]
-"""
+    .venv/bin/python bench/serve.py [--requests 10000] [--clients 32] [--per-request 1] [--threads 1]"""
 
 from __future__ import annotations
 

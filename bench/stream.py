@@ -1,19 +1,13 @@
 """Benchmark: the streaming CLI (`neuralese translate`) on a JSON Lines file of agent messages.
 
-Target (live translation issue): >= 5,000 lines/s on a 100,000-line file. The file holds real agent
-messages from the demo run's paired corpus (with their contexts unless `--no-context`); the CLI runs
-as its own process (start-up and bundle loading included) with `--input FILE` and stdout to a file.
-Also measured in-process: the streaming layer alone (read, parse, check, write one record per line;
-no translator call), to tell the CLI's own cost from the translator's.
-
-Two setups on the same file, side by side: one process with torch's threads (`--workers 1`), and
-`--workers N` worker processes with one torch thread each (default: one per core); their outputs
-must be byte-identical.
-
+Target: >= 5,000 lines/s on a 100,000-line file of real agent messages from the demo run's paired
+corpus (with their contexts unless `--no-context`). The CLI runs as its own process (start-up and
+loading included), once with torch's threads (`--workers 1`) and once with `--workers N` processes
+of one thread each; their outputs must be byte-identical. The streaming layer alone (parse, check,
+write; no translator) is also timed in-process, to tell the CLI's own cost from the translator's.
 Translator: as in `bench/serve.py`. Prints a markdown table and writes `bench/results/stream.json`.
 
-    .venv/bin/python bench/stream.py [--lines 100000] [--no-context] [--workers 2]
-"""
+    .venv/bin/python bench/stream.py [--lines 100000] [--no-context] [--workers 2]"""
 
 from __future__ import annotations
 

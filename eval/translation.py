@@ -1,31 +1,18 @@
 """Behaviour-preservation evaluation of translators (docs/method.md §6) on a corpus of unseen games.
 
-For every channel with translators in the run (`RUN/translators/CHANNEL/...`) the channel's agents
-play each evaluation round (the contexts and targets people had). Then, per translator:
+For every channel with translators in the run, the channel's agents play each evaluation round;
+then, per translator (names and metrics: docs/metrics.md):
 
-- **to_english (R→H)**: the agent's message is translated to English and an *evaluation* listener
-  (`RUN/eval_listener`, another architecture and seed than anything a translator consulted) picks
-  a colour from the translation. Accuracy = it picks the agent's target. Also: the consulted
-  listener's accuracy, BLEU/chrF against the person's utterance in the same round, distinct
-  translations per 1,000 messages, naturalness (the English speaker's mean per-token
-  log-likelihood of the translation in the round), and the fraction flagged faithful.
-- **to_neuralese (H→R)**: the person's utterance is translated to a message and the agents'
-  listener picks a colour. Accuracy = it picks the person's target.
-- **transplanted** (under each direction): the same, with each message (utterance) read in another
-  round's context, where recovering its own round's target is useless: agreement of the listeners'
-  picks instead of accuracy (`eval.transplant`).
-- **belief_kl**: over fresh contexts sampled from the game (none seen in training), the mean
-  KL(message's belief ‖ translation's belief), exact message beliefs against the consulted
-  listener's beliefs: the paper's belief evaluation.
+- to_english (R→H): the message's translation is read by the evaluation listener (the judge,
+  `RUN/eval_listener`, consulted by no translator); accuracy = it picks the agent's target. Also
+  BLEU/chrF, distinct translations, naturalness and the share flagged faithful.
+- to_neuralese (H→R): the person's utterance, translated, is read by the agents' listener.
+- transplanted: the same in another round's context, scored by agreement (`eval.transplant`).
+- belief_kl: mean KL(message belief ‖ translation belief) over freshly sampled contexts.
 
-Translator names: `belief` (in context), `belief_context_free`, `direct`, `seq2seq_cooccurrence`,
-`seq2seq_belief` (in context), `random`; `belief_no_prior` and `belief_context_free_no_prior` are
-the belief translator without its naturalness prior (to English only), to show what the prior does;
-`seq2seq_*_greedy` is the seq2seq generator's own greedy output in context, without the listener's
-n-best reranking (to English only), to show what the reranking does. `message_blind` never reads
-the source: it describes the round's target (or sends the agents' own message for it), which is
-what recovering the target alone scores (`eval.blind`).
-"""
+Baselines scored the same way: `random`, and `message_blind`, which never reads the source and
+only describes the round's target (`eval.blind`); ablations: `*_no_prior` (no naturalness prior),
+`seq2seq_*_greedy` (no n-best reranking). Scoring runs in worker processes, one unit each."""
 
 from __future__ import annotations
 

@@ -1,29 +1,14 @@
 """Import the messages of agents built elsewhere (a JSON Lines file) as a collected corpus.
 
 The file holds one round per line: the context, the speaker's target and the message (schema,
-examples and defaults: `docs/message_schema.md`). The result has exactly the columns and types
-that `translator.collection.collect` writes, so the rest of the system (fitting a
-`LearnedMessageModel`, translation, evaluation) treats it like a collection of our own agents.
-What a user cannot know is filled with documented defaults:
+examples and the defaults of every column: `docs/message_schema.md`). The result has exactly the
+columns and types `translator.collection.collect` writes (`features`), so the rest of the system
+(a `LearnedMessageModel`, translation, evaluation) treats it like a collection of our own agents.
+What a user cannot know gets a documented default: each line its own game, the condition derived
+from the colours (`derive_conditions`), unknown choices and clicks -1, the message log-probability
+NaN, discrete messages padded with EOS.
 
-    column             from the file (field)       default when absent
-    round_id           round_id                    "<game_id>/<k>", k = 1, 2, ... within the game
-    game_id            game_id                     "line-<n>": each line its own game
-    condition          condition                   derived from the colours (CIEDE2000, θ = 20)
-    colors             colors (required)
-    speaker_order      speaker_order               [0, 1, 2]
-    target             target (required)
-    message            message (required)          discrete: padded with EOS (0) to max_len
-    message_length     -                           continuous: dim; discrete: symbols up to the first EOS
-    message_log_prob   -                           NaN (the foreign speaker's own value is unknown)
-    agent_choice       agent_choice                -1 (unknown)
-    agent_correct      -                           agent_choice == target (False when unknown)
-    utterance          utterance                   ""
-    human_click        human_click                 -1 (unknown)
-    human_outcome      -                           human_click == target (False when unknown)
-
-Every problem raises `CorpusError` naming the file, the line number and the field.
-"""
+Every problem raises `CorpusError` naming the file, the line number and the field."""
 
 from __future__ import annotations
 

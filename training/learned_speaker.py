@@ -2,7 +2,7 @@
 
 The corpus is a collection (`translator.collection`, or `training.import_messages` for agents built
 elsewhere): columns `colors` (listener order), `target`, `message` and `game_id`. Whole games are
-held out for validation (10% by default, the same split as `translator.corpus.split_games`); the
+held out for validation (10% by default, `translator.game_split.split_by_game`); the
 model is trained by maximum likelihood with early stopping on the validation NLL
 (`training.loop.fit`, so it runs under `accelerate` on a CPU or GPUs alike).
 
@@ -21,7 +21,6 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -33,7 +32,8 @@ from training.loop import fit
 from translator.agents import Agents
 from translator.channels import ChannelConfig, check_message
 from translator.collection import collect
-from translator.corpus import load_rounds, split_games
+from translator.corpus import load_rounds
+from translator.game_split import split_by_game
 from translator.inputs import check_colors, check_targets
 from translator.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
@@ -58,15 +58,6 @@ class LearnedSpeakerArgs:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
             raise ValueError("batch_size, max_epochs and patience must be >= 1")
-
-
-def split_by_game(game_ids: list[str], fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Row indices `(rest, held_out)` with about `fraction` of the games held out (as `split_games`)."""
-    rows = [SimpleNamespace(game_id=g, index=i) for i, g in enumerate(game_ids)]
-    if len({r.game_id for r in rows}) < 2:
-        raise ValueError("corpus: validation holds out whole games, so the corpus needs at least 2 distinct game_id values")
-    rest, held = split_games(rows, fraction, seed=seed)  # type: ignore[arg-type]
-    return [r.index for r in rest], [r.index for r in held]
 
 
 def corpus_tensors(dataset, channel: ChannelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -156,7 +147,7 @@ def fit_message_model(
     accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     start = time.perf_counter()
     colors, targets, messages = corpus_tensors(dataset, channel)
-    train_idx, val_idx = split_by_game([str(g) for g in dataset["game_id"]], args.val_fraction, seed=args.seed)
+    train_idx, val_idx = split_by_game([str(g) for g in dataset["game_id"]], args.val_fraction, seed=args.seed, what="corpus")
     tr = [t[train_idx] for t in (colors, targets, messages)]
     va = [t[val_idx] for t in (colors, targets, messages)]
 

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from training.loop import fit
 from translator.channels import ChannelConfig, check_message
+from translator.game_split import split_by_game
 from translator.inputs import check_colors
 from translator.message_model import MessageModel
 from translator.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
@@ -83,16 +84,11 @@ class Pairs:
         )
 
     def split_games(self, fraction: float, seed: int = 0) -> tuple[Pairs, Pairs]:
-        """`(rest, held_out)`: about `fraction` of the games held out whole (as `corpus.split_games`)."""
+        """`(rest, held_out)`: about `fraction` of the games held out whole (`split_by_game`)."""
         if self.game_ids is None:
             raise ValueError("pairs: no game ids to hold out whole games for validation; give validation pairs")
-        games = sorted(set(self.game_ids))
-        if len(games) < 2:
-            raise ValueError(f"cannot hold out games for validation from {len(games)} game(s); give validation pairs")
-        perm = torch.randperm(len(games), generator=torch.Generator().manual_seed(seed)).tolist()
-        held = {games[i] for i in perm[: max(1, round(fraction * len(games)))]}
-        inside = [g in held for g in self.game_ids]
-        return self.subset([i for i, h in enumerate(inside) if not h]), self.subset([i for i, h in enumerate(inside) if h])
+        rest, held = split_by_game(self.game_ids, fraction, seed, what="pairs")
+        return self.subset(rest), self.subset(held)
 
     @classmethod
     def from_collection(cls, ds) -> Pairs:

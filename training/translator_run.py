@@ -33,11 +33,10 @@ from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, MessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
 from translator.run_layout import translator_dir
-from translator.seq2seq import Seq2SeqConfig
+from translator.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
-DIRECTIONS = ("to_english", "to_neuralese")
 PAIR_FILE = "translator.json"  # the header of a seq2seq pair directory
 PAIR_KIND = "neuralese.seq2seq_pair"
 
@@ -148,7 +147,7 @@ def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: 
         data = {"to_english": both, "to_neuralese": both}
         model_for_beliefs = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
     models = {}
-    for direction in DIRECTIONS:
+    for direction in DIRECTION_DIRS:
         # one model for both settings: the colours of a quarter of the rounds are hidden in training;
         # to English, in context, the encoder also reads the message's belief over the colours
         beliefs = direction == "to_english"

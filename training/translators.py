@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from translator.baselines import DirectConfig, DirectTranslator
 from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
 from translator.english import EnglishModels
+from translator.game_split import split_by_game
 from translator.message_model import MessageModel
 
 
@@ -40,14 +41,9 @@ class BeliefBuildArgs:
 
 
 def split_pairs(pairs: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """`(rest, held_out)` by whole games, like `corpus.split_games`."""
-    games = sorted(set(pairs["game_id"]))
-    if len(games) < 2:
-        raise ValueError(f"cannot hold out games from a collection of {len(games)} game(s)")
-    perm = torch.randperm(len(games), generator=torch.Generator().manual_seed(seed)).tolist()
-    held = {games[i] for i in perm[: max(1, round(fraction * len(games)))]}
-    is_held = [g in held for g in pairs["game_id"]]
-    return pairs.select([i for i, h in enumerate(is_held) if not h]), pairs.select([i for i, h in enumerate(is_held) if h])
+    """`(rest, held_out)` by whole games (`split_by_game`)."""
+    rest, held = split_by_game(pairs["game_id"], fraction, seed, what="collection")
+    return pairs.select(rest), pairs.select(held)
 
 
 def _key(text: str) -> str:

@@ -1,33 +1,18 @@
 """The belief-matching translator (Andreas et al. 2017; docs/method.md §5), both directions.
 
 A message means what it makes a listener believe about the hidden state (which colour is the
-target). Neuralese → English picks the English candidate whose beliefs match the message's;
-English → neuralese picks the agent message whose beliefs match the utterance's.
+target): neuralese → English picks the English candidate whose beliefs match the message's, English
+→ neuralese the agent message whose beliefs match the utterance's.
 
-- **Context-free** (`colors=None`): beliefs are compared over K contexts sampled from the training
-  games, each weighted by how plausible the agent message is there, `w(c) ∝ p(z | c)^α`
-  (`plausibility` = α; α = 0 weighs all contexts equally). This translates what a message means
-  in general, the paper's setting and the hard one. With many candidates (more than
-  `context_free_shortlist`), all are ranked against a low-rank fit of their belief table and the
-  best few scored exactly (`prerank.py`): one message against 10,000 candidates in 2 ms, not 9.
-- **In context** (`colors` given): the live game's context alone. Neuralese → English ranks every
-  candidate in that context with a cheap bilinear stand-in for the listener (`prerank.py`) and
-  re-scores the best `shortlist` exactly; English → neuralese compares the messages the agent
-  itself would send there (and, with `in_context_pool`, for a continuous channel, the whole pool).
+- Context-free (`colors=None`): beliefs compared over K contexts sampled from the training games,
+  weighted by how plausible the message is there, `w(c) ∝ p(z | c)^α`; many candidates are first
+  ranked against a low-rank fit of their belief table (`prerank.py`), the best few scored exactly.
+- In context: the live context alone; a bilinear stand-in for the listener shortlists candidates.
+- Naturalness prior: among candidates within `prior_margin` of the best divergence, the one
+  minimising `divergence − prior_weight · naturalness` (English speaker log-likelihood).
 
-Everything that does not depend on the input is precomputed when the translator is built
-(`training/translators.py`) and saved with it: the K contexts, every English candidate's belief
-in every context `(U, K, 3)` and its listener encoding, every pooled agent message's log-probability
-in every context `(M, K, 3)`. Translating a batch is then a few matrix products (`matching.py`).
-
-Naturalness prior: among candidates within `prior_margin` of the best divergence, take the one
-minimising `divergence − prior_weight · naturalness` (the English speaker's mean per-token
-log-likelihood of the candidate where people said it). `prior_weight = 0` turns it off.
-
-Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_bundle.py`): tables `contexts`,
-`cand_beliefs`, `cand_encodings`, `cand_naturalness`, `messages` (the pool), `msg_log_probs`;
-texts = the English candidates in table order.
-"""
+Everything independent of the input is precomputed at build time (`training/translators.py`) and
+saved (layout: `translator_bundle.py`), so translating a batch is a few matrix products."""
 
 from __future__ import annotations
 

@@ -3,18 +3,12 @@
     db = PlaysDB("plays.sqlite")              # created on first use; WAL mode
     token = db.issue({...round data...})       # a round handed to a player, kept server-side
     row = db.answer(token, {...})              # the token is spent and the row stored, atomically
-    db.rows()                                  # every stored round, oldest first
 
-Two tables: `plays` (one row per answered round) and `tokens` (rounds handed out and not yet
-answered, with the data the client must not be trusted with, such as the target). Every thread
-gets its own connection; writes take SQLite's write lock up front (`BEGIN IMMEDIATE`) and wait up
-to `busy_timeout` for it, so concurrent players, threads or processes never corrupt the file, and
-a committed row survives a restart (WAL, `synchronous=FULL`).
-
-`plays_report(path)` gives the human accuracies that `neuralese evaluate --plays DB` reports:
-`listener` = R→H (the person picks from the agent's translated message), `speaker` = H→R (the
-agent listener picks from the person's translated description).
-"""
+Tables: `plays` (answered rounds) and `tokens` (rounds handed out, with the data a client must not
+be trusted with, such as the target). Each thread has its own connection; writes take the write
+lock up front (`BEGIN IMMEDIATE`), so concurrent players, threads or processes never corrupt the
+file, and a committed row survives a restart (WAL, `synchronous=FULL`). `plays_report(path)` gives
+the human accuracies `neuralese evaluate --plays DB` reports: `listener` = R→H, `speaker` = H→R."""
 
 from __future__ import annotations
 

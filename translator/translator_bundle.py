@@ -24,11 +24,10 @@ from safetensors.torch import load_file
 
 from translator.atomic import atomic_bundle_dir, atomic_write
 from translator.bundle import BundleError, read_composite, write_composite, write_tensors
+from translator.corpus import GAME
 from translator.english import EnglishModels
 from translator.learned_speaker import LearnedMessageModel
 from translator.message_model import ExactMessageModel, MessageModel
-
-GAME = "colors_in_context"
 
 
 def load_message_model(directory: Path, kind: str) -> MessageModel:
