@@ -68,8 +68,7 @@ class Translate:
 # Translator families: the bundle directory each is loaded from, most costly first.
 FAMILIES = ("seq2seq_belief", "seq2seq_cooccurrence", "belief", "direct")
 # Families evaluated together in one process: they share many translations, and so the cache of
-# `RoundScores`. On the demo, one unit per family took the evaluation from 348 s (one per channel)
-# to 397 s; splitting only the slowest channel's seq2seq models from the rest balances the workers.
+# `RoundScores`; the seq2seq models apart from the rest balance the workers (docs/decisions.md).
 UNITS = (("seq2seq_belief", "seq2seq_cooccurrence"), ("belief", "direct"))
 
 

@@ -94,7 +94,7 @@ class AgentTrainArgs:
     grad_clip: float = 1.0
     # weight of the listener's guess of the target colour from the message alone (mean squared
     # error on its colour features; 0 = off): makes the code say what the target looks like,
-    # which context-free translation needs (README, "Choices")
+    # which context-free translation needs (docs/decisions.md)
     reconstruction_weight: float = 0.0
     # discrete channels: the speaker's first symbol sees the target's colour alone (AgentConfig)
     absolute_first_symbol: bool = False

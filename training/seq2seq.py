@@ -6,12 +6,8 @@ stopping) uses whole held-out *training* games by default (`val_fraction` of the
 `Pairs.game_ids`), so the dev games stay untouched for reporting; pass `val` to use other pairs.
 
 Batches are grouped by length (shuffled chunks sorted by utterance length): most utterances are a
-few tokens and a few run to dozens, so random batches would be mostly padding.
-
-Defaults (measured once, one CPU thread on a shared 2-core machine): `to_english` on the continuous
-agents' collection of train.csv (14,092 training pairs, 1,589 validation pairs from 10% of the
-games), in context, 6 epochs took 113 s and reached a validation loss of 3.087 nats per token
-(perplexity 21.9). Dropout 0.1 / 0.2 and a smaller learning rate were worse within that budget.
+few tokens and a few run to dozens, so random batches would be mostly padding. How the defaults
+were chosen: docs/decisions.md.
 """
 
 from __future__ import annotations

@@ -50,11 +50,7 @@ class TranslatorRunArgs:
     belief: BeliefBuildArgs = field(default_factory=BeliefBuildArgs)
     seq2seq_source: str = "cooccurrence"
     seq2seq: Seq2SeqTrainArgs = field(default_factory=Seq2SeqTrainArgs)  # English → neuralese
-    # Neuralese → English reads beliefs and learns from more, smaller steps: on held-out training
-    # games (belief-matched pairs, continuous agents) 12 epochs of 32 pairs took the consulted
-    # listener to 0.915 of targets, against 0.871 for 8 epochs of 32 and 0.849 for 16 of 64. With
-    # the n-best reranking, 6 epochs are enough (the evaluation listener: greedy 0.881, reranked
-    # 0.986; 4 epochs 0.819 / 0.986; the 12-epoch model 0.820 / 0.982) in half the time.
+    # Neuralese → English reads beliefs and learns from more, smaller steps (docs/decisions.md)
     seq2seq_to_english: Seq2SeqTrainArgs = field(default_factory=lambda: Seq2SeqTrainArgs(epochs=6, batch_size=32))
     rerank: RerankConfig = field(default_factory=RerankConfig)  # neuralese → English n-best reranking
     message_model_epochs: int | None = None  # learned p(m | c, x): cap on epochs (default: its own)

@@ -29,9 +29,7 @@ class BeliefBuildArgs:
     contexts: int = 256  # K: contexts beliefs are compared over (context-free)
     candidates: int = 10000  # cap on English candidates
     # A corpus utterance is a candidate when people said it at least this often in the training
-    # pairs. The consulted listener was trained on these games and memorises rare utterances: on
-    # held-out training games, matching over all 6,083 distinct utterances fooled it (0.98 in
-    # context) but not an independent listener (0.66); over the 119 said 10+ times, 0.98 and 0.98.
+    # pairs: the consulted listener memorises rare utterances, which fool it alone (docs/decisions.md).
     min_count: int = 10
     speaker_samples: int = 0  # H_s samples added as candidates (odd strings that fool the listener too)
     pool: int = 4096  # agent messages kept as English → neuralese candidates (continuous)

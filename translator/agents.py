@@ -53,7 +53,7 @@ class AgentConfig:
     color_dim: int = 128  # per-colour context encoding
     hidden_dim: int = 128  # speaker state / listener message encoding
     # the listener also guesses the target's colour from the message alone (a training aid:
-    # `AgentTrainArgs.reconstruction_weight`); bundles without the head load as before
+    # `AgentTrainArgs.reconstruction_weight`); bundles without the head load without it
     reconstruction: bool = False
     listener: str = "learned"  # or "bayes": the posterior under the speaker (module docstring)
     # discrete channels: the first symbol depends on the target's colour alone, the context joins
@@ -202,7 +202,7 @@ class AgentListener(nn.Module, Bundled):
         self.config = config
         c = config
         self._speaker: tuple[AgentSpeaker, ...] = ()  # a tuple: not a submodule, so not in this bundle
-        # (modules are created in the order they always were: the initial weights depend on it)
+        # (the order modules are created in fixes the initial weights: keep it)
         if c.listener == "learned":
             self.colors = ContextEncoder(c.color_dim)
         if c.listener == "learned" or c.reconstruction:

@@ -49,29 +49,23 @@ IN_CONTEXT_ELEMENTS = 1 << 21  # in-context batches: rows x 3 x candidates ranke
 @dataclass
 class BeliefTranslatorConfig:
     channel: dict
-    # criterion, α and margin were chosen on held-out *training* games (README, "Choices"):
-    # context-free, symmetric KL with α = 1 beat KL with α = 0.05 by 4 points
+    # criterion, α and margin were chosen on held-out *training* games (docs/decisions.md)
     criterion: str = "symmetric"  # kl = KL(source ‖ candidate), reverse_kl, symmetric
     plausibility: float = 1.0  # α in w(c) ∝ p(z | c)^α (0 weighs all contexts equally)
     prior_weight: float = 1.0  # naturalness prior weight (0 = plain matching)
     prior_margin: float = 0.02  # nats above the best divergence still eligible under the prior
     # in context: candidates ranked by the bilinear stand-in (of this rank), the best `shortlist`
-    # re-scored by the listener. On held-out training games, rank 32 / top 16 always held the
-    # exact best of all candidates, top 8 in 99.9% of rounds; R→H was the same (to 4 digits) with
-    # 8, 16 or 64 for every channel, and 8 translates 1.5x faster than 16.
+    # re-scored by the listener (sizes: docs/decisions.md)
     shortlist: int = 8
     prerank_rank: int = 32
     # context-free, with more than `context_free_shortlist` candidates: all ranked against a rank
     # `context_free_rank` fit of their table, the best `context_free_shortlist` scored exactly
-    # (0 = score every candidate). On held-out training games with 10,000 candidates this gave the
-    # exhaustive pick for every message, 15x faster for a single message (prerank.py).
+    # (0 = score every candidate)
     context_free_rank: int = 128
     context_free_shortlist: int = 64
     to_neuralese_contexts: int = 64  # contexts used for context-free English → neuralese
     # In context, English → neuralese also considers the pooled self-play messages (continuous).
-    # Off: on held-out training games the agent listener found the person's target from 0.879 of
-    # translations among the agent's own three messages, 0.816 with the pool, whose soft messages
-    # match soft English beliefs and then mislead the listener.
+    # Off: the pool's soft messages match soft English beliefs and then mislead the listener.
     in_context_pool: bool = False
     alternatives: int = 3
     # faithfulness thresholds per direction and mode, calibrated on held-out training games

@@ -336,7 +336,7 @@ class DiscreteChannel(Channel):
         alive = alive_mask(symbols).to(onehot.dtype)
         logp = self._teacher_forced(hidden, torch.stack([onehot[:, t] @ self.embed for t in range(onehot.shape[1])], 1))
         total = onehot.new_zeros(len(onehot))
-        for t in range(onehot.shape[1]):  # embedded and summed step by step, as before: the same bits
+        for t in range(onehot.shape[1]):  # embedded and summed step by step: the same bits as reading the ids
             total = total + alive[:, t] * (onehot[:, t] * logp[:, t]).sum(-1)
         return total
 
