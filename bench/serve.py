@@ -224,28 +224,8 @@ async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: in
     }  # fmt: skip
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--requests", type=int, default=10_000)
-    p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--per-request", type=int, default=1, help="messages per request (default 1: every message its own request)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads in the server (default 1: the other core runs the clients)")
-    p.add_argument("--batch-wait-ms", type=float, default=2.0)
-    p.add_argument("--workers", type=int, default=1, help="server processes (`neuralese serve --workers`)")
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--client", choices=["raw", "aiohttp"], default="raw",
-                   help="load generator: raw keep-alive HTTP/1.1 connections (default, light) or an aiohttp session")
-    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
-    args = p.parse_args()
-
-    bundle, desc = bench_bundle()
-    messages, colors = bench_rows(args.requests * args.per_request)
-    k = args.per_request
-    bodies = [
-        json.dumps({"channel": "continuous", "to": "english",
-                    "items": [{"message": messages[j], "context": colors[j]} for j in range(i * k, (i + 1) * k)]}).encode()
-        for i in range(args.requests)
-    ]  # fmt: skip
+def serve_and_load(args: argparse.Namespace, bundle: Path, bodies: list[bytes]) -> tuple[dict, dict]:
+    """Start `neuralese serve` on a free port, wait until it answers, run the clients; `(load results, /healthz)`."""
     with tempfile.TemporaryDirectory() as tmp:
         run = run_dir_for(bundle, Path(tmp))
         port = _free_port()
@@ -276,6 +256,32 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+    return res, health
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=10_000)
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--per-request", type=int, default=1, help="messages per request (default 1: every message its own request)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads in the server (default 1: the other core runs the clients)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0)
+    p.add_argument("--workers", type=int, default=1, help="server processes (`neuralese serve --workers`)")
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--client", choices=["raw", "aiohttp"], default="raw",
+                   help="load generator: raw keep-alive HTTP/1.1 connections (default, light) or an aiohttp session")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
+    args = p.parse_args()
+
+    bundle, desc = bench_bundle()
+    messages, colors = bench_rows(args.requests * args.per_request)
+    k = args.per_request
+    bodies = [
+        json.dumps({"channel": "continuous", "to": "english",
+                    "items": [{"message": messages[j], "context": colors[j]} for j in range(i * k, (i + 1) * k)]}).encode()
+        for i in range(args.requests)
+    ]  # fmt: skip
+    res, health = serve_and_load(args, bundle, bodies)
     lat = res.pop("latencies")
     n_msgs = args.requests * k
     row = {
