@@ -97,8 +97,11 @@ def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
 
 def test_cli_offers_the_library_listener_kinds():
     from translator.agents import LISTENER_KINDS
-    from translator.cli import LISTENERS
+    from translator.cli import build_parser
 
+    agents = build_parser(("train", "agents"))._subparsers._group_actions[0].choices["train"]
+    agents = agents._subparsers._group_actions[0].choices["agents"]
+    LISTENERS = next(a.choices for a in agents._actions if a.dest == "listener")
     assert LISTENERS == LISTENER_KINDS
 
 

@@ -40,6 +40,7 @@ from training.checkpoint import (
 from translator.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.bundle import read_json, write_json
 from translator.channels import ChannelConfig
+from translator.cli_types import non_negative_int
 from translator.colors import color_features
 from translator.corpus import CONDITIONS, Round, split_games
 
@@ -81,7 +82,7 @@ class AgentTrainArgs:
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     color_dim: int = 128
     hidden_dim: int = 128
-    seed: int = 0
+    seed: int = field(default=0, metadata={"help": "random seed", "type": non_negative_int})
     batch_size: int = 128  # games per step and process
     steps: int = 1000
     lr: float = 2e-3

@@ -28,6 +28,7 @@ from translator.atomic import atomic_bundle_dir
 from translator.belief_translator import BeliefTranslator
 from translator.bundle import write_config
 from translator.channels import ChannelConfig
+from translator.cli_types import non_negative_int
 from translator.collection import load_collection
 from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, MessageModel
@@ -37,18 +38,24 @@ from translator.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
+MESSAGE_MODELS = ("auto", "exact", "learned")  # auto: exact when the agents bundle exists
 PAIR_FILE = "translator.json"  # the header of a seq2seq pair directory
 PAIR_KIND = "neuralese.seq2seq_pair"
 
 
 @dataclass
 class TranslatorRunArgs:
-    kind: str = "belief"
-    name: str | None = None  # channel directory name; default: the collection's channel
-    message_model: str = "auto"  # exact (needs the agents bundle), learned, or auto (exact when the agents exist)
-    seed: int = 0
+    kind: str = field(default="belief", metadata={"help": "which translator", "choices": KINDS})
+    name: str | None = field(default=None, metadata={
+        "help": "channel directory name (default: the corpus's channel kind)", "metavar": "CHANNEL"})
+    message_model: str = field(default="auto", metadata={
+        "help": "p(m | c, x) for beliefs: exact from the agents bundle, or learned from the pairs alone ('bring your own "
+        "agents'); auto = exact when the corpus names an agents bundle", "choices": MESSAGE_MODELS})
+    seed: int = field(default=0, metadata={"help": "random seed", "type": non_negative_int})
     belief: BeliefBuildArgs = field(default_factory=BeliefBuildArgs)
-    seq2seq_source: str = "cooccurrence"
+    seq2seq_source: str = field(default="cooccurrence", metadata={
+        "help": "seq2seq training pairs: co-occurrence in the same rounds, or belief-matched (needs --kind belief first)",
+        "choices": SEQ2SEQ_SOURCES, "flag": "--source"})
     seq2seq: Seq2SeqTrainArgs = field(default_factory=Seq2SeqTrainArgs)  # English → neuralese
     # Neuralese → English reads beliefs and learns from more, smaller steps (docs/decisions.md)
     seq2seq_to_english: Seq2SeqTrainArgs = field(default_factory=lambda: Seq2SeqTrainArgs(epochs=6, batch_size=32))
@@ -58,7 +65,7 @@ class TranslatorRunArgs:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"translator kind {self.kind!r} is unknown; valid: {', '.join(KINDS)}")
-        if self.message_model not in ("auto", "exact", "learned"):
+        if self.message_model not in MESSAGE_MODELS:
             raise ValueError(f"message model {self.message_model!r} is not auto, exact or learned")
         if self.seq2seq_source not in SEQ2SEQ_SOURCES:
             raise ValueError(f"seq2seq source {self.seq2seq_source!r} is unknown; valid: {', '.join(SEQ2SEQ_SOURCES)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from datasets import Dataset
@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from translator.baselines import DirectConfig, DirectTranslator
 from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
+from translator.cli_types import non_negative_int, positive_int
 from translator.english import EnglishModels
 from translator.game_split import split_by_game
 from translator.message_model import MessageModel
@@ -26,12 +27,15 @@ from translator.message_model import MessageModel
 @dataclass
 class BeliefBuildArgs:
     seed: int = 0
-    contexts: int = 256  # K: contexts beliefs are compared over (context-free)
-    candidates: int = 10000  # cap on English candidates
+    contexts: int = field(default=256, metadata={"help": "belief: contexts beliefs are compared over (K)", "type": positive_int})
+    candidates: int = field(default=10000, metadata={"help": "belief: cap on English candidates", "type": positive_int})
     # A corpus utterance is a candidate when people said it at least this often in the training
     # pairs: the consulted listener memorises rare utterances, which fool it alone (docs/decisions.md).
-    min_count: int = 10
-    speaker_samples: int = 0  # H_s samples added as candidates (odd strings that fool the listener too)
+    min_count: int = field(default=10, metadata={
+        "help": "belief: a corpus utterance is a candidate when said this often in the pairs", "type": positive_int})
+    # H_s samples added as candidates (odd strings that fool the listener too)
+    speaker_samples: int = field(default=0, metadata={
+        "help": "belief: English speaker samples added as candidates", "type": non_negative_int})
     pool: int = 4096  # agent messages kept as English → neuralese candidates (continuous)
     val_fraction: float = 0.1  # training games held out to calibrate the faithfulness thresholds
     threshold_quantile: float = 0.99  # held-out divergences below this quantile count as faithful

@@ -13,13 +13,14 @@ What reranking gains: docs/decisions.md."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import BundleError, read_json, write_json
+from translator.cli_types import positive_int
 from translator.english import EnglishModels
 from translator.inputs import check_colors
 from translator.matching import CRITERIA, pointwise_divergence
@@ -32,7 +33,9 @@ ENGLISH_DIR = "english"
 
 @dataclass
 class RerankConfig:
-    n_best: int = 8  # beam-search hypotheses the listener reads (1 = plain greedy generation)
+    n_best: int = field(default=8, metadata={
+        "help": "seq2seq neuralese -> English: beam hypotheses the English listener reranks in context (1 = greedy)",
+        "type": positive_int})
     criterion: str = "symmetric"  # divergence between the message's and a hypothesis's belief
     alternatives: int = 3
 
