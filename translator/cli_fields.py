@@ -3,7 +3,8 @@ dataclass the command builds.
 
 A field's `metadata` holds what the command line needs besides its name and default: `help`, and
 optionally the argparse `type` that checks a value (`translator.cli_types`), `metavar`, `choices`
-or `flag` (the option's name when it is not `--field-name`). The help ends with the default.
+or `flag` (the option's name when it is not `--field-name`); help is plain text (no argparse
+`%` escapes) and ends with the default.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def add_fields(parser: argparse.ArgumentParser, cls: type, names: Sequence[str],
             raise ValueError(f"{cls.__name__} has no field {name!r}")
         spec = {"default": field_default(cls, name), **fields[name].metadata, **changes.get(name, {})}
         flag = spec.pop("flag", "--" + name.replace("_", "-"))
+        spec["help"] = str(spec.get("help", "")).replace("%", "%%")  # plain text; argparse formats help with %
         if spec.get("default") is not None and not spec.get("required"):
-            spec["help"] = f"{spec.get('help', '')} (default {_shown(spec['default'])})".lstrip()
+            spec["help"] = f"{spec['help']} (default {_shown(spec['default'])})".lstrip()
         parser.add_argument(flag, dest=name, **spec)
 
 
@@ -44,4 +46,4 @@ def field_values(args: argparse.Namespace, names: Sequence[str]) -> dict[str, An
 
 
 def _shown(value: Any) -> str:
-    return str(value).replace("%", "%%")  # argparse formats help with %
+    return str(value).replace("%", "%%")
