@@ -29,8 +29,12 @@ AGENT_TRAIN_OPTIONS = {
     "steps": (positive_int, "training steps", ALL),
     "batch_size": (positive_int, "games per step", ALL),
     "lr": (positive_float, "peak learning rate", ALL),
-    "reconstruction_weight": (non_negative_float, "weight of the listener's guess of the target colour from the message "
-                              "alone, which makes the code say what the target looks like (0 = off)", ALL),
+    "reconstruction_weight": (
+        non_negative_float,
+        "weight of the listener's guess of the target colour from the message "
+        "alone, which makes the code say what the target looks like (0 = off)",
+        ALL,
+    ),
 }
 AGENT_CHANNEL_OPTIONS = {
     "dim": (positive_int, "continuous: message dimension", ("continuous",)),
@@ -66,14 +70,20 @@ def _english_options(te: argparse.ArgumentParser) -> None:
 
     te.add_argument("--train", required=True, metavar="CSV", help="training corpus (round-per-row CSV or filteredCorpus.csv)")
     te.add_argument(
-        "--dev", metavar="CSV",
+        "--dev",
+        metavar="CSV",
         help="validation games for early stopping and calibration; default: 10%% of the training games, "
         "which keeps every other file untouched for honest evaluation",
     )
     te.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/english")
     add_fields(te, EnglishTrainArgs, ENGLISH_FIELDS)
-    te.add_argument("--jobs", type=int, default=1, choices=(1, 2),
-                    help="2: train the speaker in a second process beside the listener (same result; default 1)")
+    te.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="2: train the speaker in a second process beside the listener (same result; default 1)",
+    )
     te.add_argument("--threads", type=positive_int, help=THREADS_HELP)
 
 
@@ -87,7 +97,9 @@ def _train_agents(args: argparse.Namespace) -> None:
 
     defaults = AgentTrainArgs.for_channel(args.channel)
     channel = {k: getattr(args, k) for k in AGENT_CHANNEL_OPTIONS if getattr(args, k) is not None}
-    overrides = {k: getattr(args, k) for k in (*AGENT_TRAIN_OPTIONS, "listener", "absolute_first_symbol") if getattr(args, k) is not None}
+    overrides = {
+        k: getattr(args, k) for k in (*AGENT_TRAIN_OPTIONS, "listener", "absolute_first_symbol") if getattr(args, k) is not None
+    }
     targs = AgentTrainArgs.for_channel(
         args.channel, channel=ChannelConfig.from_dict({**vars(defaults.channel), **channel}), seed=args.seed, **overrides
     )
@@ -120,15 +132,24 @@ def _agents_options(ta: argparse.ArgumentParser) -> None:
     add_fields(ta, AgentTrainArgs, ("seed",))
     for name, (kind, what, kinds) in AGENT_TRAIN_OPTIONS.items():
         ta.add_argument("--" + name.replace("_", "-"), type=kind, help=what + _presets(lambda a, n=name: getattr(a, n), kinds))
-    ta.add_argument("--absolute-first-symbol", action=argparse.BooleanOptionalAction, default=None,
-                    help="discrete channels: the speaker's first symbol depends on the target's colour alone, so it means "
-                    "the same in any context" + _presets(lambda a: a.absolute_first_symbol, DISCRETE))
-    ta.add_argument("--listener", choices=LISTENER_KINDS,
-                    help="learned: the listener has its own encoder and scorer; bayes: the listener is the exact "
-                    "posterior under the speaker, p(x | m, c) ∝ p(m | c, x), and training is several times faster"
-                    + _presets(lambda a: a.listener, ALL))
+    ta.add_argument(
+        "--absolute-first-symbol",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="discrete channels: the speaker's first symbol depends on the target's colour alone, so it means "
+        "the same in any context" + _presets(lambda a: a.absolute_first_symbol, DISCRETE),
+    )
+    ta.add_argument(
+        "--listener",
+        choices=LISTENER_KINDS,
+        help="learned: the listener has its own encoder and scorer; bayes: the listener is the exact "
+        "posterior under the speaker, p(x | m, c) ∝ p(m | c, x), and training is several times faster"
+        + _presets(lambda a: a.listener, ALL),
+    )
     for name, (kind, what, kinds) in AGENT_CHANNEL_OPTIONS.items():
-        ta.add_argument("--" + name.replace("_", "-"), type=kind, help=what + _presets(lambda a, n=name: getattr(a.channel, n), kinds))
+        ta.add_argument(
+            "--" + name.replace("_", "-"), type=kind, help=what + _presets(lambda a, n=name: getattr(a.channel, n), kinds)
+        )
     ta.add_argument("--threads", type=positive_int, help=THREADS_HELP)
 
 
@@ -142,11 +163,21 @@ def _train_translator(args: argparse.Namespace) -> None:
     english = args.english or Path(args.out) / "english"
     belief = BeliefBuildArgs(seed=args.seed, **field_values(args, BELIEF_FIELDS))
     seq2seq = Seq2SeqTrainArgs(seed=args.seed, max_steps=args.max_steps, **({"epochs": args.epochs} if args.epochs else {}))
-    seq2seq_to_english = replace(TranslatorRunArgs().seq2seq_to_english, seed=args.seed, max_steps=args.max_steps,
-                                 **({"epochs": args.english_epochs} if args.english_epochs else {}))
-    targs = TranslatorRunArgs(**field_values(args, RUN_FIELDS), seed=args.seed, belief=belief, seq2seq=seq2seq,
-                              seq2seq_to_english=seq2seq_to_english, message_model_epochs=args.epochs,
-                              rerank=RerankConfig(n_best=args.n_best))
+    seq2seq_to_english = replace(
+        TranslatorRunArgs().seq2seq_to_english,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        **({"epochs": args.english_epochs} if args.english_epochs else {}),
+    )
+    targs = TranslatorRunArgs(
+        **field_values(args, RUN_FIELDS),
+        seed=args.seed,
+        belief=belief,
+        seq2seq=seq2seq,
+        seq2seq_to_english=seq2seq_to_english,
+        message_model_epochs=args.epochs,
+        rerank=RerankConfig(n_best=args.n_best),
+    )
     start = time.perf_counter()
     path = train_translator(args.pairs, english, args.out, targs)
     print(f"saved {path} in {time.perf_counter() - start:.0f} s")
@@ -162,16 +193,27 @@ def _translator_options(tt: argparse.ArgumentParser) -> None:
 
     to_english = TranslatorRunArgs().seq2seq_to_english
     add_fields(tt, TranslatorRunArgs, ("kind",), kind={"required": True, "default": None})
-    tt.add_argument("--pairs", required=True, metavar="DIR", help="paired corpus of the training games (`neuralese collect` or `import-messages`)")
+    tt.add_argument(
+        "--pairs",
+        required=True,
+        metavar="DIR",
+        help="paired corpus of the training games (`neuralese collect` or `import-messages`)",
+    )
     tt.add_argument("--english", metavar="DIR", help="English bundle (default RUN/english)")
     tt.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/translators/CHANNEL/...")
     add_fields(tt, TranslatorRunArgs, RUN_FIELDS[1:])
     add_fields(tt, BeliefBuildArgs, BELIEF_FIELDS)
-    tt.add_argument("--epochs", type=positive_int,
-                    help=f"seq2seq English -> neuralese: epochs (default {field_default(Seq2SeqTrainArgs, 'epochs')}); "
-                    f"learned message model: most epochs (default {field_default(LearnedSpeakerArgs, 'max_epochs')})")
-    tt.add_argument("--english-epochs", type=positive_int,
-                    help=f"seq2seq neuralese -> English: epochs (default {to_english.epochs}, batch {to_english.batch_size})")
+    tt.add_argument(
+        "--epochs",
+        type=positive_int,
+        help=f"seq2seq English -> neuralese: epochs (default {field_default(Seq2SeqTrainArgs, 'epochs')}); "
+        f"learned message model: most epochs (default {field_default(LearnedSpeakerArgs, 'max_epochs')})",
+    )
+    tt.add_argument(
+        "--english-epochs",
+        type=positive_int,
+        help=f"seq2seq neuralese -> English: epochs (default {to_english.epochs}, batch {to_english.batch_size})",
+    )
     add_fields(tt, RerankConfig, ("n_best",))
     tt.add_argument("--max-steps", type=positive_int, help="seq2seq: cap on optimiser steps (quick runs)")
     add_fields(tt, TranslatorRunArgs, ("seed",))
@@ -185,7 +227,9 @@ def _train_eval_listener(args: argparse.Namespace) -> None:
     from translator.english import EnglishModels
 
     english = EnglishModels.from_pretrained(args.english or Path(args.out) / "english")
-    model = train_eval_listener(load_rounds(args.train), english.tokenizer, EvalListenerArgs(**field_values(args, EVAL_LISTENER_FIELDS)))
+    model = train_eval_listener(
+        load_rounds(args.train), english.tokenizer, EvalListenerArgs(**field_values(args, EVAL_LISTENER_FIELDS))
+    )
     path = save_eval_listener(model, args.out)
     print(f"saved {path}: validation accuracy {model.training['listener']['val_accuracy']:.3f}")
 
@@ -208,32 +252,38 @@ TRAIN_COMMANDS: dict[str, tuple[str, str, Callable, Callable]] = {
         "English speaker and listener on a human corpus",
         "Train the SentencePiece tokenizer, the English listener H_l(target | utterance, colours) and speaker "
         "H_s(utterance | colours, target) on a human corpus; calibrate the listener; save to OUT/english.",
-        _english_options, _train_english,
+        _english_options,
+        _train_english,
     ),
     "agents": (
         "neuralese agents by self-play",
         "Train an agent speaker and listener by self-play on the corpus's contexts plus freshly sampled ones; "
         "checkpoints to RUN/agents/CHANNEL/checkpoint (a rerun resumes there), bundle to RUN/agents/CHANNEL.",
-        _agents_options, _train_agents,
+        _agents_options,
+        _train_agents,
     ),
     "translator": (
         "a translator from a paired corpus",
         "Build a translator for one channel from a paired corpus (a collection of ours, or imported messages) and an "
         "English bundle; saved to RUN/translators/CHANNEL/{belief,direct,seq2seq_cooccurrence,seq2seq_belief}.",
-        _translator_options, _train_translator,
+        _translator_options,
+        _train_translator,
     ),
     "eval-listener": (
         "the independent evaluation listener",
         "Train the CNN evaluation listener (another architecture and seed than the English listener that translators "
         "consult) that scores translations to English; saved to RUN/eval_listener.",
-        _eval_listener_options, _train_eval_listener,
+        _eval_listener_options,
+        _train_eval_listener,
     ),
 }
 
 
 def add_train_commands(sub: argparse._SubParsersAction, wanted: Callable[[tuple[str, ...]], bool]) -> None:
     """`train` and its commands; the options of those `wanted(("train", name))` says are being parsed."""
-    train = sub.add_parser("train", help="train models of a run", description="Train models and save them as bundles in a run directory.")
+    train = sub.add_parser(
+        "train", help="train models of a run", description="Train models and save them as bundles in a run directory."
+    )
     tsub = train.add_subparsers(dest="what", required=True, metavar="WHAT")
     for name, (summary, description, options, handler) in TRAIN_COMMANDS.items():
         p = tsub.add_parser(name, help=summary, description=description)
