@@ -32,8 +32,18 @@ def _collect(args: argparse.Namespace) -> None:
     agents = Agents.from_pretrained(args.agents)
     rounds = load_rounds(args.data)
     ds = collect(agents, rounds, seed=args.seed)
-    save_collection(ds, args.out, {"agents": str(args.agents), "data": str(args.data), "seed": args.seed,
-                                   "channel": agents.channel.kind, "channel_config": agents.channel.to_dict(), "rounds": len(ds)})
+    save_collection(
+        ds,
+        args.out,
+        {
+            "agents": str(args.agents),
+            "data": str(args.data),
+            "seed": args.seed,
+            "channel": agents.channel.kind,
+            "channel_config": agents.channel.to_dict(),
+            "rounds": len(ds),
+        },
+    )
     print(f"saved {args.out}: {len(ds)} rounds, agent self-play accuracy {sum(ds['agent_correct']) / len(ds):.3f}")
 
 
@@ -50,8 +60,13 @@ def _channel_options(args: argparse.Namespace) -> dict | None:
             raise ValueError(f"{args.channel_config}: cannot read the channel config ({e})") from None
         if not isinstance(fields, dict):
             raise ValueError(f"{args.channel_config}: the channel config must be a JSON object, got {type(fields).__name__}")
-    fields.update({k: v for k, v in (("kind", args.kind), ("dim", args.dim), ("vocab_size", args.vocab_size),
-                                     ("max_len", args.max_len)) if v is not None})
+    fields.update(
+        {
+            k: v
+            for k, v in (("kind", args.kind), ("dim", args.dim), ("vocab_size", args.vocab_size), ("max_len", args.max_len))
+            if v is not None
+        }
+    )
     try:
         given_channel(fields)
     except ValueError as e:
@@ -68,8 +83,12 @@ def _import_messages(args: argparse.Namespace) -> None:
     info = load_collection(args.out)[1]
     print(f"saved {args.out}: {len(ds)} rounds from {len(set(ds['game_id']))} games; channel {info['channel_config']}")
     if info["channel_inferred"]:
-        how = {"kind": "the first message's numbers", "dim": "the first message's size", "vocab_size": "the largest id seen + 1",
-               "max_len": "the longest message"}
+        how = {
+            "kind": "the first message's numbers",
+            "dim": "the first message's size",
+            "vocab_size": "the largest id seen + 1",
+            "max_len": "the longest message",
+        }
         found = "; ".join(f"{k} {info['channel_config'][k]!r} ({how[k]})" for k in info["channel_inferred"])
         print(f"inferred from the data: {found}; declare what you know with --channel-config FILE or the flags")
 
@@ -101,13 +120,19 @@ def _import_options(im: argparse.ArgumentParser) -> None:
 
     im.add_argument("file", metavar="FILE", help="JSON Lines file")
     im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus is saved")
-    im.add_argument("--channel-config", metavar="FILE",
-                    help='JSON object of the channel\'s fields, e.g. {"kind": "gumbel", "vocab_size": 32, "max_len": 5}; '
-                    "fields not given are inferred from the data")
+    im.add_argument(
+        "--channel-config",
+        metavar="FILE",
+        help='JSON object of the channel\'s fields, e.g. {"kind": "gumbel", "vocab_size": 32, "max_len": 5}; '
+        "fields not given are inferred from the data",
+    )
     im.add_argument("--kind", choices=CHANNEL_KINDS, help="channel kind (default: from the first message; discrete as gumbel)")
     im.add_argument("--dim", type=positive_int, help="continuous: values per message (default: the first message's)")
-    im.add_argument("--vocab-size", type=int_in(2),
-                    help="discrete: symbols in the vocabulary, end-of-message 0 included (default: the largest id seen + 1)")
+    im.add_argument(
+        "--vocab-size",
+        type=int_in(2),
+        help="discrete: symbols in the vocabulary, end-of-message 0 included (default: the largest id seen + 1)",
+    )
     im.add_argument("--max-len", type=positive_int, help="discrete: longest message, in symbols (default: the longest seen)")
 
 
@@ -127,24 +152,43 @@ def _evaluate_options(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--run", required=True, metavar="RUN", help="run directory (holds english/)")
     ev.add_argument("--data", required=True, metavar="CSV", help="corpus to evaluate on, ideally games the run never saw")
     ev.add_argument("--out", required=True, metavar="DIR", help="where metrics.json and the report go")
-    ev.add_argument("--plays", metavar="DB", help="SQLite file of rounds people played on /play (neuralese serve --plays DB): "
-                    "report their R->H and H->R accuracies by condition beside the model's")
+    ev.add_argument(
+        "--plays",
+        metavar="DB",
+        help="SQLite file of rounds people played on /play (neuralese serve --plays DB): "
+        "report their R->H and H->R accuracies by condition beside the model's",
+    )
     ev.add_argument("--games", type=positive_int, help="evaluate on the first N games of the file only (quick runs)")
     ev.add_argument("--threads", type=positive_int, help=THREADS_HELP)
-    ev.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
-                    help="channels scored at once, in processes of one torch thread each (default: the CPU count); "
-                    "the numbers do not depend on it")
+    ev.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="channels scored at once, in processes of one torch thread each (default: the CPU count); "
+        "the numbers do not depend on it",
+    )
 
 
 def _demo_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--out", default="runs/demo", metavar="RUN", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
-    demo.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
-                      help="steps run at once, one torch thread each (default: the CPU count); the results do not depend on it")
-    demo.add_argument("--game", choices=("all", "colors", "driving"), default="all",
-                      help="which game's pipeline to run (default all: the colour game and the driving game)")
-    demo.add_argument("--fresh", action="store_true",
-                      help="run every step again (default: skip the steps an earlier run of the same command finished)")
+    demo.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="steps run at once, one torch thread each (default: the CPU count); the results do not depend on it",
+    )
+    demo.add_argument(
+        "--game",
+        choices=("all", "colors", "driving"),
+        default="all",
+        help="which game's pipeline to run (default all: the colour game and the driving game)",
+    )
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="run every step again (default: skip the steps an earlier run of the same command finished)",
+    )
 
 
 # name: (help, description, options, handler)
@@ -153,26 +197,30 @@ COMMANDS = {
         "import agent messages from JSON Lines",
         "Validate a JSON Lines file of rounds played by your own agents (docs/message_schema.md) and save it as a "
         "paired corpus for `train translator`. Errors name the line and field.",
-        _import_options, _import_messages,
+        _import_options,
+        _import_messages,
     ),
     "collect": (
         "play agents on a corpus and store the paired corpus",
         "Play trained agents on every round of a corpus (the contexts and targets people had) and save a "
         "datasets.Dataset with the agent's message beside the person's utterance.",
-        _collect_options, _collect,
+        _collect_options,
+        _collect,
     ),
     "evaluate": (
         "score a run on a corpus file",
         "Evaluate a run's models on a corpus file (either CSV layout, any games). Writes OUT/metrics.json, "
         "OUT/report.md and plots, and prints a table.",
-        _evaluate_options, _evaluate,
+        _evaluate_options,
+        _evaluate,
     ),
     "demo": (
         "the whole pipeline on the bundled corpus",
         "Train the English models and agents of every channel on the bundled Colors in Context training games, then "
         "evaluate everything on its dev games (metrics.json, report.md, plots); the same for the driving game "
         "(RUN/driving/metrics.json).",
-        _demo_options, _demo,
+        _demo_options,
+        _demo,
     ),
 }
 
