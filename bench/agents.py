@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
-from training.collect import collect
 from translator.channels import ChannelConfig
+from translator.collection import collect
 from translator.corpus import load_rounds
 
 ROOT = Path(__file__).resolve().parents[1]

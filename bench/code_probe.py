@@ -1,21 +1,15 @@
 """Probe: does an agent code mean the same thing in any context? Cheap measures before translation.
 
 Context-free translation can only carry what a message says about the target on its own. On the
-32 training games the English models hold out (`split_games(train, 0.1, seed=0)[1]`; never dev)
-this prints, for an agents bundle:
+32 training games the English models hold out (never dev) this prints, for an agents bundle:
+self-play accuracy by condition; the mutual information (bits) between the message and the target
+colour's hue sector and saturation band (as `eval.language`); stability (the share of rounds whose
+most likely message survives replacing the distractors); and a context-free listener that picks
+the colour nearest each message's mean target colour over the training rounds, which a relational
+code scores near chance (0.33) and a code that names colours scores high. The same for the first
+symbol alone.
 
-- self-play accuracy by condition (channel noise on, as in play);
-- mutual information (bits) between the message and the target colour's hue sector and
-  saturation band (12 x 4 bins, as `eval.language`), messages spoken with noise on;
-- stability: the share of rounds whose most likely message stays the same when the two
-  distractors are replaced by those of another round (the same target colour);
-- a context-free listener: each message's mean target colour over all training rounds (its
-  "meaning", no context), and in each held-out round the colour nearest that mean is picked.
-  A relational code scores near chance (0.33); a code that names colours scores high. The same
-  with the first symbol alone (and its mutual information with the colour).
-
-    PYTHONPATH=. python bench/code_probe.py RUN/agents/gumbel [...more bundles]
-"""
+    PYTHONPATH=. python bench/code_probe.py RUN/agents/gumbel [...more bundles]"""
 
 from __future__ import annotations
 

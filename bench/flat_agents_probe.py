@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.agents import sample_contexts
 from translator.agents import Agents, to_speaker_order
 from translator.colors import COLOR_DIM, color_features
+from translator.context_sampling import sample_contexts
 from translator.corpus import load_rounds, split_games
 
 ROOT = Path(__file__).resolve().parents[1]

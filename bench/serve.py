@@ -1,19 +1,13 @@
 """Benchmark: the HTTP service under 32 concurrent clients on loopback (in-context translation to English).
 
-Targets (live translation issue): >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory
-flat over a 10,000-request run. A real `neuralese serve` process (uvicorn) is started on a free
-127.0.0.1 port; the clients are one asyncio process of keep-alive connections, each sending its
-next request as soon as the previous one is answered (raw HTTP/1.1 connections by default,
-`--client aiohttp` for an aiohttp session; the table shows the CPU share each side used). Server
-RSS is sampled every 0.25 s.
+Targets: >= 1,000 messages/s, p99 latency < 100 ms, zero errors, memory flat over a 10,000-request
+run. A real `neuralese serve` process (uvicorn) is started on a free 127.0.0.1 port; the clients are
+one asyncio process of keep-alive connections, each sending its next request when the last is
+answered (raw HTTP/1.1 by default, `--client aiohttp` for an aiohttp session). Server RSS is sampled
+every 0.25 s. Translator: the demo run's continuous belief translator, else a small one built once
+from the demo run and cached. Prints a markdown table and writes `bench/results/serve.json`.
 
-Translator: `runs/demo/translators/continuous/belief` when the run has one, else a small belief
-translator (128 contexts, 4,000 candidates) built once from the demo run's English models, agents and
-pairs and cached in `runs/demo/bench_cache/serve_belief`. Prints a markdown table and writes
-`bench/results/serve.json`.
-
-    .venv/bin/python bench/serve.py [--requests 10000] [--clients 32] [--per-request 1] [--threads 1]
-"""
+    .venv/bin/python bench/serve.py [--requests 10000] [--clients 32] [--per-request 1] [--threads 1]"""
 
 from __future__ import annotations
 
@@ -46,9 +40,10 @@ def bench_bundle() -> tuple[Path, str]:
     if (real / "config.json").is_file():
         return real, str(real.relative_to(ROOT))
     if not (CACHE / "config.json").is_file():
-        from training.collect import load_collection
+        # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
         from training.translators import BeliefBuildArgs, build_belief_translator
         from translator.agents import Agents
+        from translator.collection import load_collection
         from translator.english import EnglishModels
         from translator.message_model import ExactMessageModel
 
@@ -63,7 +58,8 @@ def bench_bundle() -> tuple[Path, str]:
 
 def bench_rows(n: int) -> tuple[list[list[float]], list[list[list[float]]]]:
     """Real agent messages and their contexts from the demo run's paired corpus (cycled to `n`)."""
-    from training.collect import load_collection
+    # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
+    from translator.collection import load_collection
 
     pairs, _ = load_collection(DEMO / "pairs" / "continuous")
     sel = pairs.select(range(min(n, len(pairs))))
@@ -166,7 +162,7 @@ class RawConnection:
 async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: int, client_kind: str = "raw") -> dict:
     """`clients` keep-alive connections, each posting its next body as soon as the last is answered
     (`client_kind`: `raw` connections, or an aiohttp session)."""
-    import aiohttp
+    import aiohttp  # deferred: an optional dev dependency, only for the aiohttp client kind
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -228,6 +224,41 @@ async def load(url: str, bodies: list[bytes], clients: int, pid: int, warmup: in
     }  # fmt: skip
 
 
+def serve_and_load(args: argparse.Namespace, bundle: Path, bodies: list[bytes]) -> tuple[dict, dict]:
+    """Start `neuralese serve` on a free port, wait until it answers, run the clients; `(load results, /healthz)`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_dir_for(bundle, Path(tmp))
+        port = _free_port()
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--run", str(run), "--port", str(port), "--threads", str(args.threads),
+             "--batch-wait-ms", str(args.batch_wait_ms), "--workers", str(args.workers), "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            import httpx  # deferred: a dev dependency of this benchmark only
+
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None:
+                    sys.exit("server exited during start-up")
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    sys.exit("server did not start")
+                time.sleep(0.2)
+            res = asyncio.run(load(url, bodies, args.clients, proc.pid, args.warmup, args.client))
+            health = httpx.get(url + "/healthz").json()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return res, health
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=10_000)
@@ -250,36 +281,7 @@ def main() -> None:
                     "items": [{"message": messages[j], "context": colors[j]} for j in range(i * k, (i + 1) * k)]}).encode()
         for i in range(args.requests)
     ]  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        run = run_dir_for(bundle, Path(tmp))
-        port = _free_port()
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--run", str(run), "--port", str(port), "--threads", str(args.threads),
-             "--batch-wait-ms", str(args.batch_wait_ms), "--workers", str(args.workers), "--log-level", "warning"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            import httpx
-
-            deadline = time.monotonic() + 180
-            while True:
-                if proc.poll() is not None:
-                    sys.exit("server exited during start-up")
-                try:
-                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    sys.exit("server did not start")
-                time.sleep(0.2)
-            res = asyncio.run(load(url, bodies, args.clients, proc.pid, args.warmup, args.client))
-            health = httpx.get(url + "/healthz").json()
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    res, health = serve_and_load(args, bundle, bodies)
     lat = res.pop("latencies")
     n_msgs = args.requests * k
     row = {

@@ -1,21 +1,14 @@
 """Soak benchmark: the HTTP service under 32 concurrent clients for minutes, 10% of the requests bad.
 
-Target: over a long run no request ever gets a 5xx or
-a dropped connection, each bad request gets the 4xx its kind calls for, and the server's memory is
-flat. A real `neuralese serve` process is started on a free 127.0.0.1 port on RUN's translators;
-`--clients` keep-alive connections (`bench/serve.py`'s) each send their next request as soon as
-the last is answered, until `--seconds` have passed. One request in ten (`--bad`) is bad, its kind
-drawn evenly from `BAD`: malformed JSON, not UTF-8, an unknown, missing or mistyped field, a wrong
-dimension, NaN, deep nesting, too many items, a body over the size limit (each of the last on a
-connection of its own, as a client that the server may hang up on would). Good requests translate
-one message in context, drawn from RUN's paired corpus (random messages where it has none).
-Server RSS (the process and its children, psutil) is sampled every second; memory is flat when
-the end is within 5% of the middle.
+Target: no request ever gets a 5xx or a dropped connection, each bad request gets the 4xx its kind
+calls for, and the server's memory is flat (the end within 5% of the middle). A real `neuralese
+serve` process runs on RUN's translators; keep-alive clients (`bench/serve.py`'s) send requests
+until `--seconds` have passed. One request in ten (`--bad`) is bad, its kind drawn evenly from
+`BAD` (malformed JSON, not UTF-8, wrong fields, wrong dimension, NaN, deep nesting, too many items,
+an oversized body); good ones translate one message in context from RUN's paired corpus. Server
+RSS (with its children, psutil) is sampled every second. Writes `bench/results/soak.json`.
 
-Prints a summary and writes `bench/results/soak.json`.
-
-    .venv/bin/python bench/soak.py --run runs/demo [--seconds 600] [--clients 32] [--bad 0.1] [--channel continuous]
-"""
+    .venv/bin/python bench/soak.py --run runs/demo [--seconds 600] [--clients 32] [--bad 0.1] [--channel continuous]"""
 
 from __future__ import annotations
 
@@ -66,7 +59,8 @@ def good_rows(run: Path, kind: str, channel: dict[str, Any], n: int, rng: random
     """`n` items in context: messages from RUN/pairs/<kind> when the run has them, else random ones."""
     pairs = run / "pairs" / kind
     if pairs.is_dir():
-        from training.collect import load_collection
+        # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
+        from translator.collection import load_collection
 
         ds, _ = load_collection(pairs)
         sel = ds.select(range(min(n, len(ds))))

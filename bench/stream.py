@@ -1,19 +1,13 @@
 """Benchmark: the streaming CLI (`neuralese translate`) on a JSON Lines file of agent messages.
 
-Target (live translation issue): >= 5,000 lines/s on a 100,000-line file. The file holds real agent
-messages from the demo run's paired corpus (with their contexts unless `--no-context`); the CLI runs
-as its own process (start-up and bundle loading included) with `--input FILE` and stdout to a file.
-Also measured in-process: the streaming layer alone (read, parse, check, write one record per line;
-no translator call), to tell the CLI's own cost from the translator's.
-
-Two setups on the same file, side by side: one process with torch's threads (`--workers 1`), and
-`--workers N` worker processes with one torch thread each (default: one per core); their outputs
-must be byte-identical.
-
+Target: >= 5,000 lines/s on a 100,000-line file of real agent messages from the demo run's paired
+corpus (with their contexts unless `--no-context`). The CLI runs as its own process (start-up and
+loading included), once with torch's threads (`--workers 1`) and once with `--workers N` processes
+of one thread each; their outputs must be byte-identical. The streaming layer alone (parse, check,
+write; no translator) is also timed in-process, to tell the CLI's own cost from the translator's.
 Translator: as in `bench/serve.py`. Prints a markdown table and writes `bench/results/stream.json`.
 
-    .venv/bin/python bench/stream.py [--lines 100000] [--no-context] [--workers 2]
-"""
+    .venv/bin/python bench/stream.py [--lines 100000] [--no-context] [--workers 2]"""
 
 from __future__ import annotations
 
@@ -29,11 +23,11 @@ from pathlib import Path
 
 from serve import ROOT, SERVE, bench_bundle, bench_rows, machine, run_dir_for
 
+from translator.stream import parse_line
+
 
 def layer_only(path: Path, translator, n_sample: int = 20_000) -> float:
     """Lines/s of the streaming layer without the translator: parse and check each line, write a record."""
-    from translator.stream import parse_line
-
     lines = path.read_bytes().splitlines()[:n_sample]
     fake = {"translation": "dark blue", "divergence": 0.0123, "faithful": True,
             "alternatives": [{"translation": "blue", "divergence": 0.02}, {"translation": "navy", "divergence": 0.03}]}  # fmt: skip
@@ -99,6 +93,7 @@ def main() -> None:
                          "errors": errors, "in_order": in_order, "cli_summary": summary, "meets": args.lines / seconds >= 5000})  # fmt: skip
         same = all(o == outputs[0] for o in outputs)
 
+        # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
         from translator.api import Translator
 
         layer = layer_only(src, Translator.from_pretrained(bundle))

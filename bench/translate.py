@@ -27,13 +27,13 @@ from pathlib import Path
 
 import torch
 
-from training.collect import load_collection
 from training.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
 from translator.agents import Agents
 from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
+from translator.collection import load_collection
 from translator.english import EnglishModels
-from translator.matching import choose, divergence_loop
-from translator.message_model import ExactMessageModel
+from translator.matching import choose, divergence_loop, pointwise_divergence
+from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"context_free_msgs_per_s": 500.0, "in_context_msgs_per_s": 2000.0, "latency_p50_ms": 5.0}
@@ -111,9 +111,6 @@ def loop_translate(translator: BeliefTranslator, messages: torch.Tensor) -> tupl
 def exhaustive_in_context(translator: BeliefTranslator, messages: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
     """In-context divergence of the best of *all* candidates, each scored exactly by the listener
     (what the ranker's shortlist stands in for), `(N,)`."""
-    from translator.matching import pointwise_divergence
-    from translator.message_model import beliefs_from_log_probs, row_log_probs
-
     source = beliefs_from_log_probs(row_log_probs(translator.message_model, messages, colors))
     a, p = translator._cand_parts
     best = []
@@ -124,7 +121,7 @@ def exhaustive_in_context(translator: BeliefTranslator, messages: torch.Tensor, 
     return torch.stack(best)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default=str(ROOT / "runs" / "demo"))
     p.add_argument("--pairs", default=None, help="saved collection (default RUN/pairs/continuous)")
@@ -137,25 +134,22 @@ def main() -> None:
     p.add_argument("--loop-messages", type=int, default=3, help="messages translated by the per-candidate loop")
     p.add_argument("--exhaustive-messages", type=int, default=64, help="in-context messages checked against scoring every candidate")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "translate.json"))
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()  # other jobs on the machine skew every number here
-    run = Path(args.run)
-    pairs, _ = load_collection(args.pairs or run / "pairs" / "continuous")
+    return p.parse_args()
 
-    translator, build_s = load_translator(run, pairs, args.contexts, args.candidates)
-    n_cands, n_ctx = len(translator.candidates), len(translator.tables["contexts"])
-    # messages and contexts of the games held out of the build (the same split the build used)
-    _, held = split_pairs(
-        pairs, translator.training.get("build", {}).get("val_fraction", 0.1), translator.training.get("build", {}).get("seed", 0)
-    )
-    src = held if len(held) >= args.batch else pairs
-    messages = torch.tensor(src["message"][: args.batch], dtype=torch.float32)
-    colors = torch.tensor(src["colors"][: args.batch], dtype=torch.float32)
+
+def held_out_batch(translator: BeliefTranslator, pairs, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Messages and contexts of the games held out of the build (the same split the build used)."""
+    build = translator.training.get("build", {})
+    _, held = split_pairs(pairs, build.get("val_fraction", 0.1), build.get("seed", 0))
+    src = held if len(held) >= batch else pairs
+    return torch.tensor(src["message"][:batch], dtype=torch.float32), torch.tensor(src["colors"][:batch], dtype=torch.float32)
+
+
+def speeds(translator: BeliefTranslator, messages: torch.Tensor, colors: torch.Tensor, args: argparse.Namespace) -> dict:
+    """Throughput and single-message latency, context-free and in context, beside scoring every candidate exactly
+    (which the low-rank shortlist stands in for)."""
     n = len(messages)
-
     cf_rate, cf_times = best_rate(lambda: translator.to_english(messages), n, args.repeats)
-    # side by side: scoring every candidate exactly, which the low-rank shortlist stands in for
     every = BeliefTranslator(
         dataclasses.replace(translator.config, context_free_shortlist=0), translator.english, translator.message_model,
         translator.tables, translator.candidates, translator.training,
@@ -170,52 +164,42 @@ def main() -> None:
     lat_ic = latencies_ms(
         lambda i: translator.to_english(messages[i % n : i % n + 1], colors[i % n : i % n + 1]), args.latency_calls
     )
-
-    # the per-candidate loop on a few messages, checked against the vectorised answer
-    k = args.loop_messages
-    start = time.perf_counter()
-    loop_idx, loop_div = loop_translate(translator, messages[:k])
-    loop_s = time.perf_counter() - start
-    fast = translator.to_english(messages[:k])
-    loop_rate = k / loop_s
-    agree = [translator.candidates[i] for i in loop_idx.tolist()] == fast.translations
-    max_abs = (loop_div - fast.divergence).abs().max().item()
-
-    # in context: does the ranker's shortlist hold the best of all candidates (exact scoring of each)?
-    e = args.exhaustive_messages
-    plain = translator.to_english(messages[:e], colors[:e], prior=False).divergence
-    shortlist_exact = torch.isclose(plain, exhaustive_in_context(translator, messages[:e], colors[:e]), atol=1e-5).float().mean().item()
-
-    numbers = {
+    return {
         "context_free_msgs_per_s": cf_rate, "in_context_msgs_per_s": ic_rate,
         "latency_p50_ms": percentile(lat_cf, 0.5), "latency_p99_ms": percentile(lat_cf, 0.99),
         "in_context_latency_p50_ms": percentile(lat_ic, 0.5), "in_context_latency_p99_ms": percentile(lat_ic, 0.99),
         "exhaustive_context_free_msgs_per_s": every_rate, "exhaustive_latency_p50_ms": percentile(lat_every, 0.5),
         "shortlist_same_picks_share": same_picks, "shortlist_same_alternatives_share": same_alternatives,
-        "loop_msgs_per_s": loop_rate, "loop_messages": k, "loop_seconds": loop_s, "speedup_vs_loop": cf_rate / loop_rate,
-        "loop_agrees": agree, "loop_max_abs_divergence_diff": max_abs,
-        "in_context_shortlist_exact_share": shortlist_exact, "in_context_shortlist_checked": e,
         "context_free_batch_seconds": cf_times, "in_context_batch_seconds": ic_times,
     }  # fmt: skip
-    met = {
-        "context_free_msgs_per_s": cf_rate >= TARGETS["context_free_msgs_per_s"],
-        "in_context_msgs_per_s": ic_rate >= TARGETS["in_context_msgs_per_s"],
-        "latency_p50_ms": numbers["latency_p50_ms"] < TARGETS["latency_p50_ms"],
-    }
-    result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
-        "threads": args.threads, "torch": torch.__version__,
-        "candidates": n_cands, "contexts": n_ctx, "config": {k: v for k, v in vars(translator.config).items() if k not in ("channel", "thresholds")}, "batch": n, "repeats": args.repeats, "latency_calls": args.latency_calls,
-        "build_seconds": build_s if build_s is not None else translator.training.get("seconds"), "cached": build_s is None,
-        "load_average_before": load_before, "load_average_after": os.getloadavg(), "numbers": numbers, "targets": TARGETS, "targets_met": met,
-    }  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
+
+def checks(translator: BeliefTranslator, messages: torch.Tensor, colors: torch.Tensor, args: argparse.Namespace) -> dict:
+    """The per-candidate loop on a few messages against the vectorised answer, and whether the in-context
+    shortlist holds the best of all candidates (each scored exactly)."""
+    k = args.loop_messages
+    start = time.perf_counter()
+    loop_idx, loop_div = loop_translate(translator, messages[:k])
+    loop_s = time.perf_counter() - start
+    fast = translator.to_english(messages[:k])
+    e = args.exhaustive_messages
+    plain = translator.to_english(messages[:e], colors[:e], prior=False).divergence
+    shortlist_exact = torch.isclose(plain, exhaustive_in_context(translator, messages[:e], colors[:e]), atol=1e-5).float().mean().item()
+    return {
+        "loop_msgs_per_s": k / loop_s, "loop_messages": k, "loop_seconds": loop_s,
+        "loop_agrees": [translator.candidates[i] for i in loop_idx.tolist()] == fast.translations,
+        "loop_max_abs_divergence_diff": (loop_div - fast.divergence).abs().max().item(),
+        "in_context_shortlist_exact_share": shortlist_exact, "in_context_shortlist_checked": e,
+    }  # fmt: skip
+
+
+def print_table(translator: BeliefTranslator, numbers: dict, met: dict, n: int, threads: int, build_s: float | None) -> None:
+    cf_rate, ic_rate, every_rate = numbers["context_free_msgs_per_s"], numbers["in_context_msgs_per_s"], numbers["exhaustive_context_free_msgs_per_s"]
+    same_picks, same_alternatives = numbers["shortlist_same_picks_share"], numbers["shortlist_same_alternatives_share"]
+    loop_rate, k, e = numbers["loop_msgs_per_s"], numbers["loop_messages"], numbers["in_context_shortlist_checked"]
     print(
-        f"{n_cands} candidates, {n_ctx} contexts, criterion {translator.config.criterion}, batches of {n}, {args.threads} thread(s)"
-        + (f", built in {build_s:.0f} s" if build_s is not None else ", cached translator")
+        f"{len(translator.candidates)} candidates, {len(translator.tables['contexts'])} contexts, criterion {translator.config.criterion}, "
+        f"batches of {n}, {threads} thread(s)" + (f", built in {build_s:.0f} s" if build_s is not None else ", cached translator")
     )
     print("| what | measured | target | met |")
     print("|---|---|---|---|")
@@ -233,11 +217,44 @@ def main() -> None:
     print(
         f"| single message, in context | p50 {numbers['in_context_latency_p50_ms']:.2f} ms, p99 {numbers['in_context_latency_p99_ms']:.2f} ms | - | - |"
     )
-    print(f"| in context: shortlist of {translator.config.shortlist} holds the exhaustive best ({e} msgs) | {100 * shortlist_exact:.1f}% | - | - |")
+    print(f"| in context: shortlist of {translator.config.shortlist} holds the exhaustive best ({e} msgs) | "
+          f"{100 * numbers['in_context_shortlist_exact_share']:.1f}% | - | - |")
     print(
         f"| per-candidate loop, context-free ({k} msgs) | {loop_rate:.2f} msgs/s (vectorised {cf_rate / loop_rate:,.0f}x faster; "
-        f"same picks: {'yes' if agree else 'no'}, max |Δdiv| {max_abs:.1e}) | - | - |"
+        f"same picks: {'yes' if numbers['loop_agrees'] else 'no'}, max |Δdiv| {numbers['loop_max_abs_divergence_diff']:.1e}) | - | - |"
     )
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()  # other jobs on the machine skew every number here
+    run = Path(args.run)
+    pairs, _ = load_collection(args.pairs or run / "pairs" / "continuous")
+    translator, build_s = load_translator(run, pairs, args.contexts, args.candidates)
+    messages, colors = held_out_batch(translator, pairs, args.batch)
+    n = len(messages)
+    numbers = speeds(translator, messages, colors, args)
+    numbers.update(checks(translator, messages, colors, args))
+    numbers["speedup_vs_loop"] = numbers["context_free_msgs_per_s"] / numbers["loop_msgs_per_s"]
+    met = {
+        "context_free_msgs_per_s": numbers["context_free_msgs_per_s"] >= TARGETS["context_free_msgs_per_s"],
+        "in_context_msgs_per_s": numbers["in_context_msgs_per_s"] >= TARGETS["in_context_msgs_per_s"],
+        "latency_p50_ms": numbers["latency_p50_ms"] < TARGETS["latency_p50_ms"],
+    }
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
+        "threads": args.threads, "torch": torch.__version__,
+        "candidates": len(translator.candidates), "contexts": len(translator.tables["contexts"]),
+        "config": {k: v for k, v in vars(translator.config).items() if k not in ("channel", "thresholds")}, "batch": n,
+        "repeats": args.repeats, "latency_calls": args.latency_calls,
+        "build_seconds": build_s if build_s is not None else translator.training.get("seconds"), "cached": build_s is None,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(), "numbers": numbers, "targets": TARGETS, "targets_met": met,
+    }  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print_table(translator, numbers, met, n, args.threads, build_s)
 
 
 if __name__ == "__main__":

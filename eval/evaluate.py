@@ -9,20 +9,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.metrics import accuracy_report, expected_calibration_error, reliability
+from eval.language import analyse
+from eval.metrics import expected_calibration_error, reliability
 from eval.report import REPORT_FILES, format_table, write_report
+from eval.run_models import load_english
 from eval.translation import evaluate_translation
-from translator.bundle import BundleError, write_json
+from translator.accuracy import accuracy_report
+from translator.agents import Agents
+from translator.bundle import write_json
+from translator.collection import collect
 from translator.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.english import EnglishModels
 from translator.plays_db import format_plays, plays_report
-
-
-def load_english(run: str | Path) -> EnglishModels:
-    path = Path(run) / "english"
-    if not path.is_dir():
-        raise BundleError(f"{run}: no English bundle at {path} (train one with `neuralese train english --out {run}`)")
-    return EnglishModels.from_pretrained(path)
 
 
 def data_summary(path: str | Path, rounds: list[Round]) -> dict:
@@ -64,10 +62,6 @@ def evaluate_english(english: EnglishModels, rounds: list[Round]) -> dict:
 
 def evaluate_agents(run: str | Path, rounds: list[Round]) -> dict:
     """Self-play accuracy (R/R, channel noise on) and language metrics for every agents bundle in the run."""
-    from eval.language import analyse
-    from training.collect import collect
-    from translator.agents import Agents
-
     out = {}
     for bundle in sorted((Path(run) / "agents").glob("*/config.json")):
         agents = Agents.from_pretrained(bundle.parent)

@@ -6,6 +6,9 @@ import html
 import re
 from pathlib import Path
 
+import numpy as np
+from matplotlib.figure import Figure
+
 from eval.translation_report import (
     MISSING,
     fmt,
@@ -188,12 +191,10 @@ def _html(metrics: dict, gallery: list[dict] | None = None) -> str:
 
 
 def _plot_accuracy(metrics: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     rows = _rows(metrics)
     groups = ["all", *CONDITIONS]
-    fig, ax = plt.subplots(figsize=(8, 4.4))
+    fig = Figure(figsize=(8, 4.4))
+    ax = fig.subplots()
     width = 0.8 / len(rows)
     for i, (name, rep) in enumerate(rows):
         reps = [rep] + [rep["by_condition"].get(c, {"accuracy": np.nan, "ci95": [np.nan, np.nan]}) for c in CONDITIONS]
@@ -207,13 +208,11 @@ def _plot_accuracy(metrics: dict, path: Path) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(rows) + 1, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_calibration(metrics: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     for name, bins in metrics["human_listener"]["reliability"].items():
         ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=name)
@@ -223,7 +222,6 @@ def _plot_calibration(metrics: dict, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # what `write_report` may write into its directory
@@ -232,9 +230,6 @@ REPORT_FILES = ("report.md", "report.html", "accuracy.png", "calibration.png", "
 
 def write_report(metrics: dict, out: str | Path, gallery: list[dict] | None = None) -> None:
     """`report.md`, `report.html` and PNG plots in `out`; translation tables and plots when metrics has them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     out = Path(out)
     _plot_accuracy(metrics, out / "accuracy.png")
     _plot_calibration(metrics, out / "calibration.png")
@@ -247,20 +242,15 @@ def write_report(metrics: dict, out: str | Path, gallery: list[dict] | None = No
 
 def write_training_report(training: dict, out: Path) -> None:
     """`training.png` (validation curves of listener and speaker) and a markdown table beside the bundle."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     lh, sh = training["listener"]["history"], training["speaker"]["history"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    a, b = fig.subplots(1, 2)
     a.plot([h["epoch"] for h in lh], [h["val_accuracy"] for h in lh], marker="o")
     a.set(title="listener", xlabel="epoch", ylabel="validation accuracy")
     b.plot([h["epoch"] for h in sh], [h["val_perplexity"] for h in sh], marker="o", color="C1")
     b.set(title="speaker", xlabel="epoch", ylabel="validation perplexity")
     fig.tight_layout()
     fig.savefig(Path(out) / "training.png", dpi=110)
-    plt.close(fig)
     lines = ["# Training", "", "| model | epoch | train loss | validation | seconds |", "|---|---|---|---|---|"]
     for name, hist, key in (("listener", lh, "val_accuracy"), ("speaker", sh, "val_perplexity")):
         for h in hist:

@@ -1,34 +1,22 @@
 """Behaviour-preservation evaluation of translators (docs/method.md §6) on a corpus of unseen games.
 
-For every channel with translators in the run (`RUN/translators/CHANNEL/...`) the channel's agents
-play each evaluation round (the contexts and targets people had). Then, per translator:
+For every channel with translators in the run, the channel's agents play each evaluation round;
+then, per translator (names and metrics: docs/metrics.md):
 
-- **to_english (R→H)**: the agent's message is translated to English and an *evaluation* listener
-  (`RUN/eval_listener`, another architecture and seed than anything a translator consulted) picks
-  a colour from the translation. Accuracy = it picks the agent's target. Also: the consulted
-  listener's accuracy, BLEU/chrF against the person's utterance in the same round, distinct
-  translations per 1,000 messages, naturalness (the English speaker's mean per-token
-  log-likelihood of the translation in the round), and the fraction flagged faithful.
-- **to_neuralese (H→R)**: the person's utterance is translated to a message and the agents'
-  listener picks a colour. Accuracy = it picks the person's target.
-- **transplanted** (under each direction): the same, with each message (utterance) read in another
-  round's context, where recovering its own round's target is useless: agreement of the listeners'
-  picks instead of accuracy (`eval.transplant`).
-- **belief_kl**: over fresh contexts sampled from the game (none seen in training), the mean
-  KL(message's belief ‖ translation's belief), exact message beliefs against the consulted
-  listener's beliefs: the paper's belief evaluation.
+- to_english (R→H): the message's translation is read by the evaluation listener (the judge,
+  `RUN/eval_listener`, consulted by no translator); accuracy = it picks the agent's target. Also
+  BLEU/chrF, distinct translations, naturalness and the share flagged faithful.
+- to_neuralese (H→R): the person's utterance, translated, is read by the agents' listener.
+- transplanted: the same in another round's context, scored by agreement (`eval.transplant`).
+- belief_kl: mean KL(message belief ‖ translation belief) over freshly sampled contexts.
 
-Translator names: `belief` (in context), `belief_context_free`, `direct`, `seq2seq_cooccurrence`,
-`seq2seq_belief` (in context), `random`; `belief_no_prior` and `belief_context_free_no_prior` are
-the belief translator without its naturalness prior (to English only), to show what the prior does;
-`seq2seq_*_greedy` is the seq2seq generator's own greedy output in context, without the listener's
-n-best reranking (to English only), to show what the reranking does. `message_blind` never reads
-the source: it describes the round's target (or sends the agents' own message for it), which is
-what recovering the target alone scores (`eval.blind`).
-"""
+Baselines scored the same way: `random`, and `message_blind`, which never reads the source and
+only describes the round's target (`eval.blind`); ablations: `*_no_prior` (no naturalness prior),
+`seq2seq_*_greedy` (no n-best reranking). Scoring runs in worker processes, one unit each."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,12 +32,21 @@ from datasets import Dataset
 from sacrebleu.metrics import BLEU, CHRF
 from tqdm.auto import tqdm
 
+from eval.blind import MessageBlind
 from eval.gallery import gallery
-from eval.metrics import accuracy_report
+from eval.run_models import eval_listener_dir, load_english, load_eval_listener
 from eval.transplant import Transplant
-from translator.bundle import BundleError
+from translator.accuracy import accuracy_report
+from translator.agents import Agents
+from translator.baselines import DirectTranslator, RandomTranslator
+from translator.belief_translator import BeliefTranslator
+from translator.collection import collect
+from translator.context_sampling import sample_contexts
 from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs
+from translator.prerank import BilinearRanker
+from translator.reranked_seq2seq import RerankedSeq2Seq
+from translator.seq2seq import Seq2SeqTranslator
 from translator.translations import Translations
 
 NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
@@ -71,8 +68,7 @@ class Translate:
 # Translator families: the bundle directory each is loaded from, most costly first.
 FAMILIES = ("seq2seq_belief", "seq2seq_cooccurrence", "belief", "direct")
 # Families evaluated together in one process: they share many translations, and so the cache of
-# `RoundScores`. On the demo, one unit per family took the evaluation from 348 s (one per channel)
-# to 397 s; splitting only the slowest channel's seq2seq models from the rest balances the workers.
+# `RoundScores`; the seq2seq models apart from the rest balance the workers (docs/decisions.md).
 UNITS = (("seq2seq_belief", "seq2seq_cooccurrence"), ("belief", "direct"))
 
 
@@ -98,11 +94,6 @@ def load_translators(channel_dir: Path, only: Sequence[str] | None = None) -> di
 def _belief(path: Path) -> dict[str, Translate]:
     """Belief matching in context and context-free, each also without the naturalness prior, and
     the random and message-blind baselines over the same candidates."""
-    from eval.blind import MessageBlind
-    from translator.baselines import RandomTranslator
-    from translator.belief_translator import BeliefTranslator
-    from translator.prerank import BilinearRanker
-
     b = BeliefTranslator.from_pretrained(path)
     rnd = RandomTranslator(b.candidates, b.tables["messages"], b.channel, seed=0)
     ranker = BilinearRanker(b.tables["cand_beliefs"], b.english.encode_colors(b.tables["contexts"]),
@@ -120,8 +111,6 @@ def _belief(path: Path) -> dict[str, Translate]:
 
 
 def _direct(path: Path) -> dict[str, Translate]:
-    from translator.baselines import DirectTranslator
-
     d = DirectTranslator.from_pretrained(path)
     return {"direct": Translate(lambda m, c: d.to_english(m), lambda t, c: d.to_neuralese(t))}
 
@@ -130,9 +119,6 @@ def _seq2seq(path: Path) -> dict[str, Translate]:
     """In context (named for the directory, e.g. `seq2seq_belief`); `..._greedy`, the generator's
     greedy output in context (when the bundle reranks n-best hypotheses); `..._context_free` (when
     the models were trained to do without the colours)."""
-    from translator.reranked_seq2seq import RerankedSeq2Seq
-    from translator.seq2seq import Seq2SeqTranslator
-
     neu = Seq2SeqTranslator.from_pretrained(path / "to_neuralese") if (path / "to_neuralese" / "config.json").is_file() else None
     neu_free = neu if neu is not None and neu.context_free else None
     to_neu = wrap(neu.translate) if neu else None
@@ -245,8 +231,6 @@ def to_neuralese_metrics(t: Translations, ds: dict, agents, colors: torch.Tensor
 @torch.no_grad()
 def belief_kl(messages: torch.Tensor, texts: list[str], model: ExactMessageModel, english: EnglishModels, seed: int = 0) -> float:
     """Mean KL(message belief ‖ translation belief) over fresh contexts (uniformly weighted)."""
-    from training.agents import sample_contexts
-
     g = torch.Generator().manual_seed(10_000 + seed)  # away from the seeds training samples with
     contexts = sample_contexts(KL_CONTEXTS, g)["colors"]
     rows = torch.randperm(len(messages), generator=g)[:KL_MESSAGES]
@@ -342,20 +326,6 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     return out, gallery(r.ds, agents, shown, r.transplant)
 
 
-def eval_listener_dir(run: Path) -> Path:
-    """Where the run's evaluation listener is; `BundleError` naming the command that trains it."""
-    path = run / "eval_listener"
-    if not (path / "config.json").is_file():
-        raise BundleError(f"{run}: no evaluation listener at {path} (train one with `neuralese train eval-listener --out {run}`)")
-    return path
-
-
-def load_eval_listener(run: Path):
-    from translator.cnn_listener import EvaluationListener
-
-    return EvaluationListener.from_pretrained(eval_listener_dir(run))
-
-
 def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Callable[[], None] | None = None) -> tuple[dict, list[dict]]:
     """`{"<channel>": {"<translator>": {...}}}` for every translator directory of the run, and the gallery.
 
@@ -412,10 +382,6 @@ def _unit_cost(unit: tuple[int, Path, Sequence[str]]) -> tuple:
 
 def evaluate_unit(run: Path, channel_dir: Path, unit: Sequence[str], rounds) -> tuple[dict, list[dict]]:
     """Some translator families of one channel, scored in a process of their own."""
-    from eval.evaluate import load_english
-    from training.collect import collect
-    from translator.agents import Agents
-
     with torch.inference_mode():
         agents = Agents.from_pretrained(run / "agents" / _channel_kind(channel_dir))
         ds = collect(agents, rounds)
@@ -454,8 +420,6 @@ def _merge_rows(channel: str, same: Sequence[dict]) -> dict:
 
 def _channel_kind(channel_dir: Path) -> str:
     """The agents' channel kind a channel directory translates (its name may be e.g. continuous_learned)."""
-    import json
-
     for config in sorted(channel_dir.glob("*/config.json")) + sorted(channel_dir.glob("*/*/config.json")):
         data = json.loads(config.read_text())
         channel = data.get("config", {}).get("channel")

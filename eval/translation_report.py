@@ -13,6 +13,9 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+from matplotlib.figure import Figure
+
 from translator.corpus import CONDITIONS
 
 # Preferred row order; translators not listed here follow in the order the metrics give them.
@@ -151,15 +154,10 @@ def _bar_stats(rep: dict | None) -> tuple[float, float, float]:
 
 def plot_translation(translation: dict, path: str | Path) -> None:
     """R→H accuracy per channel (one panel each): grouped bars by translator and condition, 95% CI, chance line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     channels = list(translation) or ["(none)"]
     groups = ["all", *CONDITIONS]
-    fig, axes = plt.subplots(1, len(channels), figsize=(max(5.0, 4.6 * len(channels)), 4.2), sharey=True, squeeze=False)
+    fig = Figure(figsize=(max(5.0, 4.6 * len(channels)), 4.2))
+    axes = fig.subplots(1, len(channels), sharey=True, squeeze=False)
     for ax, channel in zip(axes[0], channels):
         by_translator = translation.get(channel, {})
         names = ordered_translators(by_translator)
@@ -185,19 +183,14 @@ def plot_translation(translation: dict, path: str | Path) -> None:
         fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False, ncol=len(labels))
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_belief_kl(translation: dict, path: str | Path) -> None:
     """Belief KL: one panel per channel, a bar per translator (same colour in every panel); null values left out."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     channels = list(translation) or ["(none)"]
     every = ordered_translators(dict.fromkeys(t for c in translation for t in translation[c]))
-    fig, axes = plt.subplots(1, len(channels), figsize=(max(5.0, 3.6 * len(channels)), 3.8), sharey=True, squeeze=False)
+    fig = Figure(figsize=(max(5.0, 3.6 * len(channels)), 3.8))
+    axes = fig.subplots(1, len(channels), sharey=True, squeeze=False)
     for ax, channel in zip(axes[0], channels):
         by_t = translation.get(channel, {})
         kl = [(n, (by_t[n] or {}).get("belief_kl")) for n in ordered_translators(by_t)]
@@ -213,7 +206,6 @@ def plot_belief_kl(translation: dict, path: str | Path) -> None:
     axes[0][0].set_ylabel("belief KL (lower is better)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 GALLERY_CSS = """

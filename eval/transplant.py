@@ -1,21 +1,17 @@
 """Transplanted contexts: each message (and each utterance) read in another round's context.
 
-In its own round, a translation can be right by recovering the agent's target and describing it,
-without carrying what the message says (the message-blind baseline, `eval.blind`, does exactly
-that). Read in a context taken from another round, the message's original target means nothing:
-what is left is what the message says about colours. Round `i`'s source is read in the context of
-round `perm[i]`, a seeded random cycle through the file's rounds (so no round keeps its own):
+In its own round a translation can be right by recovering the agent's target and describing it,
+without carrying what the message says (`eval.blind` does exactly that). Read in another round's
+context (round `i` in that of `perm[i]`, a seeded random cycle, so no round keeps its own), the
+original target means nothing and what is left is what the message says about colours:
 
 - R→H agreement: the evaluation listener's pick from the translation equals the agent listener's
   pick from the message, both in the transplanted context;
 - H→R agreement: the agent listener's pick from the translated message equals the evaluation
-  listener's pick from the person's utterance (`consulted_agreement`: the English listener `H_l`
-  the translators consult, an optimistic reference).
+  listener's pick from the utterance (`consulted_agreement`: with `H_l`, an optimistic reference).
 
-In-context translators translate in the transplanted context (as live use would); context-free
-ones give the same translation anywhere. Conditions are the transplanted contexts'; intervals
-resample the games of the source rounds.
-"""
+In-context translators translate in the transplanted context; context-free ones are unchanged.
+Conditions are the transplanted contexts'; intervals resample the games of the source rounds."""
 
 from __future__ import annotations
 
@@ -24,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from eval.metrics import agreement_report
+from translator.accuracy import agreement_report
 from translator.english import EnglishModels
 
 SEED = 0

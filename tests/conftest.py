@@ -129,7 +129,7 @@ def tiny_agents(game_slice):
 @pytest.fixture(scope="session")
 def tiny_pairs(tiny_agents, game_slice):
     """The agents' paired corpus (a collection) on the English bundle's 40 training games."""
-    from training.collect import collect
+    from translator.collection import collect
     from translator.corpus import load_rounds
 
     return collect(tiny_agents, load_rounds(game_slice(*TRAIN_GAMES)))

@@ -97,8 +97,11 @@ def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
 
 def test_cli_offers_the_library_listener_kinds():
     from translator.agents import LISTENER_KINDS
-    from translator.cli import LISTENERS
+    from translator.cli import build_parser
 
+    agents = build_parser(("train", "agents"))._subparsers._group_actions[0].choices["train"]
+    agents = agents._subparsers._group_actions[0].choices["agents"]
+    LISTENERS = next(a.choices for a in agents._actions if a.dest == "listener")
     assert LISTENERS == LISTENER_KINDS
 
 
@@ -136,8 +139,8 @@ def test_bayes_self_play_learns_fast_and_resumes(small_rounds, tmp_path):
 
 
 def test_cli_trains_a_single_symbol_gumbel_pair_with_a_bayes_listener(game_slice, tmp_path, capsys):
-    from training.collect import collect
     from translator.cli import main
+    from translator.collection import collect
     from translator.corpus import load_rounds
 
     main(["train", "agents", "--channel", "gumbel", "--listener", "bayes", "--max-len", "1", "--temperature", "2",

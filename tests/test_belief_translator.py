@@ -308,7 +308,7 @@ def test_messages_unlike_the_agents_are_flagged_more_than_genuine_ones(tiny_beli
 
 def _fresh(agents, game_slice) -> tuple[torch.Tensor, torch.Tensor]:
     """200 genuine messages and their contexts from games neither the build nor its calibration saw."""
-    from training.collect import collect
+    from translator.collection import collect
     from translator.corpus import load_rounds
 
     fresh = collect(agents, load_rounds(game_slice(48, 56)), seed=1)

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from training.collect import load_collection
 from translator.cli import main
+from translator.collection import load_collection
 from translator.corpus import load_rounds
 
 COLUMNS = {

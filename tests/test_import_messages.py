@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.collect import collect, load_collection
 from training.import_messages import MAX_LINE_BYTES, features, import_messages, read_messages
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from translator.agents import Agents
 from translator.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
+from translator.collection import collect, load_collection
 from translator.corpus import CorpusError, load_rounds
 
 torch.set_num_threads(1)

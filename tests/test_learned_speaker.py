@@ -10,12 +10,14 @@ import pytest
 import torch
 from datasets import Dataset
 
-from training.agents import AgentTrainArgs, sample_contexts, train_agents
-from training.collect import collect
-from training.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_message_model, split_by_game
+from training.agents import AgentTrainArgs, train_agents
+from training.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_message_model
 from translator.bundle import BundleError
 from translator.channels import ChannelConfig
+from translator.collection import collect
+from translator.context_sampling import sample_contexts
 from translator.corpus import load_rounds
+from translator.game_split import split_by_game
 from translator.learned_speaker import LearnedMessageModel
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 

@@ -1,4 +1,4 @@
-"""`eval.metrics`: bootstrap intervals, per-condition accuracy, calibration error."""
+"""`translator.accuracy` and `eval.metrics`: bootstrap intervals, per-condition accuracy, calibration error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from eval.metrics import accuracy_report, agreement_report, bootstrap_ci, expected_calibration_error, reliability
+from eval.metrics import expected_calibration_error, reliability
+from translator.accuracy import accuracy_report, agreement_report, bootstrap_ci
 
 
 def width(ci: list[float]) -> float:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval.metrics import accuracy_report, agreement_report
 from eval.report import format_table, write_report
 from eval.translation_report import COLUMNS, gallery_html, hsl_css, translation_markdown
+from translator.accuracy import accuracy_report, agreement_report
 from translator.corpus import CONDITIONS
 
 N = 60

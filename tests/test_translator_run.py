@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from eval.translation import NAMES, evaluate_translation, load_translators
-from training.collect import save_collection
 from training.seq2seq import Seq2SeqTrainArgs
 from training.translator_run import PAIR_FILE, PAIR_KIND, TranslatorRunArgs, belief_matched_pairs, train_translator
 from training.translators import BeliefBuildArgs
 from translator.belief_translator import BeliefTranslator
 from translator.bundle import check_header, read_json
+from translator.collection import save_collection
 from translator.corpus import load_rounds
 from translator.learned_speaker import LearnedMessageModel
 

@@ -167,7 +167,7 @@ def test_message_blind_sends_the_agents_own_message(tiny_belief_translator, tiny
 def test_a_channel_evaluation_reports_both_and_the_blind_baseline_loses_transplanted(
         tiny_belief_translator, tiny_agents, english_models, game_slice, tmp_path):  # fmt: skip
     from eval.translation import evaluate_channel
-    from training.collect import collect
+    from translator.collection import collect
     from translator.corpus import load_rounds
 
     tiny_belief_translator.save_pretrained(tmp_path / "continuous" / "belief")

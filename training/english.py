@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from training.calibration import calibrate
 from training.loop import FitResult, fit
+from translator.cli_types import int_in, non_negative_int, positive_int
 from translator.corpus import Round, split_games, to_dataset
 from translator.english import EnglishModels
 from translator.listener import EnglishListener, ListenerConfig
@@ -30,16 +31,18 @@ from translator.tokenizer import PAD, Tokenizer, pad_batch
 
 @dataclass
 class EnglishTrainArgs:
-    seed: int = 0
-    vocab_size: int = 1000
+    seed: int = field(default=0, metadata={"help": "random seed: fixes the whole run", "type": non_negative_int})
+    vocab_size: int = field(default=1000, metadata={"help": "SentencePiece vocabulary size", "type": int_in(8)})
     max_len: int = 48
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata={"help": "rounds per batch", "type": positive_int})
     lr: float = 2e-3
-    listener_epochs: int = 10  # the cosine schedule spans these; early stopping may end sooner
-    speaker_epochs: int = 6
+    # the cosine schedule spans the epochs; early stopping may end sooner
+    listener_epochs: int = field(default=10, metadata={"help": "listener epochs; cosine schedule, early stopping", "type": positive_int})
+    speaker_epochs: int = field(default=6, metadata={"help": "speaker epochs; cosine schedule, early stopping", "type": positive_int})
     patience: int = 3
     val_fraction: float = 0.1  # of training games, when no validation file is given
-    max_steps: int | None = None  # cap per model, for quick tests
+    max_steps: int | None = field(default=None, metadata={"help": "stop each model after this many steps (quick runs)",
+                                                          "type": positive_int})
 
 
 def english_dataset(rounds: list[Round], tokenizer: Tokenizer, max_len: int):

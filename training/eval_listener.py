@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Sampler
 from training.calibration import fit_temperature
 from training.english import batches, collate, english_dataset, listener_logits, listener_loss
 from training.loop import fit
+from translator.cli_types import float_in, non_negative_int, positive_int
 from translator.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
 from translator.corpus import Round, split_games
 from translator.tokenizer import Tokenizer
@@ -35,7 +36,7 @@ from translator.tokenizer import Tokenizer
 
 @dataclass
 class EvalListenerArgs:
-    seed: int = 1  # the English models use 0
+    seed: int = field(default=1, metadata={"help": "random seed (not the English listener's, which is 0)", "type": non_negative_int})
     max_len: int = 48
     embed_dim: int = 128
     kernel_sizes: list[int] = field(default_factory=lambda: [1, 2, 3])  # utterances average 4 pieces
@@ -44,13 +45,17 @@ class EvalListenerArgs:
     dropout: float = 0.3
     batch_size: int = 128
     lr: float = 3e-3
-    epochs: int = 8  # the cosine schedule spans these; early stopping may end sooner
+    # the cosine schedule spans the epochs; early stopping may end sooner
+    epochs: int = field(default=8, metadata={"help": "epochs (early stopping)", "type": positive_int})
     patience: int = 3
     val_fraction: float = 0.1  # of training games
-    max_steps: int | None = None  # cap, for quick tests
-    games_fraction: float | None = None  # train on this share of the training games (whole games); None: all
-    games_seed: int = 0  # the split's seed
-    games_part: str = "held"  # "held": the `games_fraction` split_games holds out; "rest": the other games
+    max_steps: int | None = field(default=None, metadata={"help": "cap on optimiser steps (quick runs)", "type": positive_int})
+    games_fraction: float | None = field(default=None, metadata={
+        "help": "train on about this share of the training games only (whole games, split with --games-seed); default: all",
+        "type": float_in(0, 1, low_open=True), "metavar": "F"})
+    games_seed: int = field(default=0, metadata={"help": "seed of that split", "type": non_negative_int})
+    games_part: str = field(default="held", metadata={
+        "help": "'held': the F share of the split; 'rest': the other games", "choices": ("held", "rest")})
 
     def __post_init__(self):
         if self.games_fraction is not None and not 0 < self.games_fraction < 1:

@@ -1,29 +1,14 @@
 """Import the messages of agents built elsewhere (a JSON Lines file) as a collected corpus.
 
 The file holds one round per line: the context, the speaker's target and the message (schema,
-examples and defaults: `docs/message_schema.md`). The result has exactly the columns and types
-that `training.collect.collect` writes, so the rest of the system (fitting a
-`LearnedMessageModel`, translation, evaluation) treats it like a collection of our own agents.
-What a user cannot know is filled with documented defaults:
+examples and the defaults of every column: `docs/message_schema.md`). The result has exactly the
+columns and types `translator.collection.collect` writes (`features`), so the rest of the system
+(a `LearnedMessageModel`, translation, evaluation) treats it like a collection of our own agents.
+What a user cannot know gets a documented default: each line its own game, the condition derived
+from the colours (`derive_conditions`), unknown choices and clicks -1, the message log-probability
+NaN, discrete messages padded with EOS.
 
-    column             from the file (field)       default when absent
-    round_id           round_id                    "<game_id>/<k>", k = 1, 2, ... within the game
-    game_id            game_id                     "line-<n>": each line its own game
-    condition          condition                   derived from the colours (CIEDE2000, θ = 20)
-    colors             colors (required)
-    speaker_order      speaker_order               [0, 1, 2]
-    target             target (required)
-    message            message (required)          discrete: padded with EOS (0) to max_len
-    message_length     -                           continuous: dim; discrete: symbols up to the first EOS
-    message_log_prob   -                           NaN (the foreign speaker's own value is unknown)
-    agent_choice       agent_choice                -1 (unknown)
-    agent_correct      -                           agent_choice == target (False when unknown)
-    utterance          utterance                   ""
-    human_click        human_click                 -1 (unknown)
-    human_outcome      -                           human_click == target (False when unknown)
-
-Every problem raises `CorpusError` naming the file, the line number and the field.
-"""
+Every problem raises `CorpusError` naming the file, the line number and the field."""
 
 from __future__ import annotations
 
@@ -41,8 +26,10 @@ try:  # datasets >= 4
 except ImportError:  # datasets 3: Sequence of a Value is a list column
     from datasets import Sequence as List
 
-from training.collect import save_collection
 from translator.channels import EOS, MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig, canonical_symbols, message_lengths
+from translator.collection import save_collection
+from translator.color_difference import color_distance
+from translator.context_sampling import THETA
 from translator.corpus import CONDITIONS, CorpusError
 
 FORMAT = "neuralese.messages.jsonl/1"
@@ -52,11 +39,10 @@ UNKNOWN = -1  # agent_choice / human_click not given
 DISCRETE_KIND = "gumbel"  # the kind given to an inferred discrete channel (any discrete kind reads the same)
 _RANGES = (("hue", 0.0, 360.0), ("saturation", 0.0, 100.0), ("lightness", 0.0, 100.0))
 MAX_LINE_BYTES = 1 << 22  # 4 MiB: a round, even with a 4,096-number message and a big `meta`, is far smaller
-THETA = 20.0  # CIEDE2000 threshold of the corpus conditions (Monroe et al. 2017)
 
 
 def features(discrete: bool) -> Features:
-    """The column types `training.collect.collect` writes (message ids int64, vectors float64)."""
+    """The column types `translator.collection.collect` writes (message ids int64, vectors float64)."""
     return Features({
         "round_id": Value("string"),
         "game_id": Value("string"),
@@ -277,8 +263,6 @@ def derive_conditions(colors: torch.Tensor, targets: torch.Tensor) -> list[str]:
     far: every pair at least θ apart; close: every pair closer than θ; otherwise split. Agrees
     with the labels of `data/colors_in_context/train.csv` on 99.9% of its rounds.
     """
-    from training.agents import color_distance
-
     idx = torch.arange(len(targets))
     t, a, b = colors[idx, targets], colors[idx, (targets + 1) % 3], colors[idx, (targets + 2) % 3]
     d = torch.stack([color_distance(t, a), color_distance(t, b), color_distance(a, b)], -1)

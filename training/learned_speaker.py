@@ -1,8 +1,8 @@
 """Fit `p(m | c, x)` of agents known only through a collected corpus (`LearnedMessageModel`).
 
-The corpus is a collection (`training.collect`, or `training.import_messages` for agents built
+The corpus is a collection (`translator.collection`, or `training.import_messages` for agents built
 elsewhere): columns `colors` (listener order), `target`, `message` and `game_id`. Whole games are
-held out for validation (10% by default, the same split as `translator.corpus.split_games`); the
+held out for validation (10% by default, `translator.game_split.split_by_game`); the
 model is trained by maximum likelihood with early stopping on the validation NLL
 (`training.loop.fit`, so it runs under `accelerate` on a CPU or GPUs alike).
 
@@ -16,10 +16,11 @@ our own agents); the numbers are in `translator/learned_speaker.py`'s docstring.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -28,11 +29,14 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, TensorDataset
 
 from training.loop import fit
+from translator.agents import Agents
 from translator.channels import ChannelConfig, check_message
-from translator.corpus import split_games
+from translator.collection import collect
+from translator.corpus import load_rounds
+from translator.game_split import split_by_game
 from translator.inputs import check_colors, check_targets
 from translator.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
-from translator.message_model import beliefs_from_log_probs, row_log_probs
+from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
 REQUIRED_COLUMNS = ("colors", "target", "message", "game_id")
 
@@ -54,15 +58,6 @@ class LearnedSpeakerArgs:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
             raise ValueError("batch_size, max_epochs and patience must be >= 1")
-
-
-def split_by_game(game_ids: list[str], fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Row indices `(rest, held_out)` with about `fraction` of the games held out (as `split_games`)."""
-    rows = [SimpleNamespace(game_id=g, index=i) for i, g in enumerate(game_ids)]
-    if len({r.game_id for r in rows}) < 2:
-        raise ValueError("corpus: validation holds out whole games, so the corpus needs at least 2 distinct game_id values")
-    rest, held = split_games(rows, fraction, seed=seed)  # type: ignore[arg-type]
-    return [r.index for r in rest], [r.index for r in held]
 
 
 def corpus_tensors(dataset, channel: ChannelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -152,7 +147,7 @@ def fit_message_model(
     accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     start = time.perf_counter()
     colors, targets, messages = corpus_tensors(dataset, channel)
-    train_idx, val_idx = split_by_game([str(g) for g in dataset["game_id"]], args.val_fraction, seed=args.seed)
+    train_idx, val_idx = split_by_game([str(g) for g in dataset["game_id"]], args.val_fraction, seed=args.seed, what="corpus")
     tr = [t[train_idx] for t in (colors, targets, messages)]
     va = [t[val_idx] for t in (colors, targets, messages)]
 
@@ -223,11 +218,6 @@ def measure_against_exact(agents_dir: str, data: str = "data/colors_in_context/t
     """Collect our own agents' messages on `data`, fit a model on all but `held_out` of the games and
     compare its beliefs with the exact ones on the held-out rounds (the numbers in the docstring of
     `translator/learned_speaker.py`)."""
-    from training.collect import collect
-    from translator.agents import Agents
-    from translator.corpus import load_rounds
-    from translator.message_model import ExactMessageModel
-
     agents = Agents.from_pretrained(agents_dir)
     ds = collect(agents, load_rounds(data))
     rest, held = split_by_game([str(g) for g in ds["game_id"]], held_out, seed=0)  # fixed: the same rounds for every seed
@@ -246,9 +236,6 @@ def measure_against_exact(agents_dir: str, data: str = "data/colors_in_context/t
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
-
     parser = argparse.ArgumentParser(description="How close do learned beliefs come to exact ones for our own agents?")
     parser.add_argument("agents", nargs="+", help="agents bundles, e.g. runs/demo/agents/continuous")
     parser.add_argument("--data", default="data/colors_in_context/train.csv")

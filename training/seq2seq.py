@@ -1,17 +1,13 @@
 """Train a sequence-to-sequence translator (`translator.seq2seq`) on parallel pairs.
 
 Pairs are `(message, utterance[, colours])` rows: the co-occurrence pairs of a collection (agents
-and people playing the same rounds, `training.collect`) or belief-matched pairs. Validation (early
+and people playing the same rounds, `translator.collection`) or belief-matched pairs. Validation (early
 stopping) uses whole held-out *training* games by default (`val_fraction` of the games in
 `Pairs.game_ids`), so the dev games stay untouched for reporting; pass `val` to use other pairs.
 
 Batches are grouped by length (shuffled chunks sorted by utterance length): most utterances are a
-few tokens and a few run to dozens, so random batches would be mostly padding.
-
-Defaults (measured once, one CPU thread on a shared 2-core machine): `to_english` on the continuous
-agents' collection of train.csv (14,092 training pairs, 1,589 validation pairs from 10% of the
-games), in context, 6 epochs took 113 s and reached a validation loss of 3.087 nats per token
-(perplexity 21.9). Dropout 0.1 / 0.2 and a smaller learning rate were worse within that budget.
+few tokens and a few run to dozens, so random batches would be mostly padding. How the defaults
+were chosen: docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from training.loop import fit
 from translator.channels import ChannelConfig, check_message
+from translator.game_split import split_by_game
 from translator.inputs import check_colors
 from translator.message_model import MessageModel
 from translator.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
@@ -83,20 +80,15 @@ class Pairs:
         )
 
     def split_games(self, fraction: float, seed: int = 0) -> tuple[Pairs, Pairs]:
-        """`(rest, held_out)`: about `fraction` of the games held out whole (as `corpus.split_games`)."""
+        """`(rest, held_out)`: about `fraction` of the games held out whole (`split_by_game`)."""
         if self.game_ids is None:
             raise ValueError("pairs: no game ids to hold out whole games for validation; give validation pairs")
-        games = sorted(set(self.game_ids))
-        if len(games) < 2:
-            raise ValueError(f"cannot hold out games for validation from {len(games)} game(s); give validation pairs")
-        perm = torch.randperm(len(games), generator=torch.Generator().manual_seed(seed)).tolist()
-        held = {games[i] for i in perm[: max(1, round(fraction * len(games)))]}
-        inside = [g in held for g in self.game_ids]
-        return self.subset([i for i, h in enumerate(inside) if not h]), self.subset([i for i, h in enumerate(inside) if h])
+        rest, held = split_by_game(self.game_ids, fraction, seed, what="pairs")
+        return self.subset(rest), self.subset(held)
 
     @classmethod
     def from_collection(cls, ds) -> Pairs:
-        """Pairs `(message, utterance, colours, game)` of a collected corpus (`training.collect`)."""
+        """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.collection`)."""
         cols = ds.select_columns(["message", "colors"]).with_format("torch")[:]
         return cls(cols["message"], list(ds["utterance"]), cols["colors"].float(), list(ds["game_id"]))
 

@@ -20,40 +20,44 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from training.collect import load_collection
+from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from translator.agents import Agents
 from translator.atomic import atomic_bundle_dir
 from translator.belief_translator import BeliefTranslator
 from translator.bundle import write_config
 from translator.channels import ChannelConfig
+from translator.cli_types import non_negative_int
+from translator.collection import load_collection
 from translator.english import EnglishModels
-from translator.message_model import MessageModel
+from translator.message_model import ExactMessageModel, MessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
 from translator.run_layout import translator_dir
-from translator.seq2seq import Seq2SeqConfig
+from translator.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
-DIRECTIONS = ("to_english", "to_neuralese")
+MESSAGE_MODELS = ("auto", "exact", "learned")  # auto: exact when the agents bundle exists
 PAIR_FILE = "translator.json"  # the header of a seq2seq pair directory
 PAIR_KIND = "neuralese.seq2seq_pair"
 
 
 @dataclass
 class TranslatorRunArgs:
-    kind: str = "belief"
-    name: str | None = None  # channel directory name; default: the collection's channel
-    message_model: str = "auto"  # exact (needs the agents bundle), learned, or auto (exact when the agents exist)
-    seed: int = 0
+    kind: str = field(default="belief", metadata={"help": "which translator", "choices": KINDS})
+    name: str | None = field(default=None, metadata={
+        "help": "channel directory name (default: the corpus's channel kind)", "metavar": "CHANNEL"})
+    message_model: str = field(default="auto", metadata={
+        "help": "p(m | c, x) for beliefs: exact from the agents bundle, or learned from the pairs alone ('bring your own "
+        "agents'); auto = exact when the corpus names an agents bundle", "choices": MESSAGE_MODELS})
+    seed: int = field(default=0, metadata={"help": "random seed", "type": non_negative_int})
     belief: BeliefBuildArgs = field(default_factory=BeliefBuildArgs)
-    seq2seq_source: str = "cooccurrence"
+    seq2seq_source: str = field(default="cooccurrence", metadata={
+        "help": "seq2seq training pairs: co-occurrence in the same rounds, or belief-matched (needs --kind belief first)",
+        "choices": SEQ2SEQ_SOURCES, "flag": "--source"})
     seq2seq: Seq2SeqTrainArgs = field(default_factory=Seq2SeqTrainArgs)  # English → neuralese
-    # Neuralese → English reads beliefs and learns from more, smaller steps: on held-out training
-    # games (belief-matched pairs, continuous agents) 12 epochs of 32 pairs took the consulted
-    # listener to 0.915 of targets, against 0.871 for 8 epochs of 32 and 0.849 for 16 of 64. With
-    # the n-best reranking, 6 epochs are enough (the evaluation listener: greedy 0.881, reranked
-    # 0.986; 4 epochs 0.819 / 0.986; the 12-epoch model 0.820 / 0.982) in half the time.
+    # Neuralese → English reads beliefs and learns from more, smaller steps (docs/decisions.md)
     seq2seq_to_english: Seq2SeqTrainArgs = field(default_factory=lambda: Seq2SeqTrainArgs(epochs=6, batch_size=32))
     rerank: RerankConfig = field(default_factory=RerankConfig)  # neuralese → English n-best reranking
     message_model_epochs: int | None = None  # learned p(m | c, x): cap on epochs (default: its own)
@@ -61,7 +65,7 @@ class TranslatorRunArgs:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"translator kind {self.kind!r} is unknown; valid: {', '.join(KINDS)}")
-        if self.message_model not in ("auto", "exact", "learned"):
+        if self.message_model not in MESSAGE_MODELS:
             raise ValueError(f"message model {self.message_model!r} is not auto, exact or learned")
         if self.seq2seq_source not in SEQ2SEQ_SOURCES:
             raise ValueError(f"seq2seq source {self.seq2seq_source!r} is unknown; valid: {', '.join(SEQ2SEQ_SOURCES)}")
@@ -71,8 +75,6 @@ def channel_of(pairs: Dataset, info: dict) -> ChannelConfig:
     """The collection's channel: from its agents bundle when there is one, else from its info."""
     agents = info.get("agents")
     if agents and (Path(agents) / "config.json").is_file():
-        from translator.agents import Agents
-
         return Agents.from_pretrained(agents).channel
     channel = info.get("channel_config") or info.get("channel")
     if not isinstance(channel, dict):
@@ -87,12 +89,7 @@ def message_model_for(pairs: Dataset, info: dict, choice: str, seed: int, epochs
     if choice == "exact" or (choice == "auto" and have_agents):
         if not have_agents:
             raise ValueError(f"an exact message model needs the agents bundle; the collection names {agents!r}")
-        from translator.agents import Agents
-        from translator.message_model import ExactMessageModel
-
         return ExactMessageModel(Agents.from_pretrained(agents))
-    from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
-
     args = LearnedSpeakerArgs(seed=seed, **({"max_epochs": epochs} if epochs else {}))
     return fit_message_model(pairs, channel_of(pairs, info), args)
 
@@ -153,7 +150,7 @@ def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: 
         data = {"to_english": both, "to_neuralese": both}
         model_for_beliefs = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
     models = {}
-    for direction in DIRECTIONS:
+    for direction in DIRECTION_DIRS:
         # one model for both settings: the colours of a quarter of the rounds are hidden in training;
         # to English, in context, the encoder also reads the message's belief over the colours
         beliefs = direction == "to_english"

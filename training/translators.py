@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from datasets import Dataset
@@ -18,21 +18,24 @@ from tqdm.auto import tqdm
 
 from translator.baselines import DirectConfig, DirectTranslator
 from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
+from translator.cli_types import non_negative_int, positive_int
 from translator.english import EnglishModels
+from translator.game_split import split_by_game
 from translator.message_model import MessageModel
 
 
 @dataclass
 class BeliefBuildArgs:
     seed: int = 0
-    contexts: int = 256  # K: contexts beliefs are compared over (context-free)
-    candidates: int = 10000  # cap on English candidates
+    contexts: int = field(default=256, metadata={"help": "belief: contexts beliefs are compared over (K)", "type": positive_int})
+    candidates: int = field(default=10000, metadata={"help": "belief: cap on English candidates", "type": positive_int})
     # A corpus utterance is a candidate when people said it at least this often in the training
-    # pairs. The consulted listener was trained on these games and memorises rare utterances: on
-    # held-out training games, matching over all 6,083 distinct utterances fooled it (0.98 in
-    # context) but not an independent listener (0.66); over the 119 said 10+ times, 0.98 and 0.98.
-    min_count: int = 10
-    speaker_samples: int = 0  # H_s samples added as candidates (odd strings that fool the listener too)
+    # pairs: the consulted listener memorises rare utterances, which fool it alone (docs/decisions.md).
+    min_count: int = field(default=10, metadata={
+        "help": "belief: a corpus utterance is a candidate when said this often in the pairs", "type": positive_int})
+    # H_s samples added as candidates (odd strings that fool the listener too)
+    speaker_samples: int = field(default=0, metadata={
+        "help": "belief: English speaker samples added as candidates", "type": non_negative_int})
     pool: int = 4096  # agent messages kept as English → neuralese candidates (continuous)
     val_fraction: float = 0.1  # training games held out to calibrate the faithfulness thresholds
     threshold_quantile: float = 0.99  # held-out divergences below this quantile count as faithful
@@ -40,14 +43,9 @@ class BeliefBuildArgs:
 
 
 def split_pairs(pairs: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """`(rest, held_out)` by whole games, like `corpus.split_games`."""
-    games = sorted(set(pairs["game_id"]))
-    if len(games) < 2:
-        raise ValueError(f"cannot hold out games from a collection of {len(games)} game(s)")
-    perm = torch.randperm(len(games), generator=torch.Generator().manual_seed(seed)).tolist()
-    held = {games[i] for i in perm[: max(1, round(fraction * len(games)))]}
-    is_held = [g in held for g in pairs["game_id"]]
-    return pairs.select([i for i, h in enumerate(is_held) if not h]), pairs.select([i for i, h in enumerate(is_held) if h])
+    """`(rest, held_out)` by whole games (`split_by_game`)."""
+    rest, held = split_by_game(pairs["game_id"], fraction, seed, what="collection")
+    return pairs.select(rest), pairs.select(held)
 
 
 def _key(text: str) -> str:

@@ -1,44 +1,18 @@
 """The agent pair of the colour game: speaker `A_s(z | c, x)` and listener `A_l(x | z, c)`.
 
-The speaker sees the three colours in *its own* screen order (`Round.speaker_order`) and which
-one is the target; the listener sees them in *its* screen order. Position therefore carries no
-information between them (as for the human players), and messages must describe colours.
+Speaker and listener see the three colours each in its own screen order, so position carries no
+information between them and messages must describe colours. Both encode each colour together with
+the other two (`ContextEncoder`); the channel (`translator.channels`) turns the speaker's state into
+a message. The listener is `learned` (its own encoder and scorer) or `bayes`: the exact posterior
+under the speaker, `A_l(x | m, c) ∝ p(m | c, x)`, with no weights of its own for choosing.
 
-Both encode each colour together with the other two (`ContextEncoder`). The speaker's state is
-an MLP of the target's encoding (which already includes the context), so its message does not
-depend on how its screen happens to be ordered; the channel (`translator.channels`) turns that
-state into a message.
+Optional `reconstruction`: the listener also guesses the target's colour from the message alone,
+which pulls the code from relational ("the one that differs") towards saying what the target looks
+like, the only thing a context-free translation can carry. Optional `absolute_first_symbol`
+(discrete): the first symbol depends on the target's colour alone and means the same in every context.
 
-The listener comes in two kinds (`AgentConfig.listener`):
-
-- `learned` (the presets): its own context encoder and a scorer of each colour against the
-  decoded message;
-- `bayes`: the exact posterior under the speaker and its channel, `A_l(x | m, c) ∝ p(m | c, x)`
-  (uniform prior over the three colours). It asks the speaker what it would say for each colour
-  of the listener's context, so it has no weights of its own for choosing (and the speaker's
-  message does not depend on the screen order, so the listener's order is as good as the
-  speaker's). One network learns both roles, and it learns fast: with the noise on, self-play
-  reaches 0.98 in 40-90 steps where the learned listener needs about 200 (BENCHMARKS.md).
-
-Optionally (`AgentConfig.reconstruction`, on for the continuous preset) the listener also learns
-to guess the target's colour from the message alone, before it sees the context. Discrimination
-alone lets the agents settle on a *relational* code ("the one that differs from the other two
-this way"), which means nothing outside its own context, so no context-free translation can
-carry it; the guess pulls the code towards saying what the target looks like.
-
-On discrete channels the speaker's first symbol may depend on the target's colour alone
-(`AgentConfig.absolute_first_symbol`, `AbsoluteFirstSymbol`): that symbol then means the same in
-every context, and the context joins from the second symbol on. With the reconstruction loss it
-becomes a colour category of the kind a context-free English gloss can carry.
-
-Layout of a saved bundle (`RUN/agents/`)::
-
-    config.json      kind "neuralese.agents", format version, game, channel config, file hashes
-    speaker/         config.json + model.safetensors
-    listener/        config.json + model.safetensors
-    training.json    how it was trained (optional)
-    checkpoint/      while training (training/agents.py); not part of the bundle, kept when it is saved
-"""
+Bundle (`RUN/agents/<kind>/`): `config.json` (kind "neuralese.agents", game, channel, file hashes),
+`speaker/`, `listener/`, `training.json`; `checkpoint/` while training (not part of the bundle)."""
 
 from __future__ import annotations
 
@@ -63,9 +37,9 @@ from translator.channels import (
     make_encoder,
 )
 from translator.colors import COLOR_DIM, ContextEncoder, color_features
+from translator.corpus import GAME
 from translator.inputs import check_colors, check_speaker_order, check_targets
 
-GAME = "colors_in_context"
 KIND = "neuralese.agents"
 KEEP = ("checkpoint",)  # entries beside the bundle's files that a save carries over
 LISTENER_KINDS = ("learned", "bayes")
@@ -79,7 +53,7 @@ class AgentConfig:
     color_dim: int = 128  # per-colour context encoding
     hidden_dim: int = 128  # speaker state / listener message encoding
     # the listener also guesses the target's colour from the message alone (a training aid:
-    # `AgentTrainArgs.reconstruction_weight`); bundles without the head load as before
+    # `AgentTrainArgs.reconstruction_weight`); bundles without the head load without it
     reconstruction: bool = False
     listener: str = "learned"  # or "bayes": the posterior under the speaker (module docstring)
     # discrete channels: the first symbol depends on the target's colour alone, the context joins
@@ -228,7 +202,7 @@ class AgentListener(nn.Module, Bundled):
         self.config = config
         c = config
         self._speaker: tuple[AgentSpeaker, ...] = ()  # a tuple: not a submodule, so not in this bundle
-        # (modules are created in the order they always were: the initial weights depend on it)
+        # (the order modules are created in fixes the initial weights: keep it)
         if c.listener == "learned":
             self.colors = ContextEncoder(c.color_dim)
         if c.listener == "learned" or c.reconstruction:

@@ -1,23 +1,14 @@
 """Baseline translators: direct (co-occurrence, the paper's baseline) and random.
 
-**Direct** translation pairs messages and utterances that occurred in the same rounds (agents and
-people playing the same contexts and targets) and translates by co-occurrence, as a statistical MT
-system would (docs/method.md §5):
+Direct translation pairs messages and utterances of the same rounds (docs/method.md §5) and
+translates by co-occurrence, as statistical MT would: to English, `argmax_u Σ_i p(z | c_i) [u_i = u]`
+over the training rounds, `p(z | c) = mean_x p(z | c, x)` from the message model; to neuralese,
+among the rounds whose utterances are most like `u` (listener encodings, cosine), the agent message
+that co-occurs most. It ignores what a listener would *do* with the words, which is why belief
+matching beats it when agents and people use different strategies.
 
-- neuralese → English: `argmax_u Σ_i p(z | c_i) [u_i = u]` over the training rounds i, where
-  `p(z | c) = mean_x p(z | c, x)` comes from the message model and `u_i` is what the person said
-  in round i: the utterance people used where the agent would have said `z`;
-- English → neuralese: the rounds whose utterances are most like `u` (the listener's utterance
-  encodings, cosine; an exact repeat is the most similar), and among their agent messages the one
-  that co-occurs most, `argmax_j Σ_i p(z_j | c_i)` (discrete: the most frequent message).
-
-It ignores what the listener would *do* with the words, which is why belief matching beats it
-when agents and people use different strategies.
-
-**Random**: a uniformly drawn corpus utterance / pooled agent message (seeded): the floor.
-
-Neither compares beliefs, so their divergence is NaN and every translation counts as faithful.
-"""
+Random: a seeded uniform draw of a corpus utterance or pooled agent message, the floor.
+Neither compares beliefs, so their divergence is NaN and every translation counts as faithful."""
 
 from __future__ import annotations
 

@@ -1,33 +1,18 @@
 """The belief-matching translator (Andreas et al. 2017; docs/method.md §5), both directions.
 
 A message means what it makes a listener believe about the hidden state (which colour is the
-target). Neuralese → English picks the English candidate whose beliefs match the message's;
-English → neuralese picks the agent message whose beliefs match the utterance's.
+target): neuralese → English picks the English candidate whose beliefs match the message's, English
+→ neuralese the agent message whose beliefs match the utterance's.
 
-- **Context-free** (`colors=None`): beliefs are compared over K contexts sampled from the training
-  games, each weighted by how plausible the agent message is there, `w(c) ∝ p(z | c)^α`
-  (`plausibility` = α; α = 0 weighs all contexts equally). This translates what a message means
-  in general, the paper's setting and the hard one. With many candidates (more than
-  `context_free_shortlist`), all are ranked against a low-rank fit of their belief table and the
-  best few scored exactly (`prerank.py`): one message against 10,000 candidates in 2 ms, not 9.
-- **In context** (`colors` given): the live game's context alone. Neuralese → English ranks every
-  candidate in that context with a cheap bilinear stand-in for the listener (`prerank.py`) and
-  re-scores the best `shortlist` exactly; English → neuralese compares the messages the agent
-  itself would send there (and, with `in_context_pool`, for a continuous channel, the whole pool).
+- Context-free (`colors=None`): beliefs compared over K contexts sampled from the training games,
+  weighted by how plausible the message is there, `w(c) ∝ p(z | c)^α`; many candidates are first
+  ranked against a low-rank fit of their belief table (`prerank.py`), the best few scored exactly.
+- In context: the live context alone; a bilinear stand-in for the listener shortlists candidates.
+- Naturalness prior: among candidates within `prior_margin` of the best divergence, the one
+  minimising `divergence − prior_weight · naturalness` (English speaker log-likelihood).
 
-Everything that does not depend on the input is precomputed when the translator is built
-(`training/translators.py`) and saved with it: the K contexts, every English candidate's belief
-in every context `(U, K, 3)` and its listener encoding, every pooled agent message's log-probability
-in every context `(M, K, 3)`. Translating a batch is then a few matrix products (`matching.py`).
-
-Naturalness prior: among candidates within `prior_margin` of the best divergence, take the one
-minimising `divergence − prior_weight · naturalness` (the English speaker's mean per-token
-log-likelihood of the candidate where people said it). `prior_weight = 0` turns it off.
-
-Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_bundle.py`): tables `contexts`,
-`cand_beliefs`, `cand_encodings`, `cand_naturalness`, `messages` (the pool), `msg_log_probs`;
-texts = the English candidates in table order.
-"""
+Everything independent of the input is precomputed at build time (`training/translators.py`) and
+saved (layout: `translator_bundle.py`), so translating a batch is a few matrix products."""
 
 from __future__ import annotations
 
@@ -64,29 +49,23 @@ IN_CONTEXT_ELEMENTS = 1 << 21  # in-context batches: rows x 3 x candidates ranke
 @dataclass
 class BeliefTranslatorConfig:
     channel: dict
-    # criterion, α and margin were chosen on held-out *training* games (README, "Choices"):
-    # context-free, symmetric KL with α = 1 beat KL with α = 0.05 by 4 points
+    # criterion, α and margin were chosen on held-out *training* games (docs/decisions.md)
     criterion: str = "symmetric"  # kl = KL(source ‖ candidate), reverse_kl, symmetric
     plausibility: float = 1.0  # α in w(c) ∝ p(z | c)^α (0 weighs all contexts equally)
     prior_weight: float = 1.0  # naturalness prior weight (0 = plain matching)
     prior_margin: float = 0.02  # nats above the best divergence still eligible under the prior
     # in context: candidates ranked by the bilinear stand-in (of this rank), the best `shortlist`
-    # re-scored by the listener. On held-out training games, rank 32 / top 16 always held the
-    # exact best of all candidates, top 8 in 99.9% of rounds; R→H was the same (to 4 digits) with
-    # 8, 16 or 64 for every channel, and 8 translates 1.5x faster than 16.
+    # re-scored by the listener (sizes: docs/decisions.md)
     shortlist: int = 8
     prerank_rank: int = 32
     # context-free, with more than `context_free_shortlist` candidates: all ranked against a rank
     # `context_free_rank` fit of their table, the best `context_free_shortlist` scored exactly
-    # (0 = score every candidate). On held-out training games with 10,000 candidates this gave the
-    # exhaustive pick for every message, 15x faster for a single message (prerank.py).
+    # (0 = score every candidate)
     context_free_rank: int = 128
     context_free_shortlist: int = 64
     to_neuralese_contexts: int = 64  # contexts used for context-free English → neuralese
     # In context, English → neuralese also considers the pooled self-play messages (continuous).
-    # Off: on held-out training games the agent listener found the person's target from 0.879 of
-    # translations among the agent's own three messages, 0.816 with the pool, whose soft messages
-    # match soft English beliefs and then mislead the listener.
+    # Off: the pool's soft messages match soft English beliefs and then mislead the listener.
     in_context_pool: bool = False
     alternatives: int = 3
     # faithfulness thresholds per direction and mode, calibrated on held-out training games

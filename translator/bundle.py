@@ -1,20 +1,15 @@
 """Hugging Face-style bundles: `save_pretrained(dir)` / `from_pretrained(dir)` for our modules.
 
-A bundle directory holds `config.json` (what the module is, the format version, its
-hyper-parameters) and `model.safetensors` (the weights). No pickle anywhere: safetensors and JSON
-only, so loading a bundle from an untrusted place cannot run code.
-
-Every bundle is written through `translator.atomic.atomic_bundle_dir` (a kill while saving leaves
-the old bundle or the new one, never a mix), with `config.json` written last by `write_config`: it
-records the sha256 of every other file of the bundle (`files`; for a bundle nested inside, its
-`config.json`, which records the rest). `check_header`, which every loader calls first, verifies
-them, so a flipped byte anywhere, even inside a tensor's data, is a `BundleError` naming the file.
-Bundles of format 1, written before the hashes, load unverified.
+A bundle directory holds `config.json` (kind, format version, hyper-parameters) and safetensors
+weights: no pickle, so loading an untrusted bundle cannot run code. Bundles are written through
+`translator.atomic.atomic_bundle_dir` (a kill leaves the old bundle or the new one), `config.json`
+last: it records the sha256 of every other file (a nested bundle by its own `config.json`), and
+`check_header`, which every loader calls first, verifies them, so a flipped byte anywhere is a
+`BundleError` naming the file. Format-1 bundles (no hashes) load unverified.
 
 We keep this small layer rather than `huggingface_hub.PyTorchModelHubMixin` because loading must
-fail with a clear message naming the file for every way a bundle goes wrong: another kind of
-module, a newer format, a truncated or altered file, missing or unexpected tensors.
-"""
+fail with a message naming the file for every way a bundle goes wrong: another kind of module, a
+newer format, a truncated or altered file, missing or unexpected tensors."""
 
 from __future__ import annotations
 

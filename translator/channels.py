@@ -1,36 +1,18 @@
 """Message channels for the agent speaker: continuous, Gumbel-Softmax and REINFORCE.
 
-One interface for three ways of sending a message `m` from the agent speaker to the agent
-listener. A channel has two halves, because speaker and listener are separate modules (and
-separate bundles):
+Each channel has a speaker side (`make_channel`: `speak`, the exact `log_prob` translation needs
+(docs/method.md §4), and `policy_loss` where gradients cannot flow) and a listener side
+(`make_encoder`: message → vector), since speaker and listener are separate bundles.
 
-- the *speaker side*, a `Channel` built by `make_channel(config, hidden_dim)`:
-  `speak(hidden, sample) -> Message` and `log_prob(hidden, message) -> (B,)`, the exact
-  `log p(m | c, x)` that translation needs (docs/method.md §4), and `policy_loss(message, reward)`, the
-  extra speaker loss a channel needs when gradients cannot flow through it (REINFORCE);
-- the *listener side*, a `MessageEncoder` built by `make_encoder(config, out_dim)`:
-  `encoder(message) -> (B, out_dim)`.
+- `continuous`: `z = normalize(A_s(c, x)) + N(0, noise² I)`, reparameterised; Gaussian `log p`.
+- `gumbel`: symbols drawn by the Gumbel-max trick (an exact sample of `softmax(logits)`), passed
+  straight-through; `log p` is the sum of the symbol log-probabilities.
+- `reinforce`: symbols sampled, nothing flows through them; `policy_loss` is REINFORCE with a
+  running-mean baseline (a buffer, saved with the weights) and an entropy bonus.
 
-Kinds:
-
-- `continuous`: `z = normalize(A_s(c, x)) + noise`, noise `N(0, noise² I)` when sampling,
-  reparameterised so gradients flow through. `log p(z | c, x)` is the isotropic Gaussian
-  density around the speaker's L2-normalised mean.
-- `gumbel`: discrete symbols drawn with the Gumbel-max trick; the listener receives the
-  straight-through one-hot (hard forward, Gumbel-Softmax gradient at `temperature`). The symbol
-  drawn is an exact sample of `softmax(logits)`, whatever the temperature, so
-  `log p(m | c, x)` is the sum of the per-step symbol log-probabilities.
-- `reinforce`: discrete symbols sampled from `softmax(logits)`; nothing flows through them. The
-  speaker learns from `policy_loss`: `-(reward - baseline) · log p(m) - entropy_coef · H`, with a
-  running-mean baseline kept as a buffer (so it is saved and restored with the weights).
-
-Discrete messages (`gumbel`, `reinforce`) are `(B, max_len)` integer symbol ids. Symbol 0 is the
-end-of-message symbol `EOS`. **Length** = the number of symbols up to and including the first
-`EOS`; a message with no `EOS` in its `max_len` symbols has length `max_len`. Positions after the
-first `EOS` are not part of the message: the canonical form (what `speak` returns and what
-`canonical_symbols` makes of any input) fills them with `EOS`. The speaker is an autoregressive
-GRU decoder, so `log p(m) = Σ_{t < length} log p(m_t | m_<t, c, x)`.
-"""
+Discrete messages are `(B, max_len)` symbol ids; symbol 0 is `EOS`. Length counts the symbols up
+to and including the first `EOS` (`max_len` without one); the canonical form fills the positions
+after it with `EOS`. The speaker is an autoregressive GRU decoder."""
 
 from __future__ import annotations
 
@@ -354,7 +336,7 @@ class DiscreteChannel(Channel):
         alive = alive_mask(symbols).to(onehot.dtype)
         logp = self._teacher_forced(hidden, torch.stack([onehot[:, t] @ self.embed for t in range(onehot.shape[1])], 1))
         total = onehot.new_zeros(len(onehot))
-        for t in range(onehot.shape[1]):  # embedded and summed step by step, as before: the same bits
+        for t in range(onehot.shape[1]):  # embedded and summed step by step: the same bits as reading the ids
             total = total + alive[:, t] * (onehot[:, t] * logp[:, t]).sum(-1)
         return total
 

@@ -1,21 +1,14 @@
 """Evaluation listener: a second English listener, of another architecture, that scores translations.
 
-The translators consult `EnglishListener` (a biGRU). Scoring them with the same model would reward
-translations that exploit its quirks, so behaviour is scored by this one instead (docs/method.md §6):
-a 1-d CNN over token embeddings (several kernel widths, max-pooled over time), trained with another
-seed on the same training games and sharing only the tokenizer.
+The translators consult `EnglishListener` (a biGRU); scoring them with the same model would reward
+translations that exploit its quirks, so behaviour is scored by this one (docs/method.md §6): a
+1-d CNN over token embeddings (several kernel widths, max-pooled), trained with another seed on the
+same training games and sharing only the tokenizer. Each colour is encoded with the other two
+(`ContextEncoder`) and an MLP scores every (utterance, colour) pair; probabilities divide the
+logits by a temperature calibrated on held-out training games.
 
-Each colour is encoded together with the other two (`ContextEncoder`) and an MLP scores every
-(utterance, colour) pair. `forward` returns raw logits; probabilities divide them by the
-calibration temperature fitted on held-out training games.
-
-Layout of a saved bundle (`RUN/eval_listener/`)::
-
-    config.json          kind, format version, game
-    tokenizer.model      SentencePiece model (a copy of the English bundle's)
-    listener/            config.json + model.safetensors
-    training.json        how it was trained (data, seed, epochs, validation accuracy, temperature, timings)
-"""
+Bundle (`RUN/eval_listener/`): `config.json` (kind, format version, game), `tokenizer.model` (a
+copy of the English bundle's), `listener/` (config.json + model.safetensors), `training.json`."""
 
 from __future__ import annotations
 
@@ -30,10 +23,10 @@ from torch import nn
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import Bundled, BundleError, read_composite, write_composite
 from translator.colors import ContextEncoder
+from translator.corpus import GAME
 from translator.inputs import check_colors
 from translator.tokenizer import PAD, Tokenizer, pad_batch
 
-GAME = "colors_in_context"
 KIND = "neuralese.eval_listener"
 DIRECTORY = "eval_listener"  # inside a run directory
 

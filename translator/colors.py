@@ -8,6 +8,7 @@ turn (2π) per integer frequency, so every feature is periodic in hue with perio
 
 from __future__ import annotations
 
+import colorsys
 import math
 from itertools import product
 
@@ -32,8 +33,6 @@ def color_features(hsl: torch.Tensor) -> torch.Tensor:
 
 def hsl_to_rgb(h: float, s: float, lum: float) -> tuple[float, float, float]:
     """HSL (0-360, 0-100, 0-100) to RGB in [0, 1], for drawing swatches in reports."""
-    import colorsys
-
     return colorsys.hls_to_rgb((h % 360) / 360.0, lum / 100.0, s / 100.0)
 
 

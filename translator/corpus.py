@@ -23,7 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 
+from translator.game_split import split_by_game
+
+GAME = "colors_in_context"  # the colour game, as every bundle of it names its game
 CONDITIONS = ("far", "split", "close")
 MESSAGE_SEPARATOR = " ~ "
 _PATCHES = ("click", "alt1", "alt2")
@@ -226,8 +230,6 @@ def contexts_tensor(rounds: list[Round]) -> torch.Tensor:
 
 def to_dataset(rounds: list[Round]):
     """The rounds as a `datasets.Dataset` (one row per round) for training loops."""
-    from datasets import Dataset
-
     return Dataset.from_dict(
         {
             "round_id": [r.round_id for r in rounds],
@@ -244,12 +246,6 @@ def to_dataset(rounds: list[Round]):
 
 
 def split_games(rounds: list[Round], fraction: float, seed: int = 0) -> tuple[list[Round], list[Round]]:
-    """Split rounds by whole games: `(rest, held_out)` with about `fraction` of games held out."""
-    games = sorted({r.game_id for r in rounds})
-    if len(games) < 2:
-        raise ValueError(f"cannot hold out games for validation from {len(games)} game(s); give a validation file")
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(games), generator=g).tolist()
-    n_out = max(1, round(fraction * len(games)))
-    held = {games[i] for i in perm[:n_out]}
-    return [r for r in rounds if r.game_id not in held], [r for r in rounds if r.game_id in held]
+    """Split rounds by whole games: `(rest, held_out)` with about `fraction` of games held out (`split_by_game`)."""
+    rest, held = split_by_game([r.game_id for r in rounds], fraction, seed, what="rounds")
+    return [rounds[i] for i in rest], [rounds[i] for i in held]

@@ -21,12 +21,12 @@ import torch
 
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import BundleError, inference, read_composite, write_composite
+from translator.corpus import GAME
 from translator.inputs import check_colors, check_targets
 from translator.listener import EnglishListener
 from translator.speaker import EnglishSpeaker
 from translator.tokenizer import Tokenizer, pad_batch
 
-GAME = "colors_in_context"
 KIND = "neuralese.english"
 
 

@@ -1,50 +1,18 @@
 """A message model `p(m | c, x)` learned from what agents said: "bring your own agents".
 
-Agents built elsewhere (your own code, EGG, ...) are known only through a corpus of rounds: the
-context `c` (three colours, listener order), the speaker's hidden state `x` (which colour was the
-target) and the message `m`. Beliefs (docs/method.md §4) need `log p(m | c, x)` for *any* message, context
-and target, so we fit a model of the foreign speaker by maximum likelihood
-(`training.learned_speaker.fit_message_model`) and use it wherever our own agents' exact
-`ExactMessageModel` would go: it implements the same `MessageModel` protocol.
+Agents built elsewhere are known only through a corpus of rounds (context, target, message).
+Beliefs (docs/method.md §4) need `log p(m | c, x)` for any message, context and target, so we fit
+a model of the foreign speaker by maximum likelihood (`training.learned_speaker`) and use it
+wherever `ExactMessageModel` would go (the same `MessageModel` protocol).
 
-- Continuous channel: an isotropic Gaussian around a learned mean, as Andreas et al. (2017) did,
-  `m ~ N(μ(c, x), σ² I)`. `μ` is an MLP of the target's encoding within its context; nothing
-  assumes the messages are L2-normalised (or centred, or of unit scale): the network predicts
-  standardised messages and `μ = offset + scale · head(state)`, with `offset` (per dimension) and
-  `scale` (one number, so the Gaussian stays isotropic) taken from the training messages. `σ`
-  (`noise`) is the maximum-likelihood residual std, `sqrt(mean ‖m - μ(c, x)‖² / dim)`, measured on
-  the validation games (held out from the fit of `μ`, so it also absorbs the error of `μ` itself,
-  which keeps the beliefs from being over-confident).
-- Discrete channels: an autoregressive GRU decoder over the symbols (the same decoder as our agent
-  speaker, `translator.channels.DiscreteChannel`), trained by teacher-forced maximum likelihood;
-  `log p(m | c, x) = Σ_t log p(m_t | m_<t, c, x)` up to and including the first EOS.
+- Continuous: an isotropic Gaussian `m ~ N(μ(c, x), σ² I)`, as Andreas et al. (2017); `μ` predicts
+  standardised messages (no scale or centring assumed) and `σ` is the maximum-likelihood residual
+  std on held-out games, which also absorbs the error of `μ` and keeps beliefs from over-confidence.
+- Discrete: an autoregressive GRU decoder over the symbols (as `translator.channels`), trained by
+  teacher-forced maximum likelihood, summed up to and including the first EOS.
 
-The context encoder (`ContextEncoder`) encodes each colour together with the other two,
-symmetrically in the distractors, so the model cannot depend on how the distractors are ordered.
-
-How close are learned beliefs to exact ones? Measured on our own agents (`runs/demo/agents/*`),
-collected on `data/colors_in_context/train.csv` (dev untouched); 10% of the training games held out
-(1,589 rounds), the model fitted on the rest with default `LearnedSpeakerArgs` (which hold out
-another 10% of games for early stopping and σ), 1 CPU thread. Belief = softmax over x of
-`log p(m | c, x)` for each held-out round's own message and context:
-
-    channel      fit seed   mean KL(exact ‖ learned)   argmax agreement   fitted σ (true 0.3)   fit time
-    continuous   0          0.0052 nats                99.6%              0.3005                30 s
-    continuous   1          0.0070 nats                99.2%              0.3001                17 s
-    gumbel       0          0.0140 nats                99.0%              -                     41 s
-    gumbel       1          0.0208 nats                98.7%              -                     23 s
-
-(fit times on a 2-core machine shared with other jobs.) The exact beliefs pick the true target in
-99.2% (continuous) and 99.6% (gumbel) of these rounds, the learned ones in 98.6-98.9% and
-98.8-99.0%. Reproduce with `python -m training.learned_speaker runs/demo/agents/continuous
-runs/demo/agents/gumbel [--seed 1]` (`training.learned_speaker.measure_against_exact`).
-
-Layout of a saved bundle::
-
-    config.json        kind "neuralese.learned_message_model", format version, channel, sizes, noise
-    model.safetensors  weights and the message offset/scale buffers
-    training.json      how it was fitted (optional)
-"""
+Bundle: `config.json` (kind "neuralese.learned_message_model", channel, sizes, noise),
+`model.safetensors`, `training.json`. How close it comes to exact beliefs: docs/decisions.md."""
 
 from __future__ import annotations
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from translator.cli_types import int_in, non_negative_float, positive_int
 from translator.run_layout import DEFAULT_NAME, DIRECTIONS, translator_dir
+from translator.stream import ReadError, run_stream, run_stream_parallel
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from translator.stream import ReadError, run_stream, run_stream_parallel
-
     bundle = translator_dir(args.run, args.channel, args.translator)
     if args.input and not Path(args.input).is_file():
         raise ValueError(f"--input {args.input}: no such file")
@@ -27,7 +26,7 @@ def _translate(args: argparse.Namespace) -> None:
             stats = run_stream_parallel(bundle, args.to, inp, sys.stdout, args.workers, args.batch_size, args.max_wait_ms / 1000,
                                         args.channel, args.threads or 1)
         else:
-            from translator.api import Translator
+            from translator.api import Translator  # deferred: heavy import (torch), only for one process
 
             translator = Translator.from_pretrained(bundle, args.channel)
             stats = run_stream(translator, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)
@@ -47,6 +46,7 @@ def _translate(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    # deferred: heavy imports, loaded only when this command runs
     from translator.service import serve
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -1,20 +1,14 @@
 """Belief matching as tensor algebra (docs/method.md §5): divergences between every source message and
 every candidate at once, and the choice of a translation among candidates.
 
-Beliefs live on a grid: `(N, K, 3)` for N messages over K contexts (3 = the hidden states, which
-colour is the target). The weighted divergence of §5,
-
-    D(n, u) = Σ_k w(n, u, k) · KL(β_n(c_k) ‖ β_u(c_k)),
-
-expands into a few matrix products when the weights come from one side only (source or
-candidate), e.g. for KL(P ‖ Q) with source weights
+Beliefs live on a grid `(N, K, 3)`: N messages over K contexts, 3 hidden states. The weighted
+divergence `D(n, u) = Σ_k w(n, u, k) · KL(β_n(c_k) ‖ β_u(c_k))` expands into a few matrix products
+when the weights come from one side only, e.g. for KL(P ‖ Q) with source weights
 
     D = Σ_k w_nk Σ_x P log P  −  (w ⊙ P)(N, 3K) @ log Q(3K, U),
 
-so translating a batch against ten thousand candidates is a handful of GEMMs, not a Python loop.
-`divergence_loop` is the straightforward per-candidate loop it replaces (kept for tests and the
-benchmark).
-"""
+so a batch against ten thousand candidates is a handful of GEMMs, not a Python loop.
+`divergence_loop` is the per-candidate loop it stands for (for tests and the benchmark)."""
 
 from __future__ import annotations
 

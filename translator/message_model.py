@@ -1,21 +1,15 @@
 """Models of the agent speaker `p(m | c, x)`: what beliefs about agent messages are computed from.
 
-A belief over the target needs `log p(m | c, x)` for every message, context and target (docs/method.md §4).
-Translation asks for it on a *grid*: N messages × K contexts × 3 targets at once, so the one method
-every message model has is
+A belief over the target needs `log p(m | c, x)` for every message, context and target (docs/method.md
+§4), and translation asks for it on a grid, so the one method every message model has is
 
     log_prob_grid(messages (N, ...), colors (K, 3, 3)) -> (N, K, 3)
 
-with colours in listener order. Two implementations:
-
-- `ExactMessageModel`: our own agents, whose speaker gives `p(m | c, x)` exactly;
-- `translator.learned_speaker.LearnedMessageModel`: a model fitted to a collected corpus, for
-  agents known only through what they said (built elsewhere: EGG, your own code, ...).
-
-For the continuous channel both are Gaussians around a mean `μ(c, x)`, so they also expose
-`means(colors) -> (K, 3, dim)` and `noise`; the grid is then one matrix product
-(`gaussian_log_prob_grid`), which is what makes context-free translation fast.
-"""
+with colours in listener order. `ExactMessageModel` wraps our own agents, whose speaker gives it
+exactly; `translator.learned_speaker.LearnedMessageModel` is fitted to a collected corpus, for agents
+known only through what they said. For the continuous channel both are Gaussians around `μ(c, x)`
+and also expose `means(colors)` and `noise`: the grid is then one matrix product
+(`gaussian_log_prob_grid`), which is what makes context-free translation fast."""
 
 from __future__ import annotations
 

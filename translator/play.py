@@ -1,23 +1,16 @@
 """The `/play` page: people play the colour game with the agents, through the translator.
 
-    GET  /play                                   the page (static HTML, inline script, no external requests)
-    GET  /v1/play/channels                       channels that can be played (translator and agents present)
-    GET  /v1/play/round?role=listener|speaker&channel=C
-    POST /v1/play/answer                         {"token", "choice": 0|1|2} or {"token", "utterance": "..."}
+    GET  /play, /v1/play/channels, /v1/play/round?role=listener|speaker&channel=C
+    POST /v1/play/answer   {"token", "choice": 0|1|2} or {"token", "utterance": "..."}
 
-A round is a random round of a held-out corpus (default: the bundled dev.csv). As *listener* the
-person sees the agent speaker's message (sampled, channel noise on, as in play) translated to
-English in the round's context and clicks a colour: R→H. As *speaker* the person sees which colour
-is the target and describes it; the description is translated to an agent message in context and
-the agent listener picks: H→R. The round's data (target included) stays on the server under a
-random token, in the plays database (`PlaysDB.issue`), not in this process: any of the service's
-processes can take the answer, before or after a restart. An answer spends the token and stores
-the row in one transaction, so a client can neither forge a target nor answer a round twice.
+A round is a random round of a held-out corpus (default: the bundled dev.csv). As listener the
+person reads the agent's message translated to English and clicks a colour (R→H); as speaker they
+describe the target, which is translated to a message for the agent listener (H→R). The round's
+data stays server-side under a random token in the plays database, so any service process can take
+the answer, a client can neither forge a target nor answer twice, and a restart loses nothing.
 
-Agents come from `RUN/agents/<kind>`, `kind` being the channel kind of the translator served as
-channel C (so `continuous_learned` plays with `RUN/agents/continuous`). Agent calls run in one
-worker thread of their own; translations go through the service's micro-batcher when `submit` is given.
-"""
+Agents come from `RUN/agents/<kind>` for the channel kind of the translator served as channel C.
+Agent calls run in one worker thread; translations go through the service's micro-batcher."""
 
 from __future__ import annotations
 
@@ -34,6 +27,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
+from translator.agents import Agents
 from translator.api import Translation, Translator
 from translator.bundled_data import bundled
 from translator.corpus import Round, load_rounds
@@ -72,8 +66,6 @@ class Play:
         submit: Submit | None = None,
         seed: int | None = None,
     ):
-        from translator.agents import Agents
-
         if not rounds:
             raise ValueError("play: no rounds to play")
         self.rounds, self.translators = rounds, translators
@@ -116,8 +108,6 @@ class Play:
 
     # -- agents (worker thread) ---------------------------------------------------------------------
     def _speak(self, channel: str, rnd: Round) -> list:
-        from translator.agents import Agents
-
         return self.agents[channel].speak(*Agents.round_inputs([rnd])).value[0].tolist()
 
     def _listen(self, channel: str, message: list, colors: list) -> list[float]:

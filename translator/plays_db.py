@@ -3,18 +3,12 @@
     db = PlaysDB("plays.sqlite")              # created on first use; WAL mode
     token = db.issue({...round data...})       # a round handed to a player, kept server-side
     row = db.answer(token, {...})              # the token is spent and the row stored, atomically
-    db.rows()                                  # every stored round, oldest first
 
-Two tables: `plays` (one row per answered round) and `tokens` (rounds handed out and not yet
-answered, with the data the client must not be trusted with, such as the target). Every thread
-gets its own connection; writes take SQLite's write lock up front (`BEGIN IMMEDIATE`) and wait up
-to `busy_timeout` for it, so concurrent players, threads or processes never corrupt the file, and
-a committed row survives a restart (WAL, `synchronous=FULL`).
-
-`plays_report(path)` gives the human accuracies that `neuralese evaluate --plays DB` reports:
-`listener` = R→H (the person picks from the agent's translated message), `speaker` = H→R (the
-agent listener picks from the person's translated description).
-"""
+Tables: `plays` (answered rounds) and `tokens` (rounds handed out, with the data a client must not
+be trusted with, such as the target). Each thread has its own connection; writes take the write
+lock up front (`BEGIN IMMEDIATE`), so concurrent players, threads or processes never corrupt the
+file, and a committed row survives a restart (WAL, `synchronous=FULL`). `plays_report(path)` gives
+the human accuracies `neuralese evaluate --plays DB` reports: `listener` = R→H, `speaker` = H→R."""
 
 from __future__ import annotations
 
@@ -27,6 +21,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from translator.accuracy import accuracy_report
+from translator.corpus import CONDITIONS
 
 SCHEMA_VERSION = 1
 ROLES = ("listener", "speaker")
@@ -197,8 +194,6 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from eval.metrics import accuracy_report
-
     out: dict[str, Any] = {"rounds": len(rows)}
     for role in ROLES:
         rs = [r for r in rows if r["role"] == role]
@@ -211,7 +206,7 @@ def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def plays_report(db_path: str | Path) -> dict[str, Any]:
     """Human accuracies from a plays database: `{"listener": R→H, "speaker": H→R, "rounds": n, "by_channel": {...}}`.
 
-    Each of `listener` and `speaker` is an `eval.metrics.accuracy_report` (accuracy, ci95, rounds,
+    Each of `listener` and `speaker` is an `translator.accuracy.accuracy_report` (accuracy, ci95, rounds,
     by_condition); accuracy is NaN for a role nobody played.
     """
     path = Path(db_path)
@@ -226,8 +221,6 @@ def plays_report(db_path: str | Path) -> dict[str, Any]:
 
 def format_plays(metrics: dict[str, Any], key: str = "human_play") -> str:
     """Console table: people's play accuracies beside the belief translator's model numbers, per channel and condition."""
-    from translator.corpus import CONDITIONS
-
     plays = metrics.get(key)
     if not plays:
         return ""

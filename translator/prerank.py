@@ -1,21 +1,14 @@
 """A cheap stand-in for the English listener, used to shortlist candidates in a live context.
 
-In context, neuralese → English needs every candidate's belief in the round's colours; the exact
-listener costs one MLP per (candidate, colour) pair. But the listener's logit for a fixed
-utterance is, to within 0.1% of its variance, *linear* in the colour encoding `g` (measured on
-the demo's translator: relative residual 6e-4), so a candidate's logits in any context are close
-to `E_u · (M g)`, with `E (U, r)` and `M (r, C)` fitted once by reduced-rank least squares on the
-beliefs the translator already stores (every candidate in K sampled contexts). Ranking all
-candidates is then one `(3B, r) @ (r, U)` product; the best few are re-scored exactly.
+In context, neuralese → English needs every candidate's belief in the round's colours, one MLP per
+(candidate, colour) pair. But the listener's logit for a fixed utterance is very nearly linear in
+the colour encoding `g`, so a candidate's logits in any context are close to `E_u · (M g)`, with `E`
+and `M` fitted once by reduced-rank least squares on the beliefs the translator already stores.
+Ranking all candidates is then one matrix product; the best few are re-scored exactly.
 
-On held-out training games (demo translator, 119 candidates), the exact best of all candidates
-was in the top 16 of this ranking for 100% of rounds at rank 32 (99.9% for the top 8).
-
-Context-free, with many candidates, the cost is reading the candidate table `(U, 7K)` once per
-message (a 10,000-candidate, 256-context table is 72 MB: 6.5 ms for a single message, memory
-bound). `LowRankDivergence` ranks against a rank-r approximation of the table instead; the best
-few are re-scored exactly from the full rows.
-"""
+Context-free, with many candidates, reading the whole candidate table `(U, 7K)` per message is
+memory bound; `LowRankDivergence` ranks against a rank-r approximation of it and re-scores the best
+few exactly from the full rows. How good the shortlists are: docs/decisions.md."""
 
 from __future__ import annotations
 
@@ -80,12 +73,8 @@ class LowRankDivergence:
     (`matching.CandidateBeliefs`). `T (U, D)`, centred (which shifts a row's scores by a
     constant) and with its columns scaled by the typical size of the `v` that multiply them
     (`samples`: vectors of messages the agent sends), is replaced by its best rank-r fit
-    `A (U, r) B (r, D)`, so ranking all candidates costs `(N, D) @ (D, r) @ (r, U)`.
-
-    On held-out training games (continuous agents, 10,000 candidates, 256 contexts, symmetric
-    KL), rank 128 with the best 64 re-scored exactly gave the exhaustive pick for 100% of 1,589
-    messages and the same three alternatives for 99.9%; rank 96 gave 100% and 99.4%, and without
-    the column scaling rank 128 gave 99.1% of picks.
+    `A (U, r) B (r, D)`, so ranking all candidates costs `(N, D) @ (D, r) @ (r, U)`. How often
+    the shortlist holds the exhaustive pick: docs/decisions.md.
     """
 
     def __init__(self, table: torch.Tensor, samples: torch.Tensor, rank: int, seed: int = 0):

@@ -1,31 +1,26 @@
 """Seq2seq neuralese → English with pragmatic n-best reranking.
 
-The seq2seq generator proposes; a listener disposes (the "sample and rerank" pragmatic speaker of
-Andreas & Klein 2016). In context, the generator's `n_best` beam-search hypotheses are each read by
-the English listener the translator consults, and the one whose belief over the three colours is
-closest to the message's own (`p(x | m, c)` from the message model the generator reads beliefs
-from) is the translation: the generator can still say things no corpus utterance says, and what it
-says is checked against what it must make a listener believe. Without a context there is nothing
-to read, and the generator's first hypothesis is returned as it is.
+The generator proposes; a listener disposes (the "sample and rerank" pragmatic speaker of Andreas &
+Klein 2016). In context, each of the generator's `n_best` beam-search hypotheses is read by the
+English listener the translator consults, and the one whose belief over the three colours is
+closest to the message's own (from the message model the generator reads beliefs from) is the
+translation: the generator may say things no corpus utterance says, and what it says is checked
+against what it must make a listener believe. Without a context the first hypothesis is returned.
 
-Measured on held-out *training* games (continuous agents, belief-matched pairs, 1,589 rounds, the
-independent evaluation listener picking): greedy 0.820, the first of 8 beams 0.847, reranked 4
-beams 0.967, 8 beams 0.982; reranking 8 samples instead of beams 0.968.
-
-Bundle: the generator's own bundle (`Seq2SeqTranslator`) beside a copy of the English models it
-consults (`english/`, so that the bundle stands alone) and `rerank.json` (`n_best`, `criterion`),
-both covered by the hashes in the generator's `config.json`.
-"""
+Bundle: the generator's own (`Seq2SeqTranslator`) beside a copy of the English models it consults
+(`english/`) and `rerank.json` (`n_best`, `criterion`), covered by the generator's file hashes.
+What reranking gains: docs/decisions.md."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import BundleError, read_json, write_json
+from translator.cli_types import positive_int
 from translator.english import EnglishModels
 from translator.inputs import check_colors
 from translator.matching import CRITERIA, pointwise_divergence
@@ -38,7 +33,9 @@ ENGLISH_DIR = "english"
 
 @dataclass
 class RerankConfig:
-    n_best: int = 8  # beam-search hypotheses the listener reads (1 = plain greedy generation)
+    n_best: int = field(default=8, metadata={
+        "help": "seq2seq neuralese -> English: beam hypotheses the English listener reranks in context (1 = greedy)",
+        "type": positive_int})
     criterion: str = "symmetric"  # divergence between the message's and a hypothesis's belief
     alternatives: int = 3
 

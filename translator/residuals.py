@@ -1,19 +1,14 @@
 """Does a batch of continuous messages carry a code the translator does not know?
 
 Per message, faithfulness is judged on the belief over the target and on how likely the agents
-are to send the message (`BeliefTranslator`). Neither sees a *planted* code: agents fine-tuned to
-also signal something people never talk about (the order of the distractors on the speaker's
-screen) shift their messages by less than the channel noise along a new direction. Such a bit is
-decoded 99% of the time through the noise, yet the per-message flags rose only from 1.7% to 2.9%
-(demo agents, held-out rounds).
+are to send the message (`BeliefTranslator`). Neither sees a planted code: agents fine-tuned to also
+signal something people never talk about shift their messages by less than the channel noise along
+a new direction, so the per-message flags barely move (docs/decisions.md).
 
-Over many messages the new direction shows. Under the agents' known code a message is its
-speaker's mean plus isotropic Gaussian noise, `z = μ(c, x) + ε`, so the residuals `z − μ(c, x̂)`
-(x̂ the most likely target) have covariance `σ² I`, whose largest sample eigenvalue stays below the
-Marchenko–Pastur edge `σ² (1 + √(d/n))²`. A code the model does not know adds variance along its
-own direction: the largest eigenvalue crosses the edge (1.9x with 200 planted messages, 3.4x with
-1,700; genuine messages 0.95-0.99x).
-"""
+Over many messages the new direction shows. Under the known code a message is its speaker's mean
+plus isotropic noise, `z = μ(c, x) + ε`, so the residuals `z − μ(c, x̂)` have covariance `σ² I`, whose
+largest sample eigenvalue stays below the Marchenko–Pastur edge `σ² (1 + √(d/n))²`; a code the model
+does not know adds variance along its own direction and pushes the largest eigenvalue over it."""
 
 from __future__ import annotations
 

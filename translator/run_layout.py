@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DIRECTIONS = ("english", "neuralese")
+DIRECTIONS = ("english", "neuralese")  # what a translation is into (`--to`)
 TRANSLATORS_DIR = "translators"
 DEFAULT_NAME = "belief"
 CONFIG_FILE = "config.json"  # every bundle's config (translator.bundle uses this name)

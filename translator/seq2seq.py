@@ -1,53 +1,18 @@
 """Sequence-to-sequence translators between neuralese and English (docs/method.md §5, beyond the paper).
 
-A `Seq2SeqTranslator` is a small Hugging Face encoder-decoder (`MBartForConditionalGeneration`,
-built from an `MBartConfig` and trained from scratch: no downloaded weights) with our own input
-embedders in front and, for one case, a regression head behind. mBART is BART with pre-layer-norm
-blocks; we use it rather than BART because the post-layer-norm BART, trained from scratch without
-warm-up on the agents' collection, collapsed to a language model: its encoder output became
-independent of the input (the same "blue" for every message, identical likelihoods with the
-messages or colours shuffled), while mBART with the same data and settings reads both.
+A `Seq2SeqTranslator` is a small Hugging Face mBART encoder-decoder trained from scratch (no
+downloaded weights; why mBART: docs/decisions.md), with our own input embedders in front. One
+direction per model: `to_english` reads a continuous message as `prefix_tokens` pseudo-tokens or
+discrete symbols as tokens and writes SentencePiece ids (`generate`: greedy or beam search);
+`to_neuralese` reads an utterance and writes channel symbols (decoder id = symbol + 2; 0 = PAD,
+1 = start) or, for a continuous channel, one decoder step feeds a regression head predicting `z`.
 
-It translates in one direction:
+`use_context` adds the round's three colours as encoder inputs before the source; `belief_input`
+(to_english, in context) adds the message's belief over the colours from a bundled message model,
+to each colour and as the belief-weighted colour, so the encoder need not learn the code first.
 
-- `to_english`: agent message -> English. A continuous `z (dim,)` enters the encoder as
-  `prefix_tokens` pseudo-token embeddings (one learned linear map of `z`); discrete symbols enter as
-  tokens with their own embedding table (the positions after the message's first EOS are masked).
-  The decoder writes our SentencePiece token ids (PAD, UNK, BOS, EOS = 0, 1, 2, 3; BOS starts
-  decoding) and `translate` runs `generate` (greedy, or beam search with `num_beams`).
-- `to_neuralese`: English -> agent message. The encoder reads the utterance's token ids (own
-  embedding table). For a discrete channel the decoder writes channel symbols: decoder ids are
-  `symbol + 2` (0 = PAD, 1 = start), so the channel's EOS symbol 0 is the decoder's EOS (id 2);
-  generation stops there and the result is canonicalised (EOS, then EOS padding). For the continuous
-  channel `generate` cannot emit a vector, so the encoder is followed by *one* decoder step (a
-  learned start token cross-attending to the utterance: an attention pool) and a linear regression
-  head predicting `z`, trained with the mean squared error against the agent's message (see
-  `normalize_output` below for what `translate` returns).
-
-With `use_context`, the three colours of the round (Fourier features of `color_features`, listener
-screen order, each mapped linearly to `d_model`) are three more encoder inputs placed *before* the
-message or utterance; without it the translator is context-free and ignores any colours given.
-
-With `belief_input` (to_english, in context), the message's belief over the colours,
-`p(x | m, c) ∝ p(m | c, x)` from a message model bundled with the translator (our agents, or
-`p(z | c, x)` learned from a collection), enters twice: added to each colour's input, and as one
-more input, the belief-weighted colour (the believed target). Without it the encoder has to learn
-the agents' code from about 14,000 pairs before it can say anything about the target. Measured on
-held-out training games (continuous agents, belief-matched pairs, the consulted listener picking):
-without beliefs 4 distinct translations for 1,589 rounds and 0.50 of targets picked (4 epochs);
-beliefs on the colours only, 14 and 0.69 (4 epochs), 25 and 0.81 (12 epochs); with the
-believed-target input too, 30 and 0.85 (8 epochs).
-
-Bundle layout (`save_pretrained(dir)`; JSON and safetensors only, no pickle)::
-
-    config.json          kind "neuralese.seq2seq", format_version, direction, channel, use_context,
-                         the model sizes, `training` (how it was trained), and `files` (the sha256
-                         of every other file, a nested bundle's by its config.json)
-    tokenizer.model      copy of the SentencePiece model, so the bundle is self-contained
-    message_model/       with `belief_input`: the message model beliefs come from
-    model/               the Hugging Face model, written by its own `save_pretrained` (safetensors)
-    heads.safetensors    our input embedders and the regression head
-"""
+Bundle: `config.json` (kind "neuralese.seq2seq", direction, channel, sizes, training, file hashes),
+`tokenizer.model`, `model/` (Hugging Face safetensors), `heads.safetensors`, `message_model/`."""
 
 from __future__ import annotations
 
@@ -72,15 +37,15 @@ from translator.channels import ChannelConfig, alive_mask, canonical_symbols, ch
 from translator.colors import COLOR_DIM, color_features
 from translator.inputs import check_colors
 from translator.message_model import MessageModel, beliefs_from_log_probs, row_log_probs
+from translator.run_layout import CONFIG_FILE, DIRECTIONS
 from translator.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, pad_batch
 from translator.translator_bundle import load_message_model, message_model_kind
 
 KIND = "neuralese.seq2seq"
-DIRECTIONS = ("to_english", "to_neuralese")
+DIRECTION_DIRS = tuple(f"to_{d}" for d in DIRECTIONS)  # a model's direction, and its directory in a pair
 HF_DIR = "model"
 HEADS_FILE = "heads.safetensors"
 MESSAGE_MODEL_DIR = "message_model"
-CONFIG_FILE = "config.json"
 # Decoder vocabulary of a discrete to_neuralese model: 0 = PAD, 1 = start, then the channel symbols.
 SYM_PAD, SYM_START, SYMBOL_OFFSET = 0, 1, 2
 IGNORE = -100  # label of a position that is not scored
@@ -115,8 +80,8 @@ class Seq2SeqConfig:
 
     def __post_init__(self):
         self.channel = ChannelConfig.from_dict(self.channel)
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction {self.direction!r} is unknown; valid: {', '.join(DIRECTIONS)}")
+        if self.direction not in DIRECTION_DIRS:
+            raise ValueError(f"direction {self.direction!r} is unknown; valid: {', '.join(DIRECTION_DIRS)}")
         for name in ("text_vocab_size", "max_text_len", "d_model", "layers", "heads", "ffn_dim", "prefix_tokens"):
             v = getattr(self, name)
             if type(v) is not int or v < 1:
@@ -563,4 +528,4 @@ def _quiet_hf():
             hf_logging.enable_progress_bar()
 
 
-__all__ = ["Seq2SeqConfig", "Seq2SeqTranslator", "hf_config", "KIND", "DIRECTIONS"]
+__all__ = ["Seq2SeqConfig", "Seq2SeqTranslator", "hf_config", "KIND", "DIRECTION_DIRS"]

@@ -1,32 +1,17 @@
 """Streaming translation of JSON Lines: the engine of `neuralese translate` (docs/live_translation.md).
 
-Input, one JSON object per line (UTF-8):
+Input: one JSON object per line, `{"message": [...]}` (to English) or `{"utterance": "..."}` (to
+neuralese), with an optional `context` (three HSL colours; without it, context-free) and `id`
+(echoed); any other field is an error, so a misspelt `contxt` cannot silently drop the context.
+Output: one record per non-blank line, in input order: the translation, divergence, faithfulness
+and alternatives, or `{"line": n, "error": ...}`. Whatever goes wrong with one line becomes its
+error record and the stream goes on; a failure to read the input itself (`ReadError`) is raised
+once every line read before it has been written.
 
-    to English:    {"message": [0.12, -0.3, ...], "context": [[h, s, l], [h, s, l], [h, s, l]], "id": "r1"}
-    to neuralese:  {"utterance": "the dark blue one", "context": [[h, s, l], ...], "id": 7}
-
-`context` is optional (without it the translation is context-free); `id` is optional, any JSON
-string or number, and echoed back. Any other field is an error: a misspelt `contxt` would
-otherwise silently give a context-free translation.
-
-Output, one JSON object per non-blank input line, in input order:
-
-    {"line": 1, "id": "r1", "translation": ..., "divergence": 0.04, "faithful": true, "alternatives": [...]}
-    {"line": 2, "error": "message: the continuous channel expects 64 numbers, got 63"}
-
-A bad line (not JSON, nested too deeply, not UTF-8, a wrong field, a wrong dimension, NaN, ...)
-gets an error record in its place and the stream goes on: whatever goes wrong with one line, even
-an unexpected exception, becomes that line's error record. Blank lines are skipped. A failure to
-read the input itself (`ReadError`) is raised once every line read before it has been written.
-
-Lines are batched internally: a reader thread feeds a queue, and a batch is whatever has arrived
-(up to `batch_size`) once the input pauses for `max_wait` seconds, so a live pipe is answered
-promptly and a file at full speed.
-
-`run_stream_parallel` spreads the batches over worker processes (`neuralese translate --workers N`),
-each with its own copy of the translator and one torch thread: on a big file this beats threads in
-one process, where parsing and the translator's many small torch calls contend for the GIL.
-"""
+A reader thread feeds a queue and a batch is whatever has arrived (up to `batch_size`) once the
+input pauses for `max_wait` seconds: a live pipe is answered promptly, a file at full speed.
+`run_stream_parallel` spreads batches over worker processes, each with its own translator and one
+torch thread, which beats threads in one process where parsing and small torch calls share the GIL."""
 
 from __future__ import annotations
 
@@ -368,6 +353,7 @@ def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list
     """One batch in a worker: `(JSON Lines text, records, error records)`. The translator is loaded
     on the worker's first batch, so that a bundle that fails to load raises its own error here."""
     if spec not in _worker:
+        # deferred: heavy imports, loaded in the worker processes only (the parent stays torch-free)
         import torch
 
         from translator.api import Translator

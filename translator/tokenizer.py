@@ -17,8 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import sentencepiece as spm
+import torch
 
 from translator.atomic import atomic_write
+from translator.bundle import BundleError
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 MODEL_FILE = "tokenizer.model"
@@ -88,8 +90,6 @@ class Tokenizer:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> Tokenizer:
-        from translator.bundle import BundleError
-
         path = Path(directory) / MODEL_FILE
         if not path.is_file():
             raise BundleError(f"{path}: tokenizer model missing")
@@ -104,8 +104,6 @@ class Tokenizer:
 
 def pad_batch(ids: list[list[int]], bos: bool = False, eos: bool = False) -> tuple:
     """Pad token lists into `(tokens (B, T) long, lengths (B,) long)`, optionally adding BOS/EOS."""
-    import torch
-
     seqs = [([BOS] if bos else []) + list(x) + ([EOS] if eos else []) for x in ids]
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     tokens = torch.full((len(seqs), max(1, int(lengths.max()) if len(seqs) else 1)), PAD, dtype=torch.long)

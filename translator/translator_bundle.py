@@ -24,20 +24,16 @@ from safetensors.torch import load_file
 
 from translator.atomic import atomic_bundle_dir, atomic_write
 from translator.bundle import BundleError, read_composite, write_composite, write_tensors
+from translator.corpus import GAME
 from translator.english import EnglishModels
-from translator.message_model import MessageModel
-
-GAME = "colors_in_context"
+from translator.learned_speaker import LearnedMessageModel
+from translator.message_model import ExactMessageModel, MessageModel
 
 
 def load_message_model(directory: Path, kind: str) -> MessageModel:
     if kind == "exact":
-        from translator.message_model import ExactMessageModel
-
         return ExactMessageModel.from_pretrained(directory)
     if kind == "learned":
-        from translator.learned_speaker import LearnedMessageModel
-
         return LearnedMessageModel.from_pretrained(directory)
     raise BundleError(f"{directory}: message model kind {kind!r} is not 'exact' or 'learned'")
 

@@ -1,19 +1,15 @@
 """The driving environment, vectorised over a batch of episodes (numpy).
 
-Rules, as in the game server the human logs were recorded with (and a test replays every logged
-transition): both cars move at once. Action 0 stays, 1 moves one cell forward, 2 turns left
-(heading - 1) and moves one cell that way, 3 turns right (heading + 1) and moves; positions are
-clamped to the board. A car is two cells long: its head at `pos`, its tail one cell behind (when
-that cell is on the board). A car whose head reaches its goal is done; a done car is inert and
-occupies no cell. It stays parked at its goal (the first server version, games of 2017-01-22) or
-leaves the board, `pos = (-1, -1)` (later games and the paper's code): `park` chooses.
+Rules as on the game server the human logs were recorded with (a test replays every logged
+transition): both cars move at once; action 0 stays, 1 moves forward, 2 / 3 turn left / right and
+move one cell that way; positions are clamped to the board. A car is two cells long (head at `pos`,
+tail behind). A car whose head reaches its goal is done and inert: parked at its goal or off the
+board, `pos = (-1, -1)` (`park` chooses; the server changed between versions). Cars swapping cells
+in one step do not crash.
 
-Reward per step, shared by both cars: -0.01; -0.5 per cell off the road that a car occupies; +1 per
-car reaching its goal; +0.1 x the decrease of Manhattan distance to the goal, summed over the cars
-still driving; -2 on a crash (a cell occupied twice), which ends the episode. An episode also ends
-when both cars are done or after `max_steps` steps. Steps of an ended episode change nothing and
-earn 0. Cars passing through each other in one step (swapping cells) is not a crash, as on the server.
-"""
+Reward per step, shared: -0.01; -0.5 per car cell off the road; +1 per car reaching its goal;
++0.1 x the decrease of Manhattan distance to the goal of the cars still driving; -2 on a crash (a
+cell occupied twice), which ends the episode, as do both cars done or `max_steps`."""
 
 from __future__ import annotations
 
