@@ -33,7 +33,7 @@ from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
 from translator.message_model import ContextGrid, MessageModel
 from translator.translations import Translations
-from translator.translator_bundle import load_translator, save_translator
+from translator.translator_parts import load_translator, save_translator
 
 DIRECT_KIND = "neuralese.direct_translator"
 RANDOM_KIND = "neuralese.random_translator"
@@ -63,6 +63,15 @@ class DirectTranslator:
         if len(ids) != len(tables["contexts"]) or (len(ids) and int(ids.max()) >= len(texts)):
             raise ValueError("direct tables: utterance ids do not fit the rounds and texts")
         self.round_log_probs = ContextGrid(message_model, tables["contexts"])  # log p(m | c_i, x), (N, R, 3)
+
+    @property
+    def tokenizer(self):
+        return self.english.tokenizer
+
+    @property
+    def max_utterance_tokens(self) -> int:
+        """Tokens of an utterance the English listener reads (a longer one is cut)."""
+        return self.english.listener.config.max_len
 
     def save_pretrained(self, directory: str | Path) -> None:
         save_translator(directory, DIRECT_KIND, asdict(self.config), self.english, self.message_model, self.tables, self.texts, self.training)

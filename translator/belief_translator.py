@@ -24,7 +24,7 @@ Naturalness prior: among candidates within `prior_margin` of the best divergence
 minimising `divergence − prior_weight · naturalness` (the English speaker's mean per-token
 log-likelihood of the candidate where people said it). `prior_weight = 0` turns it off.
 
-Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_bundle.py`): tables `contexts`,
+Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_parts.py`): tables `contexts`,
 `cand_beliefs`, `cand_encodings`, `cand_naturalness`, `messages` (the pool), `msg_log_probs`;
 texts = the English candidates in table order.
 """
@@ -52,7 +52,7 @@ from translator.message_model import (
 )
 from translator.prerank import BilinearRanker, LowRankDivergence
 from translator.translations import Translations, flag
-from translator.translator_bundle import load_translator, save_translator
+from translator.translator_parts import load_translator, save_translator
 
 KIND = "neuralese.belief_translator"
 TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "messages", "msg_log_probs")
@@ -143,6 +143,15 @@ class BeliefTranslator:
         lp = self.tables["msg_log_probs"]
         _, samples = self._cands.source_parts(beliefs_from_log_probs(lp), self.context_weights(lp), c.criterion)
         return LowRankDivergence(table, samples, c.context_free_rank)
+
+    @property
+    def tokenizer(self):
+        return self.english.tokenizer
+
+    @property
+    def max_utterance_tokens(self) -> int:
+        """Tokens of an utterance the English listener reads (a longer one is cut)."""
+        return self.english.listener.config.max_len
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

@@ -34,10 +34,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
-from translator.api import Translation, Translator
+from translator.agents import Agents
+from translator.api import Translator, load_run_translators
 from translator.bundled_data import bundled
 from translator.corpus import Round, load_rounds
 from translator.plays_db import PlaysDB
+from translator.translations import Translation
 
 PLAY_HTML = Path(__file__).resolve().parent / "static" / "play.html"
 # The page talks to this service only: inline script and style, fetches to the same origin.
@@ -72,8 +74,6 @@ class Play:
         submit: Submit | None = None,
         seed: int | None = None,
     ):
-        from translator.agents import Agents
-
         if not rounds:
             raise ValueError("play: no rounds to play")
         self.rounds, self.translators = rounds, translators
@@ -116,8 +116,6 @@ class Play:
 
     # -- agents (worker thread) ---------------------------------------------------------------------
     def _speak(self, channel: str, rnd: Round) -> list:
-        from translator.agents import Agents
-
         return self.agents[channel].speak(*Agents.round_inputs([rnd])).value[0].tolist()
 
     def _listen(self, channel: str, message: list, colors: list) -> list[float]:
@@ -212,9 +210,7 @@ def add_play_routes(
     loaded them (default: every `RUN/translators/*/belief`). `submit`: the service's batcher.
     """
     if translators is None:
-        from translator.service import load_translators
-
-        translators = load_translators(run)
+        translators = load_run_translators(run)
     play = Play(run, db_path, load_play_rounds(rounds), translators, submit, seed)
     html = page()
 

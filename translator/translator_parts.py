@@ -1,11 +1,11 @@
-"""The parts every translator bundle shares, read and written one way.
+"""The parts translator bundles share, read and written one way: message models and tables.
 
     config.json          kind, format version, game, the translator's options, the sha256 of every
                          other file (`english/` and `message_model/` by their own config.json)
-    tables.safetensors   the translator's precomputed tensors
+    tables.safetensors   the translator's precomputed tensors (belief and direct translators)
     texts.json           English texts the tables index (candidates, corpus utterances)
     english/             the English models it consults (a copy: a bundle stands alone)
-    message_model/       p(m | c, x): our agents (exact) or a learned model
+    message_model/       p(m | c, x): our agents (exact) or a learned model, by `MESSAGE_MODELS`
     training.json        how it was built
 
 Written as a whole (`atomic_bundle_dir`): the nested bundles land inside the same temporary
@@ -14,7 +14,6 @@ directory, so a kill while saving leaves the old translator or the new one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,37 +21,56 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from translator.atomic import atomic_bundle_dir, atomic_write
-from translator.bundle import BundleError, read_composite, write_composite, write_tensors
+from translator.atomic import atomic_bundle_dir
+from translator.bundle import (
+    BundleError,
+    Registry,
+    read_composite,
+    read_side_file,
+    write_composite,
+    write_side_file,
+    write_tensors,
+)
 from translator.english import EnglishModels
-from translator.message_model import MessageModel
+from translator.learned_speaker import LearnedMessageModel
+from translator.message_model import ExactMessageModel, MessageModel
 
 GAME = "colors_in_context"
+TEXTS_FILE = "texts.json"
+TEXTS_KIND = "neuralese.texts"
+MESSAGE_MODEL_DIR = "message_model"
+# The name a translator's config records for its message model (`"message_model"`).
+MESSAGE_MODELS = Registry("message model", {"exact": ExactMessageModel, "learned": LearnedMessageModel})
 
 
 def load_message_model(directory: Path, kind: str) -> MessageModel:
-    if kind == "exact":
-        from translator.message_model import ExactMessageModel
-
-        return ExactMessageModel.from_pretrained(directory)
-    if kind == "learned":
-        from translator.learned_speaker import LearnedMessageModel
-
-        return LearnedMessageModel.from_pretrained(directory)
-    raise BundleError(f"{directory}: message model kind {kind!r} is not 'exact' or 'learned'")
+    return MESSAGE_MODELS.cls(kind, directory).from_pretrained(directory)
 
 
 def message_model_kind(model: MessageModel) -> str:
-    return "exact" if type(model).__name__ == "ExactMessageModel" else "learned"
+    return MESSAGE_MODELS.kind_of(model)
+
+
+def write_texts(path: Path, texts: list[str]) -> None:
+    write_side_file(path, TEXTS_KIND, {"texts": texts})
+
+
+def read_texts(path: Path) -> list[str]:
+    """The texts of a `texts.json` (a bare JSON list in bundles of formats 1-2)."""
+    data = read_side_file(path, TEXTS_KIND)
+    texts = data.get("texts") if isinstance(data, dict) else data
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise BundleError(f"{path}: expected a JSON list of strings")
+    return texts
 
 
 def save_translator(directory: str | Path, kind: str, config: dict[str, Any], english: EnglishModels, model: MessageModel,
                     tables: dict[str, torch.Tensor], texts: list[str], training: dict[str, Any] | None) -> None:
     with atomic_bundle_dir(directory) as d:
         english.save_pretrained(d / "english")
-        model.save_pretrained(d / "message_model")
+        model.save_pretrained(d / MESSAGE_MODEL_DIR)
         write_tensors(d / "tables.safetensors", tables)
-        atomic_write(d / "texts.json", (json.dumps(texts, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_texts(d / TEXTS_FILE, texts)
         write_composite(d, kind, GAME, training, config=config, message_model=message_model_kind(model))
 
 
@@ -67,14 +85,9 @@ def load_translator(directory: str | Path, kind: str, tables_needed: tuple[str, 
     missing = [k for k in tables_needed if k not in tables]
     if missing:
         raise BundleError(f"{d / 'tables.safetensors'}: missing tables {', '.join(missing)}")
-    try:
-        texts = json.loads((d / "texts.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise BundleError(f"{d / 'texts.json'}: unreadable ({e})") from None
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise BundleError(f"{d / 'texts.json'}: expected a JSON list of strings")
+    texts = read_texts(d / TEXTS_FILE)
     english = EnglishModels.from_pretrained(d / "english")
-    model = load_message_model(d / "message_model", meta.get("message_model", "exact"))
+    model = load_message_model(d / MESSAGE_MODEL_DIR, meta.get("message_model", "exact"))
     config = meta.get("config")
     if not isinstance(config, dict):
         raise BundleError(f"{d / 'config.json'}: no translator config")
