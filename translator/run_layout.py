@@ -60,8 +60,10 @@ def find_translator(run: str | Path, channel: str, name: str = DEFAULT_NAME) -> 
     if has_header(d):
         return d
     if d.parent.is_dir():
-        raise ValueError(f"channel {channel!r} has no translator {name!r} ({d} holds no translator bundle); "
-                         f"translators of this channel that can be served: {', '.join(channel_translators(d.parent)) or 'none'}")
+        raise ValueError(
+            f"channel {channel!r} has no translator {name!r} ({d} holds no translator bundle); "
+            f"translators of this channel that can be served: {', '.join(channel_translators(d.parent)) or 'none'}"
+        )
     have = run_channels(run, name)
     raise ValueError(
         f"unknown channel {channel!r}: {d} holds no translator bundle; "

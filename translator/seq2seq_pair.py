@@ -83,8 +83,11 @@ class Seq2SeqPair:
         to_english_dir = d / "to_english"
         english_side = RerankedSeq2Seq if RerankedSeq2Seq.is_bundle(to_english_dir) else Seq2SeqTranslator
         try:
-            return cls(english_side.from_pretrained(to_english_dir), Seq2SeqTranslator.from_pretrained(d / "to_neuralese"),
-                       header.get("source", "cooccurrence"))
+            return cls(
+                english_side.from_pretrained(to_english_dir),
+                Seq2SeqTranslator.from_pretrained(d / "to_neuralese"),
+                header.get("source", "cooccurrence"),
+            )
         except ValueError as e:
             if isinstance(e, BundleError):
                 raise

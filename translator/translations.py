@@ -50,7 +50,9 @@ class Translation:
     """
 
     translation: Text = field_doc("English text, or the agent message")
-    divergence: float | None = field_doc("source-translation belief divergence (nats); null for translators that do not compare beliefs")
+    divergence: float | None = field_doc(
+        "source-translation belief divergence (nats); null for translators that do not compare beliefs"
+    )
     faithful: bool = field_doc("false = untranslatable: divergence above the calibrated threshold")
     alternatives: list[Alternative] = field_doc("the next-best translations, best first", default_factory=list)
 

@@ -64,8 +64,16 @@ def read_texts(path: Path) -> list[str]:
     return texts
 
 
-def save_translator(directory: str | Path, kind: str, config: dict[str, Any], english: EnglishModels, model: MessageModel,
-                    tables: dict[str, torch.Tensor], texts: list[str], training: dict[str, Any] | None) -> None:
+def save_translator(
+    directory: str | Path,
+    kind: str,
+    config: dict[str, Any],
+    english: EnglishModels,
+    model: MessageModel,
+    tables: dict[str, torch.Tensor],
+    texts: list[str],
+    training: dict[str, Any] | None,
+) -> None:
     with atomic_bundle_dir(directory) as d:
         english.save_pretrained(d / "english")
         model.save_pretrained(d / MESSAGE_MODEL_DIR)
