@@ -28,12 +28,11 @@ from translator.english import EnglishModels
 from translator.message_model import MessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
 from translator.run_layout import translator_path
-from translator.seq2seq import Seq2SeqConfig
+from translator.seq2seq import DIRECTIONS, Seq2SeqConfig
 from translator.seq2seq_pair import Seq2SeqPair
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
-DIRECTIONS = ("to_english", "to_neuralese")
 
 
 @dataclass

@@ -1,28 +1,16 @@
 """One door to every translator bundle: `Translator`, the Python API behind the CLI and the service.
 
-    from translator.api import Translator
-
     tr = Translator.from_run("runs/demo", "continuous")           # RUN/translators/continuous/belief
-    tr = Translator.from_pretrained("runs/demo/translators/continuous/belief")  # any bundle kind
+    tr = Translator.from_pretrained("runs/demo/translators/continuous/seq2seq_belief")  # any kind
     results = tr.to_english(messages, contexts)                    # contexts optional: None = context-free
-    results[0].translation, results[0].divergence, results[0].faithful, results[0].alternatives
-    results[0].to_json()                                           # the JSON form the CLI and the service send
+    results[0].translation, results[0].divergence, results[0].faithful, results[0].to_json()
     tr.to_neuralese(["the dark blue one"], contexts)
 
-Any kind loads: belief, direct, a seq2seq pair (`seq2seq_belief`, `seq2seq_cooccurrence`), a
-reranked or plain one-direction seq2seq model (which refuses the other direction).
-
-Inputs are batches: `messages` a sequence of messages (continuous: `dim` floats; discrete: up to
-`max_len` symbol ids), `utterances` a sequence of strings, `contexts` `None` or one context per row,
-three `[h, s, l]` triples in the corpus's scale (h in [0, 360], s and l in [0, 100]).
-
-Every input is checked row by row before it reaches a model, and a bad row raises `ValueError`
-naming the row and what is wrong (wrong dimension, NaN or infinite values, out-of-range colours,
-empty English, more than `MAX_UTTERANCE_CHARS` characters). The streaming CLI and the HTTP service
-use the same checks (`check_message_row`, `check_context_row`, `check_utterance_row`) one row at a
-time, so one bad row does not spoil its batch. An utterance longer than the English listener reads
-(48 tokens) is translated from its first 48 tokens, as in training and evaluation, with an
-`UtteranceTruncated` warning.
+Inputs are batches: messages (continuous: `dim` floats; discrete: up to `max_len` symbol ids),
+utterances, and `None` or one context per row (three `[h, s, l]`, h in [0, 360], s and l in
+[0, 100]). Each row is checked before it reaches a model; a bad one raises `ValueError` naming the
+row and the problem. The streaming CLI and the service use the same row checks. An utterance
+longer than the model reads is cut there, with an `UtteranceTruncated` warning.
 """
 
 from __future__ import annotations

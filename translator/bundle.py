@@ -1,21 +1,17 @@
 """Hugging Face-style bundles: `save_pretrained(dir)` / `from_pretrained(dir)` for our modules.
 
-A bundle directory holds `config.json` (what the module is, the format version, its
-hyper-parameters) and `model.safetensors` (the weights). No pickle anywhere: safetensors and JSON
-only, so loading a bundle from an untrusted place cannot run code.
+A bundle directory holds `config.json` (kind, format version, hyper-parameters) and its files:
+safetensors and JSON only, so loading one from an untrusted place cannot run code. It is written
+through `translator.atomic.atomic_bundle_dir` (a kill leaves the old bundle or the new one), with
+`config.json` last (`write_config`): it records the sha256 of every other file (`files`; of a
+nested bundle, its `config.json`). `check_header`, which every loader calls first, verifies them,
+so a flipped byte anywhere is a `BundleError` naming the file; format 1 (no hashes) loads
+unverified. JSON side files carry their own kind and version (`write_side_file`); `Registry` maps a
+kind to the class that loads it.
 
-Every bundle is written through `translator.atomic.atomic_bundle_dir` (a kill while saving leaves
-the old bundle or the new one, never a mix), with `config.json` written last by `write_config`: it
-records the sha256 of every other file of the bundle (`files`; for a bundle nested inside, its
-`config.json`, which records the rest). `check_header`, which every loader calls first, verifies
-them, so a flipped byte anywhere, even inside a tensor's data, is a `BundleError` naming the file.
-Bundles of format 1, written before the hashes, load unverified. Side files (`training.json`,
-`texts.json`, `rerank.json`) carry their own `kind` and `format_version` (`write_side_file`).
-`bundle_kind` says what a directory holds, and `Registry` maps a kind to the class that loads it.
-
-We keep this small layer rather than `huggingface_hub.PyTorchModelHubMixin` because loading must
-fail with a clear message naming the file for every way a bundle goes wrong: another kind of
-module, a newer format, a truncated or altered file, missing or unexpected tensors.
+A small layer rather than `huggingface_hub.PyTorchModelHubMixin`: loading must fail with a message
+naming the file for every way a bundle goes wrong (another kind, a newer format, an altered file,
+missing or unexpected tensors).
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from translator.tokenizer import Tokenizer
 from translator.translations import Translations
 
 KIND = "neuralese.seq2seq_pair"
-DIRECTIONS = ("to_english", "to_neuralese")
 SOURCES = ("cooccurrence", "belief")
 
 

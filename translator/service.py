@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
 
+import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -506,8 +507,6 @@ def app_from_environment() -> FastAPI:
     config = json.loads(os.environ[ENV_CONFIG])
     threads = config.pop("threads", None)
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     return create_app(**config)
 
