@@ -32,10 +32,10 @@ from translator.bundle import BundleError
 from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
 from translator.message_model import ContextGrid, MessageModel
+from translator.registry import DIRECT_KIND
 from translator.translations import Translations
 from translator.translator_parts import load_translator, save_translator
 
-DIRECT_KIND = "neuralese.direct_translator"
 RANDOM_KIND = "neuralese.random_translator"
 DIRECT_TABLES = ("contexts", "messages", "encodings", "utterance_ids")
 

@@ -51,10 +51,11 @@ from translator.message_model import (
     row_log_probs,
 )
 from translator.prerank import BilinearRanker, LowRankDivergence
+from translator.registry import BELIEF_KIND
 from translator.translations import Translations, flag
 from translator.translator_parts import load_translator, save_translator
 
-KIND = "neuralese.belief_translator"
+KIND = BELIEF_KIND
 TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "messages", "msg_log_probs")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path, PurePosixPath
@@ -185,9 +186,12 @@ def _check_kind_and_version(path: Path, data: dict[str, Any], kind: str | tuple[
 
 
 class Registry:
-    """Which class loads a bundle of each kind (a header's `kind`): one table that every loader uses."""
+    """Which class loads a bundle of each kind (a header's `kind`): one table that every loader uses.
 
-    def __init__(self, what: str, classes: dict[str, type]):
+    An entry is a class, or `"module:Class"`, imported when a bundle of that kind is first loaded
+    (so that a kind whose module imports a heavy library costs nothing until it is used)."""
+
+    def __init__(self, what: str, classes: dict[str, type | str]):
         self.what, self._classes = what, dict(classes)
 
     def kinds(self) -> list[str]:
@@ -197,12 +201,16 @@ class Registry:
         """The class for `kind`, read from the header `path`; `BundleError` naming it otherwise."""
         if kind not in self._classes:
             raise BundleError(f"{path}: kind {kind!r} is not a {self.what}; known kinds: {', '.join(self._classes)}")
-        return self._classes[kind]
+        entry = self._classes[kind]
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = self._classes[kind] = getattr(importlib.import_module(module), name)
+        return entry
 
     def kind_of(self, obj: Any) -> str:
         """The kind under which `obj`'s class is registered (what its bundle records)."""
-        for kind, cls in self._classes.items():
-            if isinstance(obj, cls):
+        for kind in self._classes:
+            if isinstance(obj, self.cls(kind, Path(kind))):
                 return kind
         raise ValueError(f"{type(obj).__name__} is not a registered {self.what}; known kinds: {', '.join(self._classes)}")
 

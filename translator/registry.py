@@ -4,36 +4,43 @@
 formats 1-2 also the rules that told a reranked seq2seq model and a seq2seq pair apart),
 `load(dir)` loads it, `bundle_channel(dir)` reads its channel without loading any model. Each
 class loaded has `to_english(messages, colors)` and `to_neuralese(texts, colors)` returning
-`Translations` (a one-direction model refuses the other with a `ValueError`), `channel` and `name`.
+`Translations` (a one-direction model refuses the other with a `ValueError`), `channel`, `name`,
+`tokenizer` and `max_utterance_tokens`. A class is imported when a bundle of its kind is first
+loaded: the seq2seq kinds bring in transformers, which importing the API does not need.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from translator.baselines import DIRECT_KIND, DirectTranslator
-from translator.belief_translator import KIND as BELIEF_KIND
-from translator.belief_translator import BeliefTranslator
-from translator.bundle import CONFIG_FILE, BundleError, Registry, read_json
+from translator.bundle import CONFIG_FILE, LAYOUT_3_SINCE, BundleError, Registry, read_json
 from translator.channels import ChannelConfig
-from translator.reranked_seq2seq import KIND as RERANKED_KIND
-from translator.reranked_seq2seq import RerankedSeq2Seq
 from translator.run_layout import LEGACY_PAIR_FILE
-from translator.seq2seq import KIND as SEQ2SEQ_KIND
-from translator.seq2seq import Seq2SeqTranslator
-from translator.seq2seq_pair import KIND as PAIR_KIND
-from translator.seq2seq_pair import Seq2SeqPair
+
+if TYPE_CHECKING:
+    from translator.baselines import DirectTranslator
+    from translator.belief_translator import BeliefTranslator
+    from translator.reranked_seq2seq import RerankedSeq2Seq
+    from translator.seq2seq import Seq2SeqTranslator
+    from translator.seq2seq_pair import Seq2SeqPair
+
+    AnyTranslator = BeliefTranslator | DirectTranslator | Seq2SeqPair | RerankedSeq2Seq | Seq2SeqTranslator
+
+BELIEF_KIND = "neuralese.belief_translator"
+DIRECT_KIND = "neuralese.direct_translator"
+PAIR_KIND = "neuralese.seq2seq_pair"
+RERANKED_KIND = "neuralese.reranked_seq2seq"
+SEQ2SEQ_KIND = "neuralese.seq2seq"
+RERANK_FILE = "rerank.json"  # a reranked seq2seq bundle's settings
 
 TRANSLATORS = Registry("translator", {
-    BELIEF_KIND: BeliefTranslator,
-    DIRECT_KIND: DirectTranslator,
-    PAIR_KIND: Seq2SeqPair,
-    RERANKED_KIND: RerankedSeq2Seq,
-    SEQ2SEQ_KIND: Seq2SeqTranslator,
+    BELIEF_KIND: "translator.belief_translator:BeliefTranslator",
+    DIRECT_KIND: "translator.baselines:DirectTranslator",
+    PAIR_KIND: "translator.seq2seq_pair:Seq2SeqPair",
+    RERANKED_KIND: "translator.reranked_seq2seq:RerankedSeq2Seq",
+    SEQ2SEQ_KIND: "translator.seq2seq:Seq2SeqTranslator",
 })  # fmt: skip
-
-AnyTranslator = BeliefTranslator | DirectTranslator | Seq2SeqPair | RerankedSeq2Seq | Seq2SeqTranslator
 
 
 def header_path(directory: Path) -> Path:
@@ -41,6 +48,13 @@ def header_path(directory: Path) -> Path:
     if not (directory / CONFIG_FILE).is_file() and (directory / LEGACY_PAIR_FILE).is_file():
         return directory / LEGACY_PAIR_FILE
     return directory / CONFIG_FILE
+
+
+def is_legacy_reranked(directory: Path, header: dict[str, Any]) -> bool:
+    """Formats 1-2 wrote a reranked seq2seq bundle as its generator's, with `rerank.json` beside."""
+    version = header.get("format_version")
+    old = type(version) is int and version < LAYOUT_3_SINCE
+    return header.get("kind") == SEQ2SEQ_KIND and old and (directory / RERANK_FILE).is_file()
 
 
 def bundle_header(directory: str | Path) -> tuple[str, dict[str, Any]]:
@@ -51,9 +65,7 @@ def bundle_header(directory: str | Path) -> tuple[str, dict[str, Any]]:
         raise BundleError(f"{d}: no such translator bundle directory")
     path = header_path(d)
     header = read_json(path)
-    kind = header.get("kind")
-    if kind == SEQ2SEQ_KIND and RerankedSeq2Seq.is_bundle(d):  # formats 1-2: a generator with rerank.json
-        kind = RERANKED_KIND
+    kind = RERANKED_KIND if is_legacy_reranked(d, header) else header.get("kind")
     TRANSLATORS.cls(kind, path)
     return kind, header
 

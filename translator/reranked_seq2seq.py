@@ -28,7 +28,6 @@ import torch
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import (
     CONFIG_FILE,
-    LAYOUT_3_SINCE,
     BundleError,
     check_header,
     read_json,
@@ -39,13 +38,12 @@ from translator.bundle import (
 from translator.english import EnglishModels
 from translator.inputs import check_colors
 from translator.matching import CRITERIA, pointwise_divergence
-from translator.seq2seq import KIND as SEQ2SEQ_KIND
+from translator.registry import RERANK_FILE, RERANKED_KIND, is_legacy_reranked
 from translator.seq2seq import Seq2SeqTranslator
 from translator.tokenizer import Tokenizer
 from translator.translations import Translations
 
-KIND = "neuralese.reranked_seq2seq"
-RERANK_FILE = "rerank.json"
+KIND = RERANKED_KIND
 RERANK_KIND = "neuralese.rerank"
 ENGLISH_DIR = "english"
 GENERATOR_DIR = "generator"
@@ -127,7 +125,7 @@ class RerankedSeq2Seq:
         d = Path(directory)
         if not d.is_dir():
             raise BundleError(f"{d}: no such bundle directory")
-        if _legacy(read_json(d / CONFIG_FILE)):
+        if is_legacy_reranked(d, read_json(d / CONFIG_FILE)):
             generator = Seq2SeqTranslator.from_pretrained(d)  # its header covers the whole directory
         else:
             check_header(d / CONFIG_FILE, read_json(d / CONFIG_FILE), KIND)
@@ -150,10 +148,4 @@ class RerankedSeq2Seq:
             header = read_json(d / CONFIG_FILE)
         except BundleError:
             return False
-        return header.get("kind") == KIND or (_legacy(header) and (d / RERANK_FILE).is_file())
-
-
-def _legacy(header: dict) -> bool:
-    """A header of formats 1-2 whose directory is a generator's with `rerank.json` beside it."""
-    version = header.get("format_version")
-    return header.get("kind") == SEQ2SEQ_KIND and type(version) is int and version < LAYOUT_3_SINCE
+        return header.get("kind") == KIND or is_legacy_reranked(d, header)

@@ -72,11 +72,12 @@ from translator.channels import ChannelConfig, alive_mask, canonical_symbols, ch
 from translator.colors import COLOR_DIM, color_features
 from translator.inputs import check_colors
 from translator.message_model import MessageModel, beliefs_from_log_probs, row_log_probs
+from translator.registry import SEQ2SEQ_KIND
 from translator.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, pad_batch
 from translator.translations import Translations
 from translator.translator_parts import MESSAGE_MODEL_DIR, load_message_model, message_model_kind
 
-KIND = "neuralese.seq2seq"
+KIND = SEQ2SEQ_KIND
 DIRECTIONS = ("to_english", "to_neuralese")
 HF_DIR = "model"
 HEADS_FILE = "heads.safetensors"

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from translator.atomic import atomic_bundle_dir
 from translator.bundle import CONFIG_FILE, BundleError, check_header, read_json, write_config
+from translator.registry import PAIR_KIND
 from translator.reranked_seq2seq import RerankedSeq2Seq
 from translator.run_layout import LEGACY_PAIR_FILE
 from translator.seq2seq import Seq2SeqTranslator
 from translator.tokenizer import Tokenizer
 from translator.translations import Translations
 
-KIND = "neuralese.seq2seq_pair"
+KIND = PAIR_KIND
 SOURCES = ("cooccurrence", "belief")
 
 
