@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
 
 import torch
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -532,8 +533,6 @@ def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, name: str 
     rounds' tokens and rows are in the SQLite file, which every process opens (plays_db.py), so a
     round dealt by one process can be answered through another, or after a restart.
     """
-    import uvicorn
-
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers > 1:
