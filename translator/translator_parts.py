@@ -57,7 +57,10 @@ def write_texts(path: Path, texts: list[str]) -> None:
 
 def read_texts(path: Path) -> list[str]:
     """The texts of a `texts.json` (a bare JSON list in bundles of formats 1-2)."""
-    data = read_side_file(path, TEXTS_KIND)
+    try:
+        data = read_side_file(path, TEXTS_KIND)
+    except BundleError as e:
+        raise BundleError(f"{path}: unreadable ({str(e).removeprefix(f'{path}: ')})") from None
     texts = data.get("texts") if isinstance(data, dict) else data
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise BundleError(f"{path}: expected a JSON list of strings")
