@@ -247,7 +247,7 @@ def test_bundle_with_missing_tables_or_garbled_texts_is_refused(saved_belief_tra
     save_file(tables, str(d / "tables.safetensors"))
     reseal(d)
 
-    texts = json.loads((d / "texts.json").read_text())
+    texts = json.loads((d / "texts.json").read_text())["texts"]  # format 3: {"kind", "format_version", "texts"}
     (d / "texts.json").write_text('["blue", "red"')  # truncated JSON
     reseal(d)
     with pytest.raises(BundleError, match=r"texts\.json: unreadable"):
