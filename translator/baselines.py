@@ -34,7 +34,7 @@ from translator.english import EnglishModels
 from translator.message_model import ContextGrid, MessageModel
 from translator.registry import DIRECT_KIND
 from translator.translations import Translations
-from translator.translator_parts import load_translator, save_translator
+from translator.translator_parts import ConsultsEnglish, load_translator, save_translator
 
 RANDOM_KIND = "neuralese.random_translator"
 DIRECT_TABLES = ("contexts", "messages", "encodings", "utterance_ids")
@@ -51,7 +51,7 @@ def _nan(n: int) -> torch.Tensor:
     return torch.full((n,), float("nan"))
 
 
-class DirectTranslator:
+class DirectTranslator(ConsultsEnglish):
     name = "direct"
 
     def __init__(self, config: DirectConfig, english: EnglishModels, message_model: MessageModel, tables: dict[str, torch.Tensor],
@@ -63,15 +63,6 @@ class DirectTranslator:
         if len(ids) != len(tables["contexts"]) or (len(ids) and int(ids.max()) >= len(texts)):
             raise ValueError("direct tables: utterance ids do not fit the rounds and texts")
         self.round_log_probs = ContextGrid(message_model, tables["contexts"])  # log p(m | c_i, x), (N, R, 3)
-
-    @property
-    def tokenizer(self):
-        return self.english.tokenizer
-
-    @property
-    def max_utterance_tokens(self) -> int:
-        """Tokens of an utterance the English listener reads (a longer one is cut)."""
-        return self.english.listener.config.max_len
 
     def save_pretrained(self, directory: str | Path) -> None:
         save_translator(directory, DIRECT_KIND, asdict(self.config), self.english, self.message_model, self.tables, self.texts, self.training)

@@ -53,7 +53,7 @@ from translator.message_model import (
 from translator.prerank import BilinearRanker, LowRankDivergence
 from translator.registry import BELIEF_KIND
 from translator.translations import Translations, flag
-from translator.translator_parts import load_translator, save_translator
+from translator.translator_parts import ConsultsEnglish, load_translator, save_translator
 
 KIND = BELIEF_KIND
 TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "messages", "msg_log_probs")
@@ -105,7 +105,7 @@ class BeliefTranslatorConfig:
         return self.thresholds.get("message_log_prob", {}).get("in_context" if in_context else "context_free")
 
 
-class BeliefTranslator:
+class BeliefTranslator(ConsultsEnglish):
     name = "belief"
 
     def __init__(self, config: BeliefTranslatorConfig, english: EnglishModels, message_model: MessageModel,
@@ -144,15 +144,6 @@ class BeliefTranslator:
         lp = self.tables["msg_log_probs"]
         _, samples = self._cands.source_parts(beliefs_from_log_probs(lp), self.context_weights(lp), c.criterion)
         return LowRankDivergence(table, samples, c.context_free_rank)
-
-    @property
-    def tokenizer(self):
-        return self.english.tokenizer
-
-    @property
-    def max_utterance_tokens(self) -> int:
-        """Tokens of an utterance the English listener reads (a longer one is cut)."""
-        return self.english.listener.config.max_len
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

@@ -48,13 +48,17 @@ class BundleError(ValueError):
     """A bundle that cannot be loaded; the message names the file and what is wrong."""
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def _load_json(path: Path) -> Any:
     if not path.is_file():
         raise BundleError(f"{path}: missing")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"{path}: not valid JSON ({e})") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise BundleError(f"{path}: expected a JSON object")
     return data
@@ -74,12 +78,7 @@ def write_side_file(path: Path, kind: str, fields: dict[str, Any]) -> None:
 def read_side_file(path: Path, kind: str) -> dict[str, Any] | list[Any]:
     """The fields of a side file (`write_side_file`) without its kind and version; `BundleError`
     for another kind or a newer format. Side files of formats 1-2 had neither and read as they are."""
-    if not path.is_file():
-        raise BundleError(f"{path}: missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path}: not valid JSON ({e})") from None
+    data = _load_json(path)
     if not isinstance(data, dict) or "kind" not in data:
         return data
     _check_kind_and_version(path, data, kind)

@@ -34,6 +34,7 @@ from translator.bundle import (
 from translator.english import EnglishModels
 from translator.learned_speaker import LearnedMessageModel
 from translator.message_model import ExactMessageModel, MessageModel
+from translator.tokenizer import Tokenizer
 
 GAME = "colors_in_context"
 TEXTS_FILE = "texts.json"
@@ -41,6 +42,21 @@ TEXTS_KIND = "neuralese.texts"
 MESSAGE_MODEL_DIR = "message_model"
 # The name a translator's config records for its message model (`"message_model"`).
 MESSAGE_MODELS = Registry("message model", {"exact": ExactMessageModel, "learned": LearnedMessageModel})
+
+
+class ConsultsEnglish:
+    """What the API reads of a translator that consults English models (`self.english`): their
+    tokenizer, and how many tokens of an utterance the listener reads (a longer one is cut)."""
+
+    english: EnglishModels
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.english.tokenizer
+
+    @property
+    def max_utterance_tokens(self) -> int:
+        return self.english.listener.config.max_len
 
 
 def load_message_model(directory: Path, kind: str) -> MessageModel:
