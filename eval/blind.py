@@ -19,12 +19,6 @@ from translator.prerank import BilinearRanker
 from translator.translations import Translations
 
 
-def _untranslated(translations: list[str] | torch.Tensor, n: int) -> Translations:
-    """Translations without divergences (NaN), all faithful, no alternatives."""
-    alts = [[] for _ in range(n)] if isinstance(translations, list) else translations[:, None][:, :0]
-    return Translations(translations, torch.full((n,), float("nan")), torch.ones(n, dtype=torch.bool), alts, torch.zeros(n, 0))
-
-
 class MessageBlind:
     """Describe each round's target, or send the agent's own message for it, given the context.
 
@@ -66,11 +60,11 @@ class MessageBlind:
     def to_english(self, targets: torch.Tensor, colors: torch.Tensor) -> Translations:
         """The candidate the consulted listener is surest picks `targets[n]` in `colors[n]`."""
         best = self.surest(targets, colors).tolist()
-        return _untranslated([self.candidates[i] for i in best], len(best))
+        return Translations.plain([self.candidates[i] for i in best])
 
     @torch.no_grad()
     def to_neuralese(self, targets: torch.Tensor, colors: torch.Tensor) -> Translations:
         """The agent speaker's most likely message for `targets[n]` in `colors[n]`."""
         targets = torch.as_tensor(targets, dtype=torch.long)
         own = most_likely_messages(self.message_model, colors)  # (N, 3, ...)
-        return _untranslated(own[torch.arange(len(targets)), targets], len(targets))
+        return Translations.plain(own[torch.arange(len(targets)), targets])

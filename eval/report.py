@@ -24,6 +24,7 @@ from eval.translation_report import (
     translation_html,
     translation_markdown,
 )
+from translator.atomic import atomic_write
 from translator.corpus import CONDITIONS
 
 
@@ -236,8 +237,8 @@ def write_report(metrics: dict, out: str | Path, gallery: list[dict] | None = No
     if metrics.get("translation"):
         plot_translation(metrics["translation"], out / "translation.png")
         plot_belief_kl(metrics["translation"], out / "belief_kl.png")
-    (out / "report.md").write_text(_markdown(metrics, gallery), encoding="utf-8")
-    (out / "report.html").write_text(_html(metrics, gallery), encoding="utf-8")
+    atomic_write(out / "report.md", _markdown(metrics, gallery).encode("utf-8"))
+    atomic_write(out / "report.html", _html(metrics, gallery).encode("utf-8"))
 
 
 def write_training_report(training: dict, out: Path) -> None:
@@ -256,4 +257,4 @@ def write_training_report(training: dict, out: Path) -> None:
         for h in hist:
             lines.append(f"| {name} | {h['epoch']} | {h['train_loss']:.3f} | {key} {h[key]:.4f} | {h['seconds']:.0f} |")
     lines += ["", f"Listener temperature: {training['listener']['temperature']:.3f}.", "", "![training curves](training.png)"]
-    (Path(out) / "training.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write(Path(out) / "training.md", ("\n".join(lines) + "\n").encode("utf-8"))

@@ -16,7 +16,6 @@ only describes the round's target (`eval.blind`); ablations: `*_no_prior` (no na
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from eval.blind import MessageBlind
 from eval.gallery import gallery
 from eval.run_models import eval_listener_dir, load_english, load_eval_listener
 from eval.transplant import Transplant
+from translator import registry
 from translator.accuracy import accuracy_report
 from translator.agents import Agents
 from translator.baselines import DirectTranslator, RandomTranslator
@@ -46,7 +46,8 @@ from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs
 from translator.prerank import BilinearRanker
 from translator.reranked_seq2seq import RerankedSeq2Seq
-from translator.seq2seq import Seq2SeqTranslator
+from translator.run_layout import TRANSLATORS_DIR, channel_translators
+from translator.seq2seq_pair import Seq2SeqPair
 from translator.translations import Translations
 
 NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
@@ -57,95 +58,93 @@ CONTEXT_FREE = ("belief_context_free", "belief_context_free_no_prior", "direct",
 KL_CONTEXTS, KL_MESSAGES = 64, 1000
 
 
-class Translate:
-    """One named translator as a pair of batch functions `(sources, colors) -> Translations`;
+class EvaluatedTranslator:
+    """One named translator under evaluation as a pair of batch functions `(sources, colors) -> Translations`;
     a `blind` one is given the rounds' targets in place of the sources (`eval.blind`)."""
 
     def __init__(self, to_english: Callable, to_neuralese: Callable | None, blind: bool = False):
         self.to_english, self.to_neuralese, self.blind = to_english, to_neuralese, blind
 
 
-# Translator families: the bundle directory each is loaded from, most costly first.
+# Translator families, most costly first: the evaluation names of each bundle kind (a seq2seq
+# pair's family is named for the pairs it was trained on, from its header).
 FAMILIES = ("seq2seq_belief", "seq2seq_cooccurrence", "belief", "direct")
 # Families evaluated together in one process: they share many translations, and so the cache of
 # `RoundScores`; the seq2seq models apart from the rest balance the workers (docs/decisions.md).
 UNITS = (("seq2seq_belief", "seq2seq_cooccurrence"), ("belief", "direct"))
 
 
-def families(channel_dir: Path) -> list[str]:
-    """The translator families stored for one channel, in `FAMILIES` order."""
-    marker = {"belief": "belief/config.json", "direct": "direct/config.json",
-              "seq2seq_belief": "seq2seq_belief/to_english/config.json",
-              "seq2seq_cooccurrence": "seq2seq_cooccurrence/to_english/config.json"}
-    return [f for f in FAMILIES if (channel_dir / marker[f]).is_file()]
+def _family(directory: Path) -> str | None:
+    """The family of the translator bundle in `directory`, read from its header."""
+    kind, header = registry.bundle_header(directory)
+    if kind == registry.PAIR_KIND:
+        return f"seq2seq_{header.get('source', 'cooccurrence')}"
+    return {registry.BELIEF_KIND: "belief", registry.DIRECT_KIND: "direct"}.get(kind)
 
 
-def load_translators(channel_dir: Path, only: Sequence[str] | None = None) -> dict[str, Translate]:
+def families(channel_dir: Path) -> dict[str, Path]:
+    """The translator families stored for one channel, in `FAMILIES` order, with their bundle
+    directories. A bundle of a kind evaluation does not score (a one-direction seq2seq model), or
+    a second bundle of the same family, is skipped with a warning."""
+    found: dict[str, Path] = {}
+    for name in channel_translators(channel_dir):
+        d = channel_dir / name
+        family = _family(d)
+        if family is None or family in found:
+            print(f"warning: {d} not evaluated ({'a second ' + family if family else 'a kind of translator the evaluation does not score'})",
+                  file=sys.stderr)
+            continue
+        found[family] = d
+    return {f: found[f] for f in FAMILIES if f in found}
+
+
+def load_translators(channel_dir: Path, only: Sequence[str] | None = None) -> dict[str, EvaluatedTranslator]:
     """The translators stored for one channel (of the families `only`, default all), under their
     evaluation names."""
     loaders = {"belief": _belief, "direct": _direct, "seq2seq_belief": _seq2seq, "seq2seq_cooccurrence": _seq2seq}
-    out: dict[str, Translate] = {}
-    for family in families(channel_dir):
+    out: dict[str, EvaluatedTranslator] = {}
+    for family, path in families(channel_dir).items():
         if only is None or family in only:
-            out.update(loaders[family](channel_dir / family))
+            out.update(loaders[family](registry.load(path)))
     return out
 
 
-def _belief(path: Path) -> dict[str, Translate]:
+def _belief(b: BeliefTranslator) -> dict[str, EvaluatedTranslator]:
     """Belief matching in context and context-free, each also without the naturalness prior, and
     the random and message-blind baselines over the same candidates."""
-    b = BeliefTranslator.from_pretrained(path)
     rnd = RandomTranslator(b.candidates, b.tables["messages"], b.channel, seed=0)
     ranker = BilinearRanker(b.tables["cand_beliefs"], b.english.encode_colors(b.tables["contexts"]),
                             b.english.listener.config.temperature, b.config.prerank_rank)
     blind = MessageBlind(b.english, b.candidates, b.message_model, ranker)
     return {
-        "belief": Translate(b.to_english, b.to_neuralese),
-        "belief_context_free": Translate(lambda m, c: b.to_english(m), lambda t, c: b.to_neuralese(t)),
+        "belief": EvaluatedTranslator(b.to_english, b.to_neuralese),
+        "belief_context_free": EvaluatedTranslator(lambda m, c: b.to_english(m), lambda t, c: b.to_neuralese(t)),
         # the prior only acts neuralese → English
-        "belief_no_prior": Translate(lambda m, c: b.to_english(m, c, prior=False), None),
-        "belief_context_free_no_prior": Translate(lambda m, c: b.to_english(m, prior=False), None),
-        "random": Translate(rnd.to_english, rnd.to_neuralese),
-        "message_blind": Translate(blind.to_english, blind.to_neuralese, blind=True),
+        "belief_no_prior": EvaluatedTranslator(lambda m, c: b.to_english(m, c, prior=False), None),
+        "belief_context_free_no_prior": EvaluatedTranslator(lambda m, c: b.to_english(m, prior=False), None),
+        "random": EvaluatedTranslator(rnd.to_english, rnd.to_neuralese),
+        "message_blind": EvaluatedTranslator(blind.to_english, blind.to_neuralese, blind=True),
     }
 
 
-def _direct(path: Path) -> dict[str, Translate]:
-    d = DirectTranslator.from_pretrained(path)
-    return {"direct": Translate(lambda m, c: d.to_english(m), lambda t, c: d.to_neuralese(t))}
+def _direct(d: DirectTranslator) -> dict[str, EvaluatedTranslator]:
+    return {"direct": EvaluatedTranslator(lambda m, c: d.to_english(m), lambda t, c: d.to_neuralese(t))}
 
 
-def _seq2seq(path: Path) -> dict[str, Translate]:
-    """In context (named for the directory, e.g. `seq2seq_belief`); `..._greedy`, the generator's
-    greedy output in context (when the bundle reranks n-best hypotheses); `..._context_free` (when
-    the models were trained to do without the colours)."""
-    neu = Seq2SeqTranslator.from_pretrained(path / "to_neuralese") if (path / "to_neuralese" / "config.json").is_file() else None
-    neu_free = neu if neu is not None and neu.context_free else None
-    to_neu = wrap(neu.translate) if neu else None
-    free_neu = wrap(lambda t, c: neu_free.translate(t)) if neu_free else None
-    name = path.name
-    if RerankedSeq2Seq.is_bundle(path / "to_english"):
-        r = RerankedSeq2Seq.from_pretrained(path / "to_english")
-        return {name: Translate(r.to_english, to_neu), f"{name}_greedy": Translate(lambda m, c: r.to_english(m, c, n_best=1), None),
-                f"{name}_context_free": Translate(lambda m, c: r.to_english(m), free_neu)}
-    eng = Seq2SeqTranslator.from_pretrained(path / "to_english")
-    out = {name: Translate(wrap(eng.translate), to_neu)}
+def _seq2seq(pair: Seq2SeqPair) -> dict[str, EvaluatedTranslator]:
+    """In context (named for the pairs it was trained on, e.g. `seq2seq_belief`); `..._greedy`, the
+    generator's greedy output in context (when the bundle reranks n-best hypotheses);
+    `..._context_free` (when the models were trained to do without the colours)."""
+    eng, neu, name = pair.models["to_english"], pair.models["to_neuralese"], pair.name
+    free_neu = (lambda t, c: neu.to_neuralese(t)) if neu.context_free else None
+    if isinstance(eng, RerankedSeq2Seq):
+        return {name: EvaluatedTranslator(eng.to_english, neu.to_neuralese),
+                f"{name}_greedy": EvaluatedTranslator(lambda m, c: eng.to_english(m, c, n_best=1), None),
+                f"{name}_context_free": EvaluatedTranslator(lambda m, c: eng.to_english(m), free_neu)}
+    out = {name: EvaluatedTranslator(eng.to_english, neu.to_neuralese)}
     if eng.context_free:
-        out[f"{name}_context_free"] = Translate(wrap(lambda m, c: eng.translate(m)), free_neu)
+        out[f"{name}_context_free"] = EvaluatedTranslator(lambda m, c: eng.to_english(m), free_neu)
     return out
-
-
-def wrap(fn: Callable) -> Callable:
-    """A seq2seq `translate` as a function returning `Translations` (no divergences: NaN)."""
-
-    def run(src, colors):
-        out = fn(src, colors)
-        n = len(out)
-        nan = torch.full((n,), float("nan"))
-        alts = [[] for _ in range(n)] if isinstance(out, list) else out[:, None][:, :0]
-        return Translations(out, nan, torch.ones(n, dtype=torch.bool), alts, torch.zeros(n, 0))
-
-    return run
 
 
 def _dedupe_texts(fn: Callable, texts: list[str], colors) -> Translations:
@@ -272,13 +271,13 @@ class ChannelRounds:
         return [t for t, u in zip(self.ds["utterance"], self.usable.tolist()) if u]
 
 
-def _to_english(tr: Translate, source, colors: torch.Tensor | None) -> Translations:
+def _to_english(tr: EvaluatedTranslator, source, colors: torch.Tensor | None) -> Translations:
     eng = tr.to_english(source, colors)
     eng.translations = [s if s.strip() else "<empty>" for s in eng.translations]  # a seq2seq may say nothing
     return eng
 
 
-def score_to_english(name: str, tr: Translate, r: ChannelRounds) -> tuple[dict, dict]:
+def score_to_english(name: str, tr: EvaluatedTranslator, r: ChannelRounds) -> tuple[dict, dict]:
     """R→H metrics of one translator, in the rounds' contexts and transplanted, and what the
     gallery shows of it (`eval.gallery.gallery`)."""
     context_free = name in CONTEXT_FREE
@@ -293,7 +292,7 @@ def score_to_english(name: str, tr: Translate, r: ChannelRounds) -> tuple[dict, 
     return report, shown
 
 
-def score_to_neuralese(name: str, tr: Translate, r: ChannelRounds) -> dict:
+def score_to_neuralese(name: str, tr: EvaluatedTranslator, r: ChannelRounds) -> dict:
     """H→R metrics of one translator, in the rounds' contexts and transplanted (usable rows)."""
     context_free = name in CONTEXT_FREE
     source = r.targets[r.usable] if tr.blind else r.usable_texts
@@ -337,7 +336,7 @@ def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Call
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     run = Path(run)
-    channel_dirs = sorted(p for p in (run / "translators").glob("*") if p.is_dir())
+    channel_dirs = sorted(p for p in (run / TRANSLATORS_DIR).glob("*") if p.is_dir())
     if channel_dirs:
         eval_listener_dir(run)  # fail fast; each worker loads it
     playable = playable_channels(run, channel_dirs)
@@ -364,7 +363,10 @@ def playable_channels(run: Path, channel_dirs: list[Path]) -> list[Path]:
     messages, or a run missing its agents) have nothing to score by behaviour: a warning names them."""
     playable = []
     for d in channel_dirs:
-        agents = run / "agents" / _channel_kind(d)
+        kind = _channel_kind(d)
+        if kind is None:
+            continue
+        agents = run / "agents" / kind
         if (agents / "config.json").is_file():
             playable.append(d)
         else:
@@ -418,11 +420,8 @@ def _merge_rows(channel: str, same: Sequence[dict]) -> dict:
     return row
 
 
-def _channel_kind(channel_dir: Path) -> str:
-    """The agents' channel kind a channel directory translates (its name may be e.g. continuous_learned)."""
-    for config in sorted(channel_dir.glob("*/config.json")) + sorted(channel_dir.glob("*/*/config.json")):
-        data = json.loads(config.read_text())
-        channel = data.get("config", {}).get("channel")
-        if isinstance(channel, dict) and "kind" in channel:
-            return channel["kind"]
-    return channel_dir.name.split("_")[0]
+def _channel_kind(channel_dir: Path) -> str | None:
+    """The agents' channel kind a channel directory translates (its name may be e.g. continuous_learned),
+    read from the header of its first translator bundle; None when it holds none."""
+    names = channel_translators(channel_dir)
+    return registry.bundle_channel(channel_dir / names[0]).kind if names else None

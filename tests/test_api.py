@@ -36,21 +36,21 @@ def _check_result(r: Translation, n_alts: int) -> None:
     assert isinstance(r.faithful, bool) and r.untranslatable == (not r.faithful)
     assert r.divergence is None or (math.isfinite(r.divergence) and r.divergence >= 0)
     assert len(r.alternatives) == n_alts
-    json.dumps(r.to_dict(), allow_nan=False)  # strict JSON, as the CLI and the service send it
+    json.dumps(r.to_json(), allow_nan=False)  # strict JSON, as the CLI and the service send it
 
 
 @pytest.mark.parametrize("in_context", [False, True])
 def test_to_english_matches_the_bundle_translator(translator, tiny_belief_translator, rows, in_context):
     messages, colors, _ = rows
     got = translator.to_english(messages, colors if in_context else None)
-    want = tiny_belief_translator.to_english(torch.tensor(messages), torch.tensor(colors) if in_context else None).records()
+    want = tiny_belief_translator.to_english(torch.tensor(messages), torch.tensor(colors) if in_context else None).rows()
     assert len(got) == len(messages)
     for g, w in zip(got, want):
         _check_result(g, tiny_belief_translator.config.alternatives)
-        assert g.translation == w["translation"] and isinstance(g.translation, str)
-        assert g.divergence == pytest.approx(w["divergence"], rel=1e-5, abs=1e-6)
-        assert g.faithful == w["faithful"]
-        assert [a.translation for a in g.alternatives] == [a["translation"] for a in w["alternatives"]]
+        assert g.translation == w.translation and isinstance(g.translation, str)
+        assert g.divergence == pytest.approx(w.divergence, rel=1e-5, abs=1e-6)
+        assert g.faithful == w.faithful
+        assert [a.translation for a in g.alternatives] == [a.translation for a in w.alternatives]
 
 
 @pytest.mark.parametrize("in_context", [False, True])
@@ -99,7 +99,7 @@ def test_from_pretrained_dispatches_on_kind(english_models, tiny_agents, tiny_pa
     out = tr.to_english(rows[0][:4], rows[1][:4])
     assert all(r.divergence is None and r.faithful for r in out)
     assert all(a.divergence is None for r in out for a in r.alternatives)
-    json.dumps([r.to_dict() for r in out], allow_nan=False)
+    json.dumps([r.to_json() for r in out], allow_nan=False)
     assert len(tr.to_neuralese(["the blue one"])[0].translation) == tr.channel.dim
 
     (tmp_path / "english_only").mkdir()

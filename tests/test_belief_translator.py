@@ -206,7 +206,7 @@ def test_bad_input_is_refused_with_a_clear_message(tiny_belief_translator, round
 def test_empty_batch_gives_empty_translations(tiny_belief_translator):
     t = tiny_belief_translator
     for out in (t.to_english(torch.zeros(0, t.channel.dim)), t.to_english(torch.zeros(0, t.channel.dim), torch.zeros(0, 3, 3))):
-        assert len(out) == 0 and out.translations == [] and out.records() == []
+        assert len(out) == 0 and out.translations == [] and out.rows() == []
 
 
 def test_empty_batch_to_neuralese_gives_empty_translations(tiny_belief_translator):
@@ -247,7 +247,7 @@ def test_bundle_with_missing_tables_or_garbled_texts_is_refused(saved_belief_tra
     save_file(tables, str(d / "tables.safetensors"))
     reseal(d)
 
-    texts = json.loads((d / "texts.json").read_text())
+    texts = json.loads((d / "texts.json").read_text())["texts"]  # format 3: {"kind", "format_version", "texts"}
     (d / "texts.json").write_text('["blue", "red"')  # truncated JSON
     reseal(d)
     with pytest.raises(BundleError, match=r"texts\.json: unreadable"):

@@ -93,7 +93,7 @@ def test_layout(saved_english, english_models):
     }
     listener_cfg = json.loads((saved_english / "listener" / "config.json").read_text())
     assert listener_cfg["kind"] == EnglishListener.bundle_kind
-    assert listener_cfg["format_version"] == FORMAT_VERSION == 2
+    assert listener_cfg["format_version"] == FORMAT_VERSION == 3
     assert listener_cfg[FILES_KEY] == {WEIGHTS_FILE: sha256(saved_english / "listener" / WEIGHTS_FILE)}
     assert listener_cfg["config"]["vocab_size"] == english_models.tokenizer.vocab_size
     assert not [p for p in saved_english.parent.rglob(".*")]  # atomic writes leave no temporary files
@@ -154,6 +154,7 @@ def test_format_1_bundles_load_unverified(legacy, english_models, probe):
 def test_format_2_without_hashes_raises(bundle):
     data = json.loads((bundle / CONFIG_FILE).read_text())
     del data[FILES_KEY]
+    data["format_version"] = 2
     (bundle / CONFIG_FILE).write_text(json.dumps(data))
     with pytest.raises(BundleError, match="format version 2 needs a 'files' map") as info:
         EnglishModels.from_pretrained(bundle)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from translator.cli import build_parser
-from translator.run_layout import translator_dir
+from translator.run_layout import find_translator
 
 BAD = [
     (["evaluate", "--run", "r", "--data", "d", "--out", "o", "--games", "-3"], "--games: expected an integer >= 1, got '-3'"),
@@ -43,16 +43,16 @@ def test_good_numbers_pass():
     assert build_parser().parse_args(["evaluate", "--run", "r", "--data", "d", "--out", "o", "--games", "1"]).games == 1
 
 
-def test_translate_names_why_a_translator_cannot_be_served(tmp_path):
+def test_translate_finds_any_translator_and_names_why_one_cannot_be_served(tmp_path):
     channel = tmp_path / "translators" / "continuous"
     (channel / "belief").mkdir(parents=True)
     (channel / "belief" / "config.json").write_text("{}")
     (channel / "seq2seq_belief").mkdir()
     (channel / "seq2seq_belief" / "translator.json").write_text(json.dumps({"kind": "neuralese.seq2seq_pair"}))
-    assert translator_dir(tmp_path, "continuous") == channel / "belief"
-    with pytest.raises(ValueError, match="'seq2seq_belief' of channel 'continuous' .* is a seq2seq pair.*this channel has: belief"):
-        translator_dir(tmp_path, "continuous", "seq2seq_belief")
-    with pytest.raises(ValueError, match="channel 'continuous' has no translator 'direct'.*can be served: belief"):
-        translator_dir(tmp_path, "continuous", "direct")
+    assert find_translator(tmp_path, "continuous") == channel / "belief"
+    # a seq2seq pair (here with the header of bundle formats 1-2) is served like any translator
+    assert find_translator(tmp_path, "continuous", "seq2seq_belief") == channel / "seq2seq_belief"
+    with pytest.raises(ValueError, match="channel 'continuous' has no translator 'direct'.*can be served: belief, seq2seq_belief"):
+        find_translator(tmp_path, "continuous", "direct")
     with pytest.raises(ValueError, match="unknown channel 'gumbel'.*'belief' translator in .*: continuous"):
-        translator_dir(tmp_path, "gumbel")
+        find_translator(tmp_path, "gumbel")

@@ -9,13 +9,14 @@ import torch
 
 from eval.translation import NAMES, evaluate_translation, load_translators
 from training.seq2seq import Seq2SeqTrainArgs
-from training.translator_run import PAIR_FILE, PAIR_KIND, TranslatorRunArgs, belief_matched_pairs, train_translator
+from training.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator
 from training.translators import BeliefBuildArgs
 from translator.belief_translator import BeliefTranslator
-from translator.bundle import check_header, read_json
+from translator.bundle import CONFIG_FILE, check_header, read_json
 from translator.collection import save_collection
 from translator.corpus import load_rounds
 from translator.learned_speaker import LearnedMessageModel
+from translator.seq2seq_pair import KIND as PAIR_KIND
 
 SMALL = BeliefBuildArgs(contexts=16, min_count=2)
 
@@ -92,7 +93,7 @@ def test_every_translator_is_evaluated_on_unseen_games(run, game_slice, english_
         args = TranslatorRunArgs(kind="seq2seq", seq2seq_source=source, seq2seq=Seq2SeqTrainArgs(max_steps=5, epochs=1),
                                  seq2seq_to_english=Seq2SeqTrainArgs(max_steps=5, epochs=1))
         train_translator(run / "pairs", run / "english", run, args)
-        pair = run / "translators" / "continuous" / f"seq2seq_{source}" / PAIR_FILE
+        pair = run / "translators" / "continuous" / f"seq2seq_{source}" / CONFIG_FILE
         header = read_json(pair)
         check_header(pair, header, PAIR_KIND)  # kind, format version, and the hashes match
         assert set(header["files"]) == {"to_english/config.json", "to_neuralese/config.json"}

@@ -4,8 +4,7 @@ Layout (one directory per channel, one per translator; a bundle stands alone)::
 
     RUN/translators/CHANNEL/belief/                  BeliefTranslator (exact or learned p(m | c, x))
     RUN/translators/CHANNEL/direct/                  DirectTranslator (co-occurrence)
-    RUN/translators/CHANNEL/seq2seq_cooccurrence/    to_english/ and to_neuralese/ Seq2SeqTranslators and
-                                                     translator.json (kind, format version, hashes)
+    RUN/translators/CHANNEL/seq2seq_cooccurrence/    Seq2SeqPair: to_english/ (reranked) and to_neuralese/
     RUN/translators/CHANNEL/seq2seq_belief/          the same, trained on belief-matched pairs
 
 CHANNEL is the collection's channel kind, or a name of the user's (`continuous_learned` for our
@@ -24,23 +23,20 @@ from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
 from translator.agents import Agents
-from translator.atomic import atomic_bundle_dir
 from translator.belief_translator import BeliefTranslator
-from translator.bundle import write_config
 from translator.channels import ChannelConfig
 from translator.cli_types import non_negative_int
 from translator.collection import load_collection
 from translator.english import EnglishModels
 from translator.message_model import ExactMessageModel, MessageModel
 from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
-from translator.run_layout import translator_dir
+from translator.run_layout import translator_path
 from translator.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
+from translator.seq2seq_pair import Seq2SeqPair
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
 MESSAGE_MODELS = ("auto", "exact", "learned")  # auto: exact when the agents bundle exists
-PAIR_FILE = "translator.json"  # the header of a seq2seq pair directory
-PAIR_KIND = "neuralese.seq2seq_pair"
 
 
 @dataclass
@@ -124,7 +120,7 @@ def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | 
     english = EnglishModels.from_pretrained(english_dir)
     channel = channel_of(pairs, info)
     name = args.kind if args.kind != "seq2seq" else f"seq2seq_{args.seq2seq_source}"
-    out = translator_dir(run, args.name or channel.kind, name, existing=False)
+    out = translator_path(run, args.name or channel.kind, name)
     if args.kind == "seq2seq":
         return _train_seq2seq(pairs, info, english, channel, run, out, args)
     model = message_model_for(pairs, info, args.message_model, args.seed, args.message_model_epochs)
@@ -140,7 +136,7 @@ def train_translator(pairs_dir: str | Path, english_dir: str | Path, run: str | 
 def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: ChannelConfig, run, out: Path,
                    args: TranslatorRunArgs) -> Path:
     if args.seq2seq_source == "belief":
-        belief_path = translator_dir(run, args.name or channel.kind, "belief", existing=False)
+        belief_path = translator_path(run, args.name or channel.kind, "belief")
         if not (belief_path / "config.json").is_file():
             raise ValueError(f"seq2seq on belief-matched pairs needs {belief_path}: build it first with --kind belief")
         belief = BeliefTranslator.from_pretrained(belief_path)
@@ -161,14 +157,5 @@ def _train_seq2seq(pairs: Dataset, info: dict, english: EnglishModels, channel: 
         model.training_info["source"] = args.seq2seq_source
         # neuralese → English: beam hypotheses reranked by the English listener
         models[direction] = RerankedSeq2Seq(model, english, args.rerank) if beliefs else model
-    save_seq2seq_pair(out, models, args.seq2seq_source)
+    Seq2SeqPair(models["to_english"], models["to_neuralese"], args.seq2seq_source).save_pretrained(out)
     return out
-
-
-def save_seq2seq_pair(out: Path, models: dict, source: str) -> None:
-    """Both directions as one bundle, swapped in whole; `translator.json`, written last, records
-    the hashes of each direction's `config.json` (which record the rest)."""
-    with atomic_bundle_dir(out, marker=PAIR_FILE) as d:
-        for direction, model in models.items():
-            model.save_pretrained(d / direction)
-        write_config(d, PAIR_KIND, {"source": source, "directions": list(models)}, name=PAIR_FILE)

@@ -1,24 +1,16 @@
 """One door to every translator bundle: `Translator`, the Python API behind the CLI and the service.
 
-    from translator.api import Translator
-
     tr = Translator.from_run("runs/demo", "continuous")           # RUN/translators/continuous/belief
-    tr = Translator.from_pretrained("runs/demo/translators/continuous/belief")  # any bundle kind
+    tr = Translator.from_pretrained("runs/demo/translators/continuous/seq2seq_belief")  # any kind
     results = tr.to_english(messages, contexts)                    # contexts optional: None = context-free
-    results[0].translation, results[0].divergence, results[0].faithful, results[0].alternatives
+    results[0].translation, results[0].divergence, results[0].faithful, results[0].to_json()
     tr.to_neuralese(["the dark blue one"], contexts)
 
-Inputs are batches: `messages` a sequence of messages (continuous: `dim` floats; discrete: up to
-`max_len` symbol ids), `utterances` a sequence of strings, `contexts` `None` or one context per row,
-three `[h, s, l]` triples in the corpus's scale (h in [0, 360], s and l in [0, 100]).
-
-Every input is checked row by row before it reaches a model, and a bad row raises `ValueError`
-naming the row and what is wrong (wrong dimension, NaN or infinite values, out-of-range colours,
-empty English, more than `MAX_UTTERANCE_CHARS` characters). The streaming CLI and the HTTP service
-use the same checks (`check_message_row`, `check_context_row`, `check_utterance_row`) one row at a
-time, so one bad row does not spoil its batch. An utterance longer than the English listener reads
-(48 tokens) is translated from its first 48 tokens, as in training and evaluation, with an
-`UtteranceTruncated` warning.
+Inputs are batches: messages (continuous: `dim` floats; discrete: up to `max_len` symbol ids),
+utterances, and `None` or one context per row (three `[h, s, l]`, h in [0, 360], s and l in
+[0, 100]). Each row is checked before it reaches a model; a bad one raises `ValueError` naming the
+row and the problem. The streaming CLI and the service use the same row checks. An utterance
+longer than the model reads is cut there, with an `UtteranceTruncated` warning.
 """
 
 from __future__ import annotations
@@ -26,20 +18,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from translator.baselines import DIRECT_KIND, DirectTranslator
-from translator.belief_translator import KIND as BELIEF_KIND
-from translator.belief_translator import BeliefTranslator
-from translator.bundle import CONFIG_FILE, BundleError, read_json
+from translator import registry
 from translator.channels import ChannelConfig, check_message
 from translator.residuals import ResidualCheck, check_residuals
-from translator.run_layout import DEFAULT_NAME, DIRECTIONS, TRANSLATORS_DIR, check_name, run_channels, translator_dir  # noqa: F401 - re-exported
-from translator.translations import Translations
+from translator.run_layout import DEFAULT_NAME, DIRECTIONS, TRANSLATORS_DIR, check_name, find_translator, run_channels  # noqa: F401 - re-exported
+from translator.translations import Alternative, Translation  # noqa: F401 - re-exported: what the API returns
 
 # Utterances: the English models read the first `listener.max_len` tokens (48) of any utterance, in
 # training, evaluation and translation alike; a longer one is cut there, with an
@@ -50,60 +38,9 @@ MAX_UTTERANCE_CHARS = 2000
 
 class UtteranceTruncated(UserWarning):
     """An utterance longer than the English listener reads: it is translated from its first tokens."""
+
+
 HUE_MAX, SL_MAX = 360.0, 100.0
-_KINDS: dict[str, type] = {BELIEF_KIND: BeliefTranslator, DIRECT_KIND: DirectTranslator}
-
-
-@dataclass
-class Alternative:
-    translation: str | list[float] | list[int]
-    divergence: float | None
-
-
-@dataclass
-class Translation:
-    """One translated row. `divergence` is None for translators that do not compare beliefs (direct).
-
-    `faithful` False means untranslatable: the divergence is above the threshold calibrated on
-    held-out games, so the translation is the nearest thing the candidates can say, not a gloss.
-    """
-
-    translation: str | list[float] | list[int]
-    divergence: float | None
-    faithful: bool
-    alternatives: list[Alternative] = field(default_factory=list)
-
-    @property
-    def untranslatable(self) -> bool:
-        return not self.faithful
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (strict JSON: no NaN)."""
-        return {
-            "translation": self.translation,
-            "divergence": self.divergence,
-            "faithful": self.faithful,
-            "alternatives": [{"translation": a.translation, "divergence": a.divergence} for a in self.alternatives],
-        }
-
-
-def _finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def results_from(t: Translations) -> list[Translation]:
-    """`Translations` (tensors) to one `Translation` per row."""
-    div = t.divergence.tolist()
-    faithful = t.faithful.tolist()
-    alt_div = t.alternative_divergence.tolist()
-    texts = isinstance(t.translations, list)
-    trans = t.translations if texts else t.translations.tolist()
-    alts = t.alternatives if isinstance(t.alternatives, list) else t.alternatives.tolist()
-    return [
-        Translation(trans[i], _finite_or_none(div[i]), bool(faithful[i]),
-                    [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])])
-        for i in range(len(div))
-    ]  # fmt: skip
 
 
 # -- row checks (shared by the API, the streaming CLI and the service) ------------------------------
@@ -226,23 +163,15 @@ def _colors(colors: list | torch.Tensor | None) -> torch.Tensor | None:
 # -- the façade -------------------------------------------------------------------------------------
 
 
-def _translator_class(d: Path) -> type:
-    """The translator class of the bundle in `d`, from its `config.json`'s `kind`."""
-    kind = read_json(d / CONFIG_FILE).get("kind")
-    if kind not in _KINDS:
-        raise BundleError(f"{d / CONFIG_FILE}: kind {kind!r} is not a translator; known kinds: {', '.join(_KINDS)}")
-    return _KINDS[kind]
-
-
 class Translator:
     """A loaded translator bundle of any kind, with checked batch inputs and per-row results."""
 
-    def __init__(self, inner: BeliefTranslator | DirectTranslator, channel_name: str | None = None):
+    def __init__(self, inner: registry.AnyTranslator, channel_name: str | None = None):
         self.inner = inner
         self.channel: ChannelConfig = inner.channel
         self.channel_name = channel_name or self.channel.kind
-        self._tokenizer = inner.english.tokenizer
-        self._max_tokens = inner.english.listener.config.max_len
+        self._tokenizer = inner.tokenizer
+        self._max_tokens = inner.max_utterance_tokens
 
     @property
     def name(self) -> str:
@@ -250,16 +179,13 @@ class Translator:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, channel_name: str | None = None) -> Translator:
-        """Load any translator bundle, dispatching on `config.json`'s `kind`."""
-        d = Path(directory)
-        if not d.is_dir():
-            raise BundleError(f"{d}: no such translator bundle directory")
-        return cls(_translator_class(d).from_pretrained(d), channel_name)
+        """Load a translator bundle of any kind (`translator.registry`)."""
+        return cls(registry.load(directory), channel_name)
 
     @classmethod
     def from_run(cls, run: str | Path, channel: str, name: str = DEFAULT_NAME) -> Translator:
         """`RUN/translators/<channel>/<name>`; a clear error naming the channels the run has."""
-        return cls.from_pretrained(translator_dir(run, channel, name), channel)
+        return cls.from_pretrained(find_translator(run, channel, name), channel)
 
     # -- checks -------------------------------------------------------------------------------
     def check_code(self, messages: Sequence[Any], contexts: Sequence[Any]) -> ResidualCheck:
@@ -270,6 +196,8 @@ class Translator:
         colors = self._contexts(contexts, len(rows))
         if colors is None:
             raise ValueError("contexts: the residual check needs each message's context")
+        if self.inner.message_model is None:
+            raise ValueError(f"the {self.name} translator holds no model of the agents' messages to check them against")
         return check_residuals(self.inner.message_model, torch.as_tensor(rows, dtype=torch.float32), _colors(colors))
 
     def check_message(self, value: Any) -> list:
@@ -315,10 +243,23 @@ class Translator:
     # Already-checked batches (the streaming CLI and the service check row by row first).
     def english_checked(self, messages: list | torch.Tensor, colors: list | torch.Tensor | None) -> list[Translation]:
         m = torch.as_tensor(messages, dtype=torch.long if self.channel.discrete else torch.float32)
-        return results_from(self.inner.to_english(m, _colors(colors)))
+        return self.inner.to_english(m, _colors(colors)).rows()
 
     def neuralese_checked(self, texts: list[str], colors: list | torch.Tensor | None) -> list[Translation]:
-        return results_from(self.inner.to_neuralese(texts, _colors(colors)))
+        return self.inner.to_neuralese(texts, _colors(colors)).rows()
 
     def __repr__(self) -> str:
         return f"Translator({self.name}, channel={self.channel_name!r} ({self.channel.kind}))"
+
+
+def served_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
+    """The channels with a translator `name` in `run`; `ValueError` when there is none."""
+    channels = run_channels(run, name)
+    if not channels:
+        raise ValueError(f"{run}: no translators to serve (expected {Path(run) / TRANSLATORS_DIR / '<channel>' / name})")
+    return channels
+
+
+def load_run_translators(run: str | Path, name: str = DEFAULT_NAME) -> dict[str, Translator]:
+    """Every translator `name` of a run (`RUN/translators/<channel>/<name>`), by channel."""
+    return {c: Translator.from_run(run, c, name) for c in served_channels(run, name)}

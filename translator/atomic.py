@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-from translator.run_layout import CONFIG_FILE
+from translator.run_layout import HEADER_FILES
 
 # The temporary directories this thread is writing bundles into.
 _WRITING: ContextVar[tuple[Path, ...]] = ContextVar("bundle_dirs_being_written", default=())
@@ -54,13 +54,13 @@ def _being_written(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_bundle_dir(path: str | Path, keep: Iterable[str] = (), marker: str = CONFIG_FILE) -> Iterator[Path]:
+def atomic_bundle_dir(path: str | Path, keep: Iterable[str] = (), marker: str | tuple[str, ...] = HEADER_FILES) -> Iterator[Path]:
     """Yield an empty directory to write a bundle into; on success it replaces `path` as a whole.
 
     On an exception (or a kill) `path` is left as it was and the temporary directory is removed
     (or, after a kill, by the next save of `path`). Entries of the old `path` named in `keep`
     (training checkpoints kept beside a bundle) are carried into the new one, as hard links where
-    the file system allows. An existing non-empty `path` without `marker` (not a bundle) is refused
+    the file system allows. An existing non-empty `path` without a `marker` file (not a bundle) is refused
     rather than replaced. Inside another bundle being written, `path` is written in place.
     """
     path = Path(path).absolute()
@@ -87,16 +87,17 @@ def atomic_bundle_dir(path: str | Path, keep: Iterable[str] = (), marker: str = 
     _swap_in(tmp, path)
 
 
-def _check_replaceable(path: Path, keep: tuple[str, ...], marker: str) -> None:
+def _check_replaceable(path: Path, keep: tuple[str, ...], marker: str | tuple[str, ...]) -> None:
     if not path.exists():
         return
     if not path.is_dir():
         raise FileExistsError(f"{path}: exists and is not a directory; refusing to replace it with a bundle")
-    if (path / marker).is_file():
+    markers = (marker,) if isinstance(marker, str) else marker
+    if any((path / m).is_file() for m in markers):
         return
     others = sorted(p.name for p in path.iterdir() if p.name not in keep)
     if others:
-        raise FileExistsError(f"{path}: exists and is not a bundle (no {marker}; holds {', '.join(others[:5])}); "
+        raise FileExistsError(f"{path}: exists and is not a bundle (no {' or '.join(markers)}; holds {', '.join(others[:5])}); "
                               "refusing to replace it: remove it or save elsewhere")
 
 

@@ -23,10 +23,10 @@ from translator.bundle import BundleError
 from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
 from translator.message_model import ContextGrid, MessageModel
+from translator.registry import DIRECT_KIND
 from translator.translations import Translations
-from translator.translator_bundle import load_translator, save_translator
+from translator.translator_parts import ConsultsEnglish, load_translator, save_translator
 
-DIRECT_KIND = "neuralese.direct_translator"
 RANDOM_KIND = "neuralese.random_translator"
 DIRECT_TABLES = ("contexts", "messages", "encodings", "utterance_ids")
 
@@ -42,7 +42,7 @@ def _nan(n: int) -> torch.Tensor:
     return torch.full((n,), float("nan"))
 
 
-class DirectTranslator:
+class DirectTranslator(ConsultsEnglish):
     name = "direct"
 
     def __init__(self, config: DirectConfig, english: EnglishModels, message_model: MessageModel, tables: dict[str, torch.Tensor],

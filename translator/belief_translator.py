@@ -11,8 +11,19 @@ target): neuralese → English picks the English candidate whose beliefs match t
 - Naturalness prior: among candidates within `prior_margin` of the best divergence, the one
   minimising `divergence − prior_weight · naturalness` (English speaker log-likelihood).
 
-Everything independent of the input is precomputed at build time (`training/translators.py`) and
-saved (layout: `translator_bundle.py`), so translating a batch is a few matrix products."""
+Everything that does not depend on the input is precomputed when the translator is built
+(`training/translators.py`) and saved with it: the K contexts, every English candidate's belief
+in every context `(U, K, 3)` and its listener encoding, every pooled agent message's log-probability
+in every context `(M, K, 3)`. Translating a batch is then a few matrix products (`matching.py`).
+
+Naturalness prior: among candidates within `prior_margin` of the best divergence, take the one
+minimising `divergence − prior_weight · naturalness` (the English speaker's mean per-token
+log-likelihood of the candidate where people said it). `prior_weight = 0` turns it off.
+
+Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_parts.py`): tables `contexts`,
+`cand_beliefs`, `cand_encodings`, `cand_naturalness`, `messages` (the pool), `msg_log_probs`;
+texts = the English candidates in table order.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +47,11 @@ from translator.message_model import (
     row_log_probs,
 )
 from translator.prerank import BilinearRanker, LowRankDivergence
+from translator.registry import BELIEF_KIND
 from translator.translations import Translations, flag
-from translator.translator_bundle import load_translator, save_translator
+from translator.translator_parts import ConsultsEnglish, load_translator, save_translator
 
-KIND = "neuralese.belief_translator"
+KIND = BELIEF_KIND
 TABLES = ("contexts", "cand_beliefs", "cand_encodings", "cand_naturalness", "messages", "msg_log_probs")
 
 
@@ -83,7 +95,7 @@ class BeliefTranslatorConfig:
         return self.thresholds.get("message_log_prob", {}).get("in_context" if in_context else "context_free")
 
 
-class BeliefTranslator:
+class BeliefTranslator(ConsultsEnglish):
     name = "belief"
 
     def __init__(self, config: BeliefTranslatorConfig, english: EnglishModels, message_model: MessageModel,

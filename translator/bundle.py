@@ -1,20 +1,24 @@
 """Hugging Face-style bundles: `save_pretrained(dir)` / `from_pretrained(dir)` for our modules.
 
-A bundle directory holds `config.json` (kind, format version, hyper-parameters) and safetensors
-weights: no pickle, so loading an untrusted bundle cannot run code. Bundles are written through
-`translator.atomic.atomic_bundle_dir` (a kill leaves the old bundle or the new one), `config.json`
-last: it records the sha256 of every other file (a nested bundle by its own `config.json`), and
-`check_header`, which every loader calls first, verifies them, so a flipped byte anywhere is a
-`BundleError` naming the file. Format-1 bundles (no hashes) load unverified.
+A bundle directory holds `config.json` (kind, format version, hyper-parameters) and its files:
+safetensors and JSON only, so loading one from an untrusted place cannot run code. It is written
+through `translator.atomic.atomic_bundle_dir` (a kill leaves the old bundle or the new one), with
+`config.json` last (`write_config`): it records the sha256 of every other file (`files`; of a
+nested bundle, its `config.json`). `check_header`, which every loader calls first, verifies them,
+so a flipped byte anywhere is a `BundleError` naming the file; format 1 (no hashes) loads
+unverified. JSON side files carry their own kind and version (`write_side_file`); `Registry` maps a
+kind to the class that loads it.
 
-We keep this small layer rather than `huggingface_hub.PyTorchModelHubMixin` because loading must
-fail with a message naming the file for every way a bundle goes wrong: another kind of module, a
-newer format, a truncated or altered file, missing or unexpected tensors."""
+A small layer rather than `huggingface_hub.PyTorchModelHubMixin`: loading must fail with a message
+naming the file for every way a bundle goes wrong (another kind, a newer format, an altered file,
+missing or unexpected tensors).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path, PurePosixPath
@@ -27,23 +31,34 @@ from safetensors.torch import load_file, save
 from translator.atomic import atomic_bundle_dir, atomic_write
 from translator.run_layout import CONFIG_FILE
 
-FORMAT_VERSION = 2  # 2: config.json records the sha256 of the bundle's files; 1: no hashes (still read)
+# 3: side files carry kind and format version, a seq2seq pair's header is config.json and a reranked
+# seq2seq bundle has a kind of its own; 2: config.json records the sha256 of the bundle's files;
+# 1: no hashes. Every version is read.
+FORMAT_VERSION = 3
 HASHED_SINCE = 2
+LAYOUT_3_SINCE = 3  # the layouts of seq2seq pairs and reranked bundles; kinds on side files
 FILES_KEY = "files"
 WEIGHTS_FILE = "model.safetensors"
+TRAINING_FILE = "training.json"
+TRAINING_KIND = "neuralese.training"
+HEADER_KEYS = ("kind", "format_version", FILES_KEY)
 
 
 class BundleError(ValueError):
     """A bundle that cannot be loaded; the message names the file and what is wrong."""
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def _load_json(path: Path) -> Any:
     if not path.is_file():
         raise BundleError(f"{path}: missing")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"{path}: not valid JSON ({e})") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise BundleError(f"{path}: expected a JSON object")
     return data
@@ -52,6 +67,22 @@ def read_json(path: Path) -> dict[str, Any]:
 def write_json(path: Path, data: Any) -> None:
     """Write a JSON file atomically: a crash never leaves half a file."""
     atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_side_file(path: Path, kind: str, fields: dict[str, Any]) -> None:
+    """A JSON file beside a bundle's `config.json` (`rerank.json`, `texts.json`, ...), with its own
+    kind and format version, written atomically; write it before the header that hashes it."""
+    write_json(path, {**fields, "kind": kind, "format_version": FORMAT_VERSION})
+
+
+def read_side_file(path: Path, kind: str) -> dict[str, Any] | list[Any]:
+    """The fields of a side file (`write_side_file`) without its kind and version; `BundleError`
+    for another kind or a newer format. Side files of formats 1-2 had neither and read as they are."""
+    data = _load_json(path)
+    if not isinstance(data, dict) or "kind" not in data:
+        return data
+    _check_kind_and_version(path, data, kind)
+    return {k: v for k, v in data.items() if k not in HEADER_KEYS}
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -134,18 +165,53 @@ def reseal(directory: str | Path, name: str = CONFIG_FILE) -> None:
     write_json(path, data)
 
 
-def check_header(path: Path, data: dict[str, Any], kind: str) -> None:
+def check_header(path: Path, data: dict[str, Any], kind: str | tuple[str, ...]) -> None:
     """Refuse a bundle header (`config.json`) written for another kind of object or by a newer
     format, or whose recorded files do not match their hashes."""
-    if data.get("kind") != kind:
-        raise BundleError(f"{path}: holds a {data.get('kind')!r}, expected a {kind!r}")
+    _check_kind_and_version(path, data, kind)
+    verify_files(path, data)
+
+
+def _check_kind_and_version(path: Path, data: dict[str, Any], kind: str | tuple[str, ...]) -> None:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if data.get("kind") not in kinds:
+        raise BundleError(f"{path}: holds a {data.get('kind')!r}, expected a {' or a '.join(map(repr, kinds))}")
     version = data.get("format_version")
     if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise BundleError(
             f"{path}: format version {version!r} is not supported (this version reads up to {FORMAT_VERSION}); "
             "upgrade the package or re-train the bundle"
         )
-    verify_files(path, data)
+
+
+class Registry:
+    """Which class loads a bundle of each kind (a header's `kind`): one table that every loader uses.
+
+    An entry is a class, or `"module:Class"`, imported when a bundle of that kind is first loaded
+    (so that a kind whose module imports a heavy library costs nothing until it is used)."""
+
+    def __init__(self, what: str, classes: dict[str, type | str]):
+        self.what, self._classes = what, dict(classes)
+
+    def kinds(self) -> list[str]:
+        return list(self._classes)
+
+    def cls(self, kind: Any, path: Path) -> type:
+        """The class for `kind`, read from the header `path`; `BundleError` naming it otherwise."""
+        if kind not in self._classes:
+            raise BundleError(f"{path}: kind {kind!r} is not a {self.what}; known kinds: {', '.join(self._classes)}")
+        entry = self._classes[kind]
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = self._classes[kind] = getattr(importlib.import_module(module), name)
+        return entry
+
+    def kind_of(self, obj: Any) -> str:
+        """The kind under which `obj`'s class is registered (what its bundle records)."""
+        for kind in self._classes:
+            if isinstance(obj, self.cls(kind, Path(kind))):
+                return kind
+        raise ValueError(f"{type(obj).__name__} is not a registered {self.what}; known kinds: {', '.join(self._classes)}")
 
 
 class Bundled:
@@ -201,7 +267,7 @@ def write_composite(directory: Path, kind: str, game: str, training: dict[str, A
     """Top-level files of a bundle made of several parts, after the parts: `training.json` and
     `config.json`."""
     if training:
-        write_json(directory / "training.json", training)
+        write_side_file(directory / TRAINING_FILE, TRAINING_KIND, training)
     write_config(directory, kind, {"game": game, **extra})
 
 
@@ -214,5 +280,13 @@ def read_composite(directory: Path, kind: str, game: str) -> tuple[dict[str, Any
     check_header(path, config, kind)
     if config.get("game") != game:
         raise BundleError(f"{path}: bundle is for game {config.get('game')!r}, expected {game!r}")
-    training = read_json(directory / "training.json") if (directory / "training.json").is_file() else {}
-    return config, training
+    return config, read_training(directory)
+
+
+def read_training(directory: Path) -> dict[str, Any]:
+    """A bundle's `training.json` (how it was built), `{}` when it has none."""
+    path = directory / TRAINING_FILE
+    training = read_side_file(path, TRAINING_KIND) if path.is_file() else {}
+    if not isinstance(training, dict):
+        raise BundleError(f"{path}: expected a JSON object")
+    return training

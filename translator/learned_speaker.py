@@ -25,14 +25,13 @@ import torch
 from torch import nn
 
 from translator.atomic import atomic_bundle_dir
-from translator.bundle import Bundled, BundleError, read_json, write_json
+from translator.bundle import TRAINING_FILE, TRAINING_KIND, Bundled, BundleError, read_training, write_side_file
 from translator.channels import ChannelConfig, check_message, make_channel
 from translator.colors import ContextEncoder
 from translator.inputs import check_colors, check_targets
 from translator.message_model import beam_search, discrete_log_prob_grid, gaussian_log_prob_grid
 
 KIND = "neuralese.learned_message_model"
-TRAINING_FILE = "training.json"
 
 
 @dataclass
@@ -180,7 +179,7 @@ class LearnedMessageModel(nn.Module, Bundled):
     def save_pretrained(self, directory: str | Path) -> None:
         with atomic_bundle_dir(directory) as d:
             if self.fit_info:
-                write_json(d / TRAINING_FILE, self.fit_info)
+                write_side_file(d / TRAINING_FILE, TRAINING_KIND, self.fit_info)
             super().save_pretrained(d)  # its config.json, written last, records training.json too
 
     @classmethod
@@ -194,8 +193,7 @@ class LearnedMessageModel(nn.Module, Bundled):
             raise
         except ValueError as e:  # a bad channel config or noise inside config.json
             raise BundleError(f"{directory / 'config.json'}: bad config ({e})") from None
-        if (directory / TRAINING_FILE).is_file():
-            model.fit_info = read_json(directory / TRAINING_FILE)
+        model.fit_info = read_training(directory)
         return model
 
 

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 from translator.cli_types import int_in, non_negative_float, positive_int
-from translator.run_layout import DEFAULT_NAME, DIRECTIONS, translator_dir
+from translator.run_layout import DEFAULT_NAME, DIRECTIONS, find_translator
 from translator.stream import ReadError, run_stream, run_stream_parallel
 
 
 def _translate(args: argparse.Namespace) -> None:
-    bundle = translator_dir(args.run, args.channel, args.translator)
+    bundle = find_translator(args.run, args.channel, args.translator)
     if args.input and not Path(args.input).is_file():
         raise ValueError(f"--input {args.input}: no such file")
     inp = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115 - closed below
@@ -69,7 +69,7 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--run", required=True, metavar="RUN", help="run directory (translators in RUN/translators/CHANNEL/NAME)")
     tr.add_argument("--channel", required=True, metavar="C", help="channel whose translator to use (continuous, gumbel, ...)")
     tr.add_argument("--to", required=True, choices=DIRECTIONS, help="direction: english (messages in) or neuralese (utterances in)")
-    tr.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name (default {DEFAULT_NAME})")
+    tr.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name: belief, direct, seq2seq_cooccurrence, seq2seq_belief (default {DEFAULT_NAME})")
     tr.add_argument("--input", metavar="FILE", help="JSON Lines file (default: stdin)")
     tr.add_argument("--batch-size", type=positive_int, default=256, help="lines per translator call (default 256)")
     tr.add_argument("--max-wait-ms", type=non_negative_float, default=5.0,
@@ -90,7 +90,7 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--run", required=True, metavar="RUN", help="run directory")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int_in(0, 65535), default=8000, help="port (default 8000)")
-    sv.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name per channel (default {DEFAULT_NAME})")
+    sv.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name per channel: belief, direct, seq2seq_cooccurrence, seq2seq_belief (default {DEFAULT_NAME})")
     sv.add_argument("--max-batch", type=positive_int, default=256, help="most items per request and per translator call (default 256)")
     sv.add_argument("--max-body", type=positive_int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
     sv.add_argument("--batch-wait-ms", type=non_negative_float, default=2.0,

@@ -28,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
 from translator.agents import Agents
-from translator.api import Translation, Translator
+from translator.api import Translator, load_run_translators
 from translator.bundled_data import bundled
 from translator.corpus import Round, load_rounds
 from translator.plays_db import PlaysDB
+from translator.translations import Translation
 
 PLAY_HTML = Path(__file__).resolve().parent / "static" / "play.html"
 # The page talks to this service only: inline script and style, fetches to the same origin.
@@ -202,9 +203,7 @@ def add_play_routes(
     loaded them (default: every `RUN/translators/*/belief`). `submit`: the service's batcher.
     """
     if translators is None:
-        from translator.service import load_translators
-
-        translators = load_translators(run)
+        translators = load_run_translators(run)
     play = Play(run, db_path, load_play_rounds(rounds), translators, submit, seed)
     html = page()
 

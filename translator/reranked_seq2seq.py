@@ -7,9 +7,15 @@ closest to the message's own (from the message model the generator reads beliefs
 translation: the generator may say things no corpus utterance says, and what it says is checked
 against what it must make a listener believe. Without a context the first hypothesis is returned.
 
-Bundle: the generator's own (`Seq2SeqTranslator`) beside a copy of the English models it consults
-(`english/`) and `rerank.json` (`n_best`, `criterion`), covered by the generator's file hashes.
-What reranking gains: docs/decisions.md."""
+Measured on held-out *training* games (continuous agents, belief-matched pairs, 1,589 rounds, the
+independent evaluation listener picking): greedy 0.820, the first of 8 beams 0.847, reranked 4
+beams 0.967, 8 beams 0.982; reranking 8 samples instead of beams 0.968.
+
+Bundle (kind `neuralese.reranked_seq2seq`): the generator's own bundle (`generator/`, a
+`Seq2SeqTranslator`), a copy of the English models it consults (`english/`, so that the bundle
+stands alone) and `rerank.json` (`n_best`, `criterion`), all covered by the hashes in `config.json`.
+Bundles of formats 1-2 kept the generator's files at the top, its `config.json` the header.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +25,28 @@ from pathlib import Path
 import torch
 
 from translator.atomic import atomic_bundle_dir
-from translator.bundle import BundleError, read_json, write_json
+from translator.bundle import (
+    CONFIG_FILE,
+    BundleError,
+    check_header,
+    read_json,
+    read_side_file,
+    write_config,
+    write_side_file,
+)
 from translator.cli_types import positive_int
 from translator.english import EnglishModels
 from translator.inputs import check_colors
 from translator.matching import CRITERIA, pointwise_divergence
+from translator.registry import RERANK_FILE, RERANKED_KIND, is_legacy_reranked
 from translator.seq2seq import Seq2SeqTranslator
+from translator.tokenizer import Tokenizer
 from translator.translations import Translations
 
-RERANK_FILE = "rerank.json"
+KIND = RERANKED_KIND
+RERANK_KIND = "neuralese.rerank"
 ENGLISH_DIR = "english"
+GENERATOR_DIR = "generator"
 
 
 @dataclass
@@ -49,6 +67,8 @@ class RerankConfig:
 class RerankedSeq2Seq:
     """A `to_english` `Seq2SeqTranslator` that reads beliefs, and the English models that rerank it."""
 
+    name = "seq2seq_reranked"
+
     def __init__(self, generator: Seq2SeqTranslator, english: EnglishModels, config: RerankConfig | None = None):
         if generator.direction != "to_english" or generator.message_model is None:
             raise ValueError("reranking needs a to_english seq2seq translator that reads beliefs (belief_input)")
@@ -58,6 +78,21 @@ class RerankedSeq2Seq:
     def channel(self):
         return self.generator.channel
 
+    @property
+    def message_model(self):
+        return self.generator.message_model
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.generator.tokenizer
+
+    @property
+    def max_utterance_tokens(self) -> int:
+        return self.generator.max_utterance_tokens
+
+    def to_neuralese(self, texts, colors=None) -> Translations:
+        raise ValueError("this translator (a reranked seq2seq model) translates to English only")
+
     @torch.no_grad()
     def to_english(self, messages, colors=None, n_best: int | None = None, batch_size: int = 256) -> Translations:
         """Translate a batch; in context with `n_best > 1` (default: the config's), the hypothesis
@@ -66,8 +101,7 @@ class RerankedSeq2Seq:
         messages = self.generator.check_messages(messages)
         if colors is None or n < 2:
             texts = self.generator.translate(messages, colors, batch_size=batch_size)
-            nan = torch.full((len(texts),), float("nan"))
-            return Translations(texts, nan, torch.ones(len(texts), dtype=torch.bool), [[] for _ in texts], torch.zeros(len(texts), 0))
+            return Translations.plain(texts)
         colors = check_colors(colors, len(messages))
         hyps = self.generator.translate(messages, colors, num_beams=n, num_return_sequences=n, batch_size=batch_size)
         source = self.generator.beliefs(messages, colors)  # (N, 3)
@@ -81,18 +115,24 @@ class RerankedSeq2Seq:
                             [p[1:] for p in pick], best[:, 1:])
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """One bundle written as a whole: the English models and `rerank.json` first, so that the
-        generator's `config.json`, written last, records their hashes too."""
+        """One bundle written as a whole; `config.json`, written last, records the hashes of the rest."""
         with atomic_bundle_dir(directory) as d:
             self.english.save_pretrained(d / ENGLISH_DIR)
-            write_json(d / RERANK_FILE, asdict(self.config))
-            self.generator.save_pretrained(d)
+            write_side_file(d / RERANK_FILE, RERANK_KIND, asdict(self.config))
+            self.generator.save_pretrained(d / GENERATOR_DIR)
+            write_config(d, KIND, {"channel": self.channel.to_dict()})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> RerankedSeq2Seq:
         d = Path(directory)
-        generator = Seq2SeqTranslator.from_pretrained(d)
-        data = read_json(d / RERANK_FILE)
+        if not d.is_dir():
+            raise BundleError(f"{d}: no such bundle directory")
+        if is_legacy_reranked(d, read_json(d / CONFIG_FILE)):
+            generator = Seq2SeqTranslator.from_pretrained(d)  # its header covers the whole directory
+        else:
+            check_header(d / CONFIG_FILE, read_json(d / CONFIG_FILE), KIND)
+            generator = Seq2SeqTranslator.from_pretrained(d / GENERATOR_DIR)
+        data = read_side_file(d / RERANK_FILE, RERANK_KIND)
         try:
             config = RerankConfig(**data)
         except (TypeError, ValueError) as e:
@@ -104,4 +144,10 @@ class RerankedSeq2Seq:
 
     @staticmethod
     def is_bundle(directory: str | Path) -> bool:
-        return (Path(directory) / RERANK_FILE).is_file()
+        """Whether `directory` holds a reranked seq2seq bundle (of any format)."""
+        d = Path(directory)
+        try:
+            header = read_json(d / CONFIG_FILE)
+        except BundleError:
+            return False
+        return header.get("kind") == KIND or is_legacy_reranked(d, header)

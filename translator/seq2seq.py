@@ -31,21 +31,22 @@ from transformers import GenerationConfig, MBartConfig, MBartForConditionalGener
 from transformers.utils import logging as hf_logging
 
 from translator.atomic import atomic_bundle_dir
-from translator.bundle import BundleError, check_header, read_json, write_config, write_tensors
+from translator.bundle import CONFIG_FILE, BundleError, check_header, read_json, write_config, write_tensors
 from translator.channels import EOS as SYMBOL_EOS
 from translator.channels import ChannelConfig, alive_mask, canonical_symbols, check_message, message_lengths
 from translator.colors import COLOR_DIM, color_features
 from translator.inputs import check_colors
 from translator.message_model import MessageModel, beliefs_from_log_probs, row_log_probs
-from translator.run_layout import CONFIG_FILE, DIRECTIONS
+from translator.registry import SEQ2SEQ_KIND
+from translator.run_layout import DIRECTIONS
 from translator.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, pad_batch
-from translator.translator_bundle import load_message_model, message_model_kind
+from translator.translations import Translations
+from translator.translator_parts import MESSAGE_MODEL_DIR, load_message_model, message_model_kind
 
-KIND = "neuralese.seq2seq"
+KIND = SEQ2SEQ_KIND
 DIRECTION_DIRS = tuple(f"to_{d}" for d in DIRECTIONS)  # a model's direction, and its directory in a pair
 HF_DIR = "model"
 HEADS_FILE = "heads.safetensors"
-MESSAGE_MODEL_DIR = "message_model"
 # Decoder vocabulary of a discrete to_neuralese model: 0 = PAD, 1 = start, then the channel symbols.
 SYM_PAD, SYM_START, SYMBOL_OFFSET = 0, 1, 2
 IGNORE = -100  # label of a position that is not scored
@@ -157,6 +158,8 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 class Seq2SeqTranslator(nn.Module):
     """One direction of neuralese <-> English translation; see the module docstring."""
+
+    name = "seq2seq"
 
     def __init__(self, config: Seq2SeqConfig, tokenizer: Tokenizer, training: dict[str, Any] | None = None,
                  hf_model: nn.Module | None = None, message_model: MessageModel | None = None):
@@ -406,6 +409,25 @@ class Seq2SeqTranslator(nn.Module):
             return torch.zeros(shape, dtype=torch.long if self.channel.discrete else torch.float32)
         result = torch.cat(parts)[torch.argsort(torch.tensor(order))]
         return check_message(self.channel, result, n)
+
+    def to_english(self, messages, colors=None) -> Translations:
+        """`translate` as `Translations` (no divergences), for a `to_english` model."""
+        self._require("to_english")
+        return Translations.plain(self.translate(messages, colors))
+
+    def to_neuralese(self, texts, colors=None) -> Translations:
+        """`translate` as `Translations` (no divergences), for a `to_neuralese` model."""
+        self._require("to_neuralese")
+        return Translations.plain(self.translate(texts, colors))
+
+    def _require(self, direction: str) -> None:
+        if self.direction != direction:
+            raise ValueError(f"this seq2seq translator translates {self.direction.replace('_', ' ')} only")
+
+    @property
+    def max_utterance_tokens(self) -> int:
+        """Tokens of an utterance the model reads (a longer one is cut)."""
+        return self.config.max_text_len
 
     def _to_neuralese(self, tokens: torch.Tensor, colors, num_beams: int, generate_kwargs: dict) -> torch.Tensor:
         emb, mask = self.embed_source(tokens, colors)

@@ -30,18 +30,24 @@ import json
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
+import torch
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from translator.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translation, Translator, run_channels
+from translator.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translator, load_run_translators, served_channels
+from translator.play import add_play_routes, load_play_rounds
+from translator.plays_db import PlaysDB
+from translator.translations import Translation
 
 MAX_BATCH = 256  # rows per request, and per translator call
 MAX_BODY = 1 << 20  # bytes; 256 continuous 64-d messages with contexts are ~450 KB
@@ -71,24 +77,24 @@ class TranslateRequest(BaseModel):
     items: list[Item] = Field(description=f"the batch, at most max_batch rows (default {MAX_BATCH})")
 
 
-class Alternative(BaseModel):
-    translation: str | list[StrictInt] | list[float]
-    divergence: float | None
+def _result_model() -> type[BaseModel]:
+    """A response row: the request item's `id` and the fields of `Translation` (translator/translations.py)
+    with their descriptions, so the schema shows what `Translation.to_json()` sends."""
+    hints = get_type_hints(Translation)
+    rows: dict[str, Any] = {"id": (Id | None, None)}
+    for f in fields(Translation):
+        rows[f.name] = (hints[f.name], Field(description=f.metadata.get("description")))
+    return create_model("Result", **rows)
 
 
-class Result(BaseModel):
-    id: Id | None = None
-    translation: str | list[StrictInt] | list[float] = Field(description="English text, or the agent message")
-    divergence: float | None = Field(description="source-translation belief divergence (nats); null for translators that do not compare beliefs")
-    faithful: bool = Field(description="false = untranslatable: divergence above the calibrated threshold")
-    alternatives: list[Alternative]
+Result = _result_model()
 
 
 class TranslateResponse(BaseModel):
     channel: str
     to: str
     translator: str
-    results: list[Result] = Field(description="one per item, in item order")
+    results: list[Result] = Field(description="one per item, in item order")  # type: ignore[valid-type]
 
 
 class Health(BaseModel):
@@ -349,18 +355,6 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def served_channels(run: str | Path, name: str = DEFAULT_NAME) -> list[str]:
-    """The channels with a translator `name` in `run`; `ValueError` when there is none."""
-    channels = run_channels(run, name)
-    if not channels:
-        raise ValueError(f"{run}: no translators to serve (expected {Path(run) / 'translators' / '<channel>' / name})")
-    return channels
-
-
-def load_translators(run: str | Path, name: str = DEFAULT_NAME) -> dict[str, Translator]:
-    return {c: Translator.from_run(run, c, name) for c in served_channels(run, name)}
-
-
 def _check_play_options(run: str | Path | None, plays_db: str | Path | None, play_data: str | Path | None) -> None:
     if play_data is not None and plays_db is None:
         raise ValueError("play data given without a plays database (--play-data needs --plays DB)")
@@ -368,10 +362,44 @@ def _check_play_options(run: str | Path | None, plays_db: str | Path | None, pla
         raise ValueError("the play page needs a run directory (agents in RUN/agents/<kind>)")
 
 
+@dataclass
+class _Service:
+    """What the routes share: the translators by channel, the limits, and (while running) the batcher."""
+
+    translators: dict[str, Translator]
+    max_batch: int
+    batch_wait: float
+    max_queued: int
+    batcher: MicroBatcher | None = None
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    def running(self) -> MicroBatcher:
+        if self.batcher is None:
+            raise HTTPException(503, "the service is starting or stopping")
+        return self.batcher
+
+    async def submit(self, key: tuple[str, str, bool], sources: list[Any], contexts: list[Any] | None) -> list[Translation]:
+        return await self.running().submit(key, sources, contexts)
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI):
+        self.batcher = MicroBatcher(self.translators, self.max_batch, self.batch_wait, max(self.max_queued, self.max_batch))
+        self.batcher.start()
+        # The loaded models and vocabularies are millions of long-lived objects; frozen, they are
+        # out of the collector's reach, so a full collection does not stall requests for ~0.2 s.
+        gc.collect()
+        gc.freeze()
+        yield
+        await self.batcher.stop()
+        self.batcher = None
+        for stop in self.on_stop:
+            stop()
+
+
 def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT,
                name: str = DEFAULT_NAME, translators: dict[str, Translator] | None = None, max_queued: int = MAX_QUEUED,
                plays_db: str | Path | None = None, play_data: str | Path | None = None) -> FastAPI:
-    """The service for every `RUN/translators/*/<name>` (or for `translators` given directly).
+    """The service for every `RUN/translators/*/<name>` (any kind of translator), or for `translators` given directly.
 
     `plays_db`: also serve the play page (`/play`, translator/play.py), storing rounds in this SQLite
     file; `play_data`: the corpus CSV its rounds come from (default: the bundled dev.csv).
@@ -380,37 +408,31 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     if translators is None:
         if run is None:
             raise ValueError("create_app: give a run directory or translators")
-        translators = load_translators(run, name)
+        translators = load_run_translators(run, name)
     if max_batch < 1 or max_body < 1:
         raise ValueError("max_batch and max_body must be >= 1")
-    state: dict[str, MicroBatcher] = {}
-    kind = next(iter(translators.values())).name
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        batcher = MicroBatcher(translators, max_batch, batch_wait, max(max_queued, max_batch))
-        batcher.start()
-        state["batcher"] = batcher
-        # The loaded models and vocabularies are millions of long-lived objects; frozen, they are
-        # out of the collector's reach, so a full collection no longer stalls requests for ~0.2 s.
-        gc.collect()
-        gc.freeze()
-        yield
-        await batcher.stop()
-        if play is not None:  # play page
-            play.close()
-
+    service = _Service(translators, max_batch, batch_wait, max_queued)
     app = FastAPI(
         title="neuralese translation service",
         version="1",
         description="Translate agent messages (neuralese) to English and back, with belief divergences and faithfulness flags.",
-        lifespan=lifespan,
+        lifespan=service.lifespan,
         # FastAPI's native OpenTelemetry checks its providers (and the environment) on every request:
         # 8% of the service's time under load. Off unless asked for (`neuralese serve` has no tracer).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(BodyLimit, max_body=max_body)
     _document_request(app)
+    _add_error_handlers(app)
+    _add_routes(app, service)
+    if plays_db is not None:
+        play = add_play_routes(app, run, plays_db, play_data, translators, submit=service.submit)  # type: ignore[arg-type]
+        service.on_stop.append(play.close)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers `{"detail": "one readable line"}`."""
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -423,11 +445,16 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
             detail = "body: could not be read as JSON (is it UTF-8?)"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
+
+def _add_routes(app: FastAPI, service: _Service) -> None:
+    """`GET /healthz` and `POST /v1/translate`."""
+    translators = service.translators
+
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
-        b = state["batcher"]
-        return Health(status="ok", translator=kind, requests=b.requests, rows=b.rows, batches=b.batches, queued_rows=b.queued_rows,
-                      channels={c: t.channel.to_dict() for c, t in translators.items()})
+        b = service.running()
+        return Health(status="ok", translator=next(iter(translators.values())).name, requests=b.requests, rows=b.rows,
+                      batches=b.batches, queued_rows=b.queued_rows, channels={c: t.channel.to_dict() for c, t in translators.items()})
 
     @app.post("/v1/translate", response_model=TranslateResponse, openapi_extra=_REQUEST_BODY,
               responses={413: {"description": "body or batch too large"}, 503: {"description": "queue full"}})
@@ -436,44 +463,40 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
         tr = translators.get(req.channel)
         if tr is None:
             raise HTTPException(422, f"unknown channel {req.channel!r}; this service has: {', '.join(sorted(translators))}")
-        if len(req.items) > max_batch:
-            raise HTTPException(413, f"batch of {len(req.items)} items is over the limit of {max_batch}; split it")
-        sources, ctx = [], []
-        field_name, other = ("message", "utterance") if req.to == "english" else ("utterance", "message")
-        check = tr.check_message if req.to == "english" else tr.check_utterance
-        for i, it in enumerate(req.items):
-            value = getattr(it, field_name)
-            try:
-                if value is None:
-                    raise ValueError(f"missing {field_name!r} (a request to {req.to} translates {field_name}s)")
-                if getattr(it, other) is not None:
-                    raise ValueError(f"unexpected {other!r} in a request to {req.to}")
-                sources.append(check(value))
-                ctx.append(None if it.context is None else tr.check_context(it.context))
-            except ValueError as e:
-                raise HTTPException(422, f"items[{i}].{e}" if str(e).startswith(field_name) or str(e).startswith("context")
-                                    else f"items[{i}]: {e}") from None
+        if len(req.items) > service.max_batch:
+            raise HTTPException(413, f"batch of {len(req.items)} items is over the limit of {service.max_batch}; split it")
+        sources, contexts = _checked_items(tr, req)
         try:
-            results = await state["batcher"].translate(req.channel, req.to, sources, ctx) if sources else []
+            results = await service.running().translate(req.channel, req.to, sources, contexts) if sources else []
         except ValueError as e:  # input the checks let through but the translator refuses (a value beyond float32)
             raise HTTPException(422, f"items: {e}") from None
         body = {"channel": req.channel, "to": req.to, "translator": tr.name,
                 "results": [_result(it.id, r) for it, r in zip(req.items, results)]}  # fmt: skip
         return Response(json.dumps(body, ensure_ascii=False, allow_nan=False), media_type="application/json")
 
-    # -- play page (translator/play.py): only with a plays database ----------------------------------
-    play = None
-    if plays_db is not None:
-        from translator.play import add_play_routes
 
-        play = add_play_routes(app, run, plays_db, play_data, translators,  # type: ignore[arg-type]
-                               submit=lambda key, sources, contexts: state["batcher"].submit(key, sources, contexts))
-    # -- end play page
-    return app
+def _checked_items(tr: Translator, req: TranslateRequest) -> tuple[list[Any], list[list | None]]:
+    """Each item's source and context, checked; 422 naming the first bad item."""
+    sources, contexts = [], []
+    field_name, other = ("message", "utterance") if req.to == "english" else ("utterance", "message")
+    check = tr.check_message if req.to == "english" else tr.check_utterance
+    for i, it in enumerate(req.items):
+        value = getattr(it, field_name)
+        try:
+            if value is None:
+                raise ValueError(f"missing {field_name!r} (a request to {req.to} translates {field_name}s)")
+            if getattr(it, other) is not None:
+                raise ValueError(f"unexpected {other!r} in a request to {req.to}")
+            sources.append(check(value))
+            contexts.append(None if it.context is None else tr.check_context(it.context))
+        except ValueError as e:
+            raise HTTPException(422, f"items[{i}].{e}" if str(e).startswith(field_name) or str(e).startswith("context")
+                                else f"items[{i}]: {e}") from None
+    return sources, contexts
 
 
-def _result(rid: Any, r: Translation | None) -> dict[str, Any]:
-    d = r.to_dict()  # type: ignore[union-attr]
+def _result(rid: Any, r: Translation) -> dict[str, Any]:
+    d = r.to_json()
     return {"id": rid, **d} if rid is not None else d
 
 
@@ -485,8 +508,6 @@ def app_from_environment() -> FastAPI:
     config = json.loads(os.environ[ENV_CONFIG])
     threads = config.pop("threads", None)
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     return create_app(**config)
 
@@ -498,9 +519,6 @@ def _check_before_workers(run: str | Path, name: str, plays_db: str | Path | Non
     _check_play_options(run, plays_db, play_data)
     served_channels(run, name)
     if plays_db is not None:
-        from translator.play import load_play_rounds
-        from translator.plays_db import PlaysDB
-
         PlaysDB(plays_db).close()  # created, or refused when it is not a plays database
         load_play_rounds(play_data)
 
@@ -515,8 +533,6 @@ def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, name: str 
     rounds' tokens and rows are in the SQLite file, which every process opens (plays_db.py), so a
     round dealt by one process can be answered through another, or after a restart.
     """
-    import uvicorn
-
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers > 1:

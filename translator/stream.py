@@ -33,7 +33,8 @@ import orjson
 from translator.run_layout import DIRECTIONS
 
 if TYPE_CHECKING:  # the parent of `run_stream_parallel`'s workers never loads torch
-    from translator.api import Translation, Translator
+    from translator.api import Translator
+    from translator.translations import Translation
 
 MAX_LINE_BYTES = 1 << 20  # a 64-d message is ~1.5 KB; anything near this is a mistake, not a message
 FIELDS = {"english": ("message", "context", "id"), "neuralese": ("utterance", "context", "id")}
@@ -41,7 +42,7 @@ _EOF = object()
 
 
 @dataclass
-class Item:
+class CheckedLine:
     """One checked input row."""
 
     line: int
@@ -66,7 +67,7 @@ class StreamStats:
     seconds: float = 0.0
 
 
-def parse_line(translator: Translator, to: str, line: int, raw: bytes | str | None) -> Item:
+def parse_line(translator: Translator, to: str, line: int, raw: bytes | str | None) -> CheckedLine:
     """Check one input line; `ValueError` with a message fit for the error record."""
     if raw is None:
         raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
@@ -94,7 +95,7 @@ def _loads_slow(raw: bytes | str) -> Any:
     return obj
 
 
-def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Item:
+def _check_object(translator: Translator, to: str, line: int, obj: Any) -> CheckedLine:
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     allowed = FIELDS[to]
@@ -110,7 +111,7 @@ def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Item:
     try:
         source = translator.check_message(obj[key]) if to == "english" else translator.check_utterance(obj[key])
         context = obj.get("context")
-        return Item(line, source, None if context is None else translator.check_context(context), rid)
+        return CheckedLine(line, source, None if context is None else translator.check_context(context), rid)
     except ValueError as e:
         raise LineError(str(e), rid) from None
 
@@ -120,21 +121,21 @@ def _check_direction(to: str) -> None:
         raise ValueError(f"direction {to!r}: expected one of {', '.join(DIRECTIONS)}")
 
 
-def _translate_group(translator: Translator, to: str, items: list[Item]) -> list[Translation]:
+def _translate_group(translator: Translator, to: str, items: list[CheckedLine]) -> list[Translation]:
     colors = None if items[0].context is None else [it.context for it in items]
     if to == "english":
         return translator.english_checked([it.source for it in items], colors)
     return translator.neuralese_checked([it.source for it in items], colors)
 
 
-def _record(item: Item, result: Translation | None = None, error: str | None = None) -> dict[str, Any]:
+def _record(item: CheckedLine, result: Translation | None = None, error: str | None = None) -> dict[str, Any]:
     rec: dict[str, Any] = {"line": item.line}
     if item.id is not None:
         rec["id"] = item.id
     if error is not None:
         rec["error"] = error
     else:
-        rec.update(result.to_dict())  # type: ignore[union-attr]
+        rec.update(result.to_json())  # type: ignore[union-attr]
     return rec
 
 
@@ -144,31 +145,31 @@ class Prepared:
 
     order: list[int]
     records: dict[int, dict[str, Any]]
-    groups: dict[bool, list[Item]]  # with context / without
+    groups: dict[bool, list[CheckedLine]]  # with context / without
 
 
-def check_line(translator: Translator, to: str, n: int, raw: bytes | str | None) -> Item | dict[str, Any] | None:
-    """One numbered input line checked: `None` when blank, the `Item`, or the line's error record."""
+def check_line(translator: Translator, to: str, n: int, raw: bytes | str | None) -> CheckedLine | dict[str, Any] | None:
+    """One numbered input line checked: `None` when blank, the `CheckedLine`, or the line's error record."""
     if raw is not None and not raw.strip():
         return None
     try:
         return parse_line(translator, to, n, raw)
     except ValueError as e:
-        return _record(Item(n, None, None, getattr(e, "id", None)), error=str(e))
+        return _record(CheckedLine(n, None, None, getattr(e, "id", None)), error=str(e))
     except RecursionError:
-        return _record(Item(n, None, None), error="nested too deeply")
+        return _record(CheckedLine(n, None, None), error="nested too deeply")
     except Exception as e:  # noqa: BLE001 - an unexpected failure is still this line's error, never the stream's end
-        return _record(Item(n, None, None), error=f"could not be checked ({type(e).__name__}: {e})")
+        return _record(CheckedLine(n, None, None), error=f"could not be checked ({type(e).__name__}: {e})")
 
 
-def group_checked(checked: Iterable[tuple[int, Item | dict[str, Any] | None]]) -> Prepared:
+def group_checked(checked: Iterable[tuple[int, CheckedLine | dict[str, Any] | None]]) -> Prepared:
     """Checked lines (`check_line`) as a batch: error records kept, good items grouped by context mode."""
     prep = Prepared([], {}, {True: [], False: []})
     for n, c in checked:
         if c is None:
             continue
         prep.order.append(n)
-        if isinstance(c, Item):
+        if isinstance(c, CheckedLine):
             prep.groups[c.context is not None].append(c)
         else:
             prep.records[n] = c

@@ -1,15 +1,73 @@
-"""What every translator returns: the translations of a batch with their divergences and flags.
+"""What every translator returns: a batch (`Translations`) and its rows (`Translation`), one JSON form.
 
 Faithfulness (docs/method.md §5): each translation carries the divergence between the source's belief and
 the translation's. Above a threshold calibrated on held-out training games the translation is
 flagged unfaithful ("untranslatable") rather than passed off as a confident gloss.
+
+`Translations` holds a batch as tensors, for evaluation; `Translations.rows()` gives one
+`Translation` per row, whose `to_json()` is what the Python API returns and the streaming CLI and
+the HTTP service send (strict JSON: a divergence that is not a finite number is `null`). The
+service's response schema is generated from the `Translation` dataclass (`field_doc` describes a field).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+
+Text = str | list[float] | list[int]  # English text, or an agent message (continuous floats, discrete symbol ids)
+
+
+def field_doc(description: str, **kwargs: Any) -> Any:
+    """A dataclass field with a description (the service's schema shows it)."""
+    return field(metadata={"description": description}, **kwargs)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class Alternative:
+    """A runner-up translation of a row, with its divergence."""
+
+    translation: Text = field_doc("English text, or the agent message")
+    divergence: float | None = field_doc("source-translation belief divergence (nats); null when not compared")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"translation": self.translation, "divergence": self.divergence}
+
+
+@dataclass
+class Translation:
+    """One translated row. `divergence` is None for translators that do not compare beliefs (direct, seq2seq).
+
+    `faithful` False means untranslatable: the divergence is above the threshold calibrated on
+    held-out games, so the translation is the nearest thing the candidates can say, not a gloss.
+    """
+
+    translation: Text = field_doc("English text, or the agent message")
+    divergence: float | None = field_doc(
+        "source-translation belief divergence (nats); null for translators that do not compare beliefs"
+    )
+    faithful: bool = field_doc("false = untranslatable: divergence above the calibrated threshold")
+    alternatives: list[Alternative] = field_doc("the next-best translations, best first", default_factory=list)
+
+    @property
+    def untranslatable(self) -> bool:
+        return not self.faithful
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as JSON values (strict JSON: no NaN), as the API, the stream and the service give it."""
+        return {
+            "translation": self.translation,
+            "divergence": self.divergence,
+            "faithful": self.faithful,
+            "alternatives": [a.to_json() for a in self.alternatives],
+        }
 
 
 @dataclass
@@ -32,24 +90,26 @@ class Translations:
     def __len__(self) -> int:
         return len(self.divergence)
 
-    def records(self) -> list[dict]:
-        """One JSON-ready dict per row (what the streaming CLI and the HTTP service send)."""
-        out = []
-        for i in range(len(self)):
-            t = self.translations[i]
-            alts = self.alternatives[i]
-            out.append(
-                {
-                    "translation": t if isinstance(t, str) else t.tolist(),
-                    "divergence": float(self.divergence[i]),
-                    "faithful": bool(self.faithful[i]),
-                    "alternatives": [
-                        {"translation": a if isinstance(a, str) else a.tolist(), "divergence": float(d)}
-                        for a, d in zip(alts, self.alternative_divergence[i])
-                    ],
-                }
-            )
-        return out
+    @classmethod
+    def plain(cls, translations: list[str] | torch.Tensor) -> Translations:
+        """Translations of a translator that compares no beliefs: no divergence (NaN), all
+        faithful, no alternatives."""
+        n = len(translations)
+        alts = [[] for _ in range(n)] if isinstance(translations, list) else translations[:, None][:, :0]
+        return cls(translations, torch.full((n,), float("nan")), torch.ones(n, dtype=torch.bool), alts, torch.zeros(n, 0))
+
+    def rows(self) -> list[Translation]:
+        """One `Translation` per row, with Python values (a NaN divergence becomes None)."""
+        div = self.divergence.tolist()
+        faithful = self.faithful.tolist()
+        alt_div = self.alternative_divergence.tolist()
+        trans = self.translations if isinstance(self.translations, list) else self.translations.tolist()
+        alts = self.alternatives if isinstance(self.alternatives, list) else self.alternatives.tolist()
+        return [
+            Translation(trans[i], _finite_or_none(div[i]), bool(faithful[i]),
+                        [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])])
+            for i in range(len(div))
+        ]  # fmt: skip
 
 
 def flag(divergence: torch.Tensor, threshold: float | None) -> torch.Tensor:
