@@ -220,18 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--lr", type=positive_float, help="peak learning rate (default: the channel's preset)")
     ta.add_argument("--absolute-first-symbol", action=argparse.BooleanOptionalAction, default=None,
                     help="discrete channels: the speaker's first symbol depends on the target's colour alone, so it means "
-                    "the same in any context (default: the channel's preset, off)")
+                    "the same in any context (default: the channel's preset, on for gumbel and reinforce)")
     ta.add_argument("--reconstruction-weight", type=non_negative_float, metavar="W",
                     help="weight of the listener's guess of the target colour from the message alone, which makes the code "
-                    "say what the target looks like (default: the channel's preset, 1 continuous, 0 otherwise; 0 = off)")
+                    "say what the target looks like (default: the channel's preset, 1 continuous and gumbel, 2 reinforce; 0 = off)")
     ta.add_argument("--listener", choices=LISTENERS,
-                    help="learned (default): the listener has its own encoder and scorer; bayes: the listener is the exact "
+                    help="learned (preset of continuous and reinforce): the listener has its own encoder and scorer; bayes (gumbel): the listener is the exact "
                     "posterior under the speaker, p(x | m, c) ∝ p(m | c, x), and training is several times faster")
     ta.add_argument("--dim", type=positive_int, help="continuous: message dimension (default 64)")
     ta.add_argument("--noise", type=non_negative_float, help="continuous: Gaussian channel noise std (default 0.3)")
     ta.add_argument("--vocab-size", type=int_in(2), help="discrete: symbols incl. end-of-message (default 32)")
     ta.add_argument("--max-len", type=positive_int, help="discrete: maximum message length (default 3)")
-    ta.add_argument("--temperature", type=positive_float, help="gumbel: Gumbel-Softmax temperature of the straight-through gradient (default 0.5)")
+    ta.add_argument("--temperature", type=positive_float, help="gumbel: Gumbel-Softmax temperature of the straight-through gradient (default 1.0)")
     ta.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     ta.set_defaults(func=_train_agents)
 
