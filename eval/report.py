@@ -29,6 +29,8 @@ def _rows(metrics: dict) -> list[tuple[str, dict]]:
     rows = [("people (corpus outcome)", metrics["human"]), ("English listener H_l", metrics["human_listener"])]
     if "english_speaker" in metrics:
         rows.append(("Bayesian listener from H_s", metrics["english_speaker"]["bayesian_listener"]))
+    if "evaluation_listener" in metrics:
+        rows.append(("evaluation listener (judge)", metrics["evaluation_listener"]))
     for channel, rep in metrics.get("agents", {}).items():
         rows.append((f"agents R/R ({channel})", rep))
     return rows
@@ -39,8 +41,10 @@ def _num(v) -> str:
 
 
 def _cell(rep: dict) -> str:
+    """`accuracy [lo, hi]`, with `± spread` across seeds when the metrics are a mean over seeds."""
     lo, hi = rep["ci95"]
-    return f"{rep['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
+    spread = f" ± {rep['seed_spread']:.3f}" if "seed_spread" in rep else ""
+    return f"{rep['accuracy']:.3f}{spread} [{lo:.3f}, {hi:.3f}]"
 
 
 def _console_table(table: list[list[str]]) -> list[str]:
