@@ -99,6 +99,7 @@ def _blocks(metrics: dict, gallery: list[dict] | None = None) -> list[Block]:
         ("h1", "Evaluation report"),
         ("p", f"Data: `{d['file']}`: {d['rounds']} rounds from {d['games']} games "
               + ", ".join(f"{c} {d['by_condition'][c]}" for c in CONDITIONS) + "."),
+        *_seeds_blocks(metrics),
         ("h2", "Listener accuracy"),
         ("p", "Accuracy at picking the target, with 95% intervals from a bootstrap over games."),
         ("table", ["who picks", "all", *CONDITIONS], rows),
@@ -133,6 +134,16 @@ def _blocks(metrics: dict, gallery: list[dict] | None = None) -> list[Block]:
             ("p", f"Perplexity per token (incl. end of utterance): {metrics['english_speaker']['perplexity']:.2f}."),
         ]
     return blocks
+
+
+def _seeds_blocks(metrics: dict) -> list[Block]:
+    """For a mean over seeds (`eval.seeds`): which seeds, and how to read `± spread`."""
+    if not metrics.get("seeds"):
+        return []
+    seeds = ", ".join(str(m.get("seed")) for m in metrics["seeds"])
+    return [("p", f"Mean over {len(metrics['seeds'])} seeds ({seeds}), each a complete run evaluated on the same rounds: "
+                  "`mean ± spread [interval]`, the spread being max − min across seeds and the interval the mean of "
+                  "the seeds' 95% intervals over games. Each seed's own report is in `seed-S/`.")]
 
 
 def _markdown(metrics: dict, gallery: list[dict] | None = None) -> str:

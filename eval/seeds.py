@@ -5,7 +5,8 @@ aggregate keeps the layout of one seed's metrics so that every reader works unch
 is the mean over seeds, each list of numbers (a `ci95`) the mean of its entries, and beside every
 `accuracy` (or, without one, `agreement`) `seed_spread` holds its max − min across seeds. A key
 that not every seed has is left out; a value that is not a number (a file name, a gallery text)
-is the first seed's. `seeds` lists each seed's own metrics with its `seed`.
+or a list whose length differs between seeds (reliability bins) is the first seed's. `seeds` lists
+each seed's own metrics with its `seed`.
 
 The interval over games of a mean is the mean of the seeds' bootstrap intervals: a little wider
 than a bootstrap of the mean itself, since the seeds' errors on the same games are correlated.
