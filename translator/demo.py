@@ -120,7 +120,8 @@ def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2, seed: int = 0
                               ["english", "collect-continuous"], outputs=[f"{run}/translators/continuous_learned/belief"]))
     steps.append(Step("eval-listener", ["train", "eval-listener", "--train", train, "--out", run, "--seed", str(seed + 1),
                                         "--games-fraction", str(ENGLISH_HELD_OUT), "--games-seed", str(seed), "--games-part", "held"]
-                      + (["--epochs", "1", "--max-steps", "60"] if q else []), ["english"], outputs=[f"{run}/eval_listener"]))
+                      # quick: its ~1,400 rounds make 12 batches an epoch, so 6 epochs to reach the 60 steps
+                      + (["--epochs", "6", "--max-steps", "60"] if q else []), ["english"], outputs=[f"{run}/eval_listener"]))
     before_eval = [s.name for s in steps]
     evaluated = str(eval_out or out / "eval")
     steps.append(Step("evaluate", ["evaluate", "--run", run, "--data", str(data / "dev.csv"), "--out", evaluated, "--jobs", str(jobs)]
