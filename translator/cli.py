@@ -101,6 +101,16 @@ def _train_translator(args: argparse.Namespace) -> None:
     print(f"saved {path} in {time.perf_counter() - start:.0f} s")
 
 
+def _train_faithfulness(args: argparse.Namespace) -> None:
+    from training.faithfulness import calibrate_bundle
+
+    model = calibrate_bundle(args.translator, args.pairs)
+    for direction, modes in model.models.items():
+        for mode, m in modes.items():
+            print(f"{direction} {mode}: threshold {m.threshold:.3f} for precision {m.precision:.2f} ({m.rounds} held-out rows)")
+    print(f"saved {Path(args.translator) / 'faithfulness.json'}")
+
+
 def _train_eval_listener(args: argparse.Namespace) -> None:
 
     from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
@@ -265,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     tt.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     tt.set_defaults(func=_train_translator)
+
+    tf = tsub.add_parser(
+        "faithfulness",
+        help="the faithfulness probability of a saved belief translator",
+        description="Fit the models of the faithfulness probability (docs/metrics.md) of a belief translator built "
+        "before them, on the training games it held out, and add them to its bundle. `train translator --kind belief` "
+        "fits them itself.",
+    )
+    tf.add_argument("--translator", required=True, metavar="DIR", help="belief translator bundle, e.g. RUN/translators/continuous/belief")
+    tf.add_argument("--pairs", metavar="DIR", help="the paired corpus it was built from (default: the one its training.json names)")
+    tf.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    tf.set_defaults(func=_train_faithfulness)
 
     tl = tsub.add_parser(
         "eval-listener",

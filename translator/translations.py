@@ -1,8 +1,10 @@
 """What every translator returns: the translations of a batch with their divergences and flags.
 
-Faithfulness (docs/method.md §5): each translation carries the divergence between the source's belief and
-the translation's. Above a threshold calibrated on held-out training games the translation is
-flagged unfaithful ("untranslatable") rather than passed off as a confident gloss.
+Faithfulness (docs/method.md §5, docs/metrics.md): each translation carries the divergence between the
+source's belief and the translation's and, where the translator has faithfulness models
+(`translator/faithfulness.py`), the calibrated probability that a listener acts on it as on the
+source. Below the probability's threshold (or, without one, above a divergence threshold) the
+translation is flagged unfaithful ("untranslatable") rather than passed off as a confident gloss.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ class Translations:
 
     `translations`: English texts (`list[str]`) or neuralese messages (tensor `(N, ...)`).
     `divergence` `(N,)`: the matching criterion between source and translation (nats; NaN for
-    translators that do not compare beliefs). `faithful` `(N,)` bool: divergence within the
-    threshold. `alternatives`: the next-best candidates per row (texts, or a tensor `(N, A, ...)`),
+    translators that do not compare beliefs). `faithful` `(N,)` bool: the faithfulness
+    probability at or above its threshold, or (without one) the divergence within its threshold. `alternatives`: the next-best candidates per row (texts, or a tensor `(N, A, ...)`),
     with `alternative_divergence` `(N, A)`.
     """
 
@@ -28,6 +30,7 @@ class Translations:
     faithful: torch.Tensor
     alternatives: list[list[str]] | torch.Tensor
     alternative_divergence: torch.Tensor
+    faithfulness: torch.Tensor | None = None  # (N,) probability a listener acts on it as on the source; None: not calibrated
 
     def __len__(self) -> int:
         return len(self.divergence)
@@ -43,6 +46,7 @@ class Translations:
                     "translation": t if isinstance(t, str) else t.tolist(),
                     "divergence": float(self.divergence[i]),
                     "faithful": bool(self.faithful[i]),
+                    "faithfulness": None if self.faithfulness is None else float(self.faithfulness[i]),
                     "alternatives": [
                         {"translation": a if isinstance(a, str) else a.tolist(), "divergence": float(d)}
                         for a, d in zip(alts, self.alternative_divergence[i])

@@ -7,6 +7,7 @@
     english/             the English models it consults (a copy: a bundle stands alone)
     message_model/       p(m | c, x): our agents (exact) or a learned model
     training.json        how it was built
+    faithfulness.json    the faithfulness models (belief translators built with held-out games; optional)
 
 Written as a whole (`atomic_bundle_dir`): the nested bundles land inside the same temporary
 directory, so a kill while saving leaves the old translator or the new one.
@@ -47,12 +48,16 @@ def message_model_kind(model: MessageModel) -> str:
 
 
 def save_translator(directory: str | Path, kind: str, config: dict[str, Any], english: EnglishModels, model: MessageModel,
-                    tables: dict[str, torch.Tensor], texts: list[str], training: dict[str, Any] | None) -> None:
+                    tables: dict[str, torch.Tensor], texts: list[str], training: dict[str, Any] | None,
+                    extra: dict[str, bytes] | None = None) -> None:
+    """`extra`: side files (name: content) written beside the tables, listed in the hash map like them."""
     with atomic_bundle_dir(directory) as d:
         english.save_pretrained(d / "english")
         model.save_pretrained(d / "message_model")
         write_tensors(d / "tables.safetensors", tables)
         atomic_write(d / "texts.json", (json.dumps(texts, ensure_ascii=False) + "\n").encode("utf-8"))
+        for name, content in (extra or {}).items():
+            atomic_write(d / name, content)
         write_composite(d, kind, GAME, training, config=config, message_model=message_model_kind(model))
 
 
