@@ -5,7 +5,7 @@
     tr = Translator.from_run("runs/demo", "continuous")           # RUN/translators/continuous/belief
     tr = Translator.from_pretrained("runs/demo/translators/continuous/belief")  # any bundle kind
     results = tr.to_english(messages, contexts)                    # contexts optional: None = context-free
-    results[0].translation, results[0].divergence, results[0].faithful, results[0].alternatives
+    results[0].translation, results[0].divergence, results[0].faithful, results[0].faithfulness, results[0].alternatives
     tr.to_neuralese(["the dark blue one"], contexts)
 
 Inputs are batches: `messages` a sequence of messages (continuous: `dim` floats; discrete: up to
@@ -64,14 +64,17 @@ class Alternative:
 class Translation:
     """One translated row. `divergence` is None for translators that do not compare beliefs (direct).
 
-    `faithful` False means untranslatable: the divergence is above the threshold calibrated on
-    held-out games, so the translation is the nearest thing the candidates can say, not a gloss.
+    `faithfulness`: the calibrated probability that a listener acts on the translation as on the
+    source (docs/metrics.md); None for a bundle without faithfulness models (direct, or a belief
+    translator built before them). `faithful` False means untranslatable: the probability is below
+    the threshold chosen on held-out games (without one: the divergence is above its threshold).
     """
 
     translation: str | list[float] | list[int]
     divergence: float | None
     faithful: bool
     alternatives: list[Alternative] = field(default_factory=list)
+    faithfulness: float | None = None
 
     @property
     def untranslatable(self) -> bool:
@@ -83,6 +86,7 @@ class Translation:
             "translation": self.translation,
             "divergence": self.divergence,
             "faithful": self.faithful,
+            "faithfulness": self.faithfulness,
             "alternatives": [{"translation": a.translation, "divergence": a.divergence} for a in self.alternatives],
         }
 
@@ -99,9 +103,10 @@ def results_from(t: Translations) -> list[Translation]:
     texts = isinstance(t.translations, list)
     trans = t.translations if texts else t.translations.tolist()
     alts = t.alternatives if isinstance(t.alternatives, list) else t.alternatives.tolist()
+    prob = [None] * len(div) if t.faithfulness is None else t.faithfulness.tolist()
     return [
         Translation(trans[i], _finite_or_none(div[i]), bool(faithful[i]),
-                    [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])])
+                    [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])], prob[i])
         for i in range(len(div))
     ]  # fmt: skip
 

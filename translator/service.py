@@ -80,7 +80,8 @@ class Result(BaseModel):
     id: Id | None = None
     translation: str | list[StrictInt] | list[float] = Field(description="English text, or the agent message")
     divergence: float | None = Field(description="source-translation belief divergence (nats); null for translators that do not compare beliefs")
-    faithful: bool = Field(description="false = untranslatable: divergence above the calibrated threshold")
+    faithful: bool = Field(description="false = untranslatable: faithfulness below its threshold (without one: divergence above its threshold)")
+    faithfulness: float | None = Field(None, ge=0, le=1, description="calibrated probability that a listener acts on the translation as on the source; null without faithfulness models")
     alternatives: list[Alternative]
 
 

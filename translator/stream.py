@@ -11,7 +11,7 @@ otherwise silently give a context-free translation.
 
 Output, one JSON object per non-blank input line, in input order:
 
-    {"line": 1, "id": "r1", "translation": ..., "divergence": 0.04, "faithful": true, "alternatives": [...]}
+    {"line": 1, "id": "r1", "translation": ..., "divergence": 0.04, "faithful": true, "faithfulness": 0.97, "alternatives": [...]}
     {"line": 2, "error": "message: the continuous channel expects 64 numbers, got 63"}
 
 A bad line (not JSON, nested too deeply, not UTF-8, a wrong field, a wrong dimension, NaN, ...)
