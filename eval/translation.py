@@ -5,7 +5,8 @@ then, per translator (names and metrics: docs/metrics.md):
 
 - to_english (R→H): the message's translation is read by the evaluation listener (the judge,
   `RUN/eval_listener`, consulted by no translator); accuracy = it picks the agent's target. Also
-  BLEU/chrF, distinct translations, naturalness and the share flagged faithful.
+  BLEU/chrF, distinct translations, naturalness, the share flagged faithful, and how well the
+  faithfulness probability predicts the judge's errors (`eval.faithfulness`).
 - to_neuralese (H→R): the person's utterance, translated, is read by the agents' listener.
 - transplanted: the same in another round's context, scored by agreement (`eval.transplant`).
 - belief_kl: mean KL(message belief ‖ translation belief) over freshly sampled contexts.
@@ -32,6 +33,7 @@ from sacrebleu.metrics import BLEU, CHRF
 from tqdm.auto import tqdm
 
 from eval.blind import MessageBlind
+from eval.faithfulness import ChannelFaithfulness
 from eval.gallery import gallery
 from eval.run_models import eval_listener_dir, load_english, load_eval_listener
 from eval.transplant import Transplant
@@ -224,6 +226,7 @@ def to_neuralese_metrics(t: Translations, ds: dict, agents, colors: torch.Tensor
     games = [g for g, u in zip(ds["game_id"], usable) if u]
     report = accuracy_report(correct, cond, games)
     report.update(faithful=float(t.faithful.float().mean()), skipped_empty=int((~usable).sum()))
+    report["_correct"] = correct  # for the faithfulness report; dropped before writing
     return report
 
 
@@ -277,7 +280,19 @@ def _to_english(tr: EvaluatedTranslator, source, colors: torch.Tensor | None) ->
     return eng
 
 
-def score_to_english(name: str, tr: EvaluatedTranslator, r: ChannelRounds) -> tuple[dict, dict]:
+def faithfulness_reports(faith: ChannelFaithfulness | None, direction: str, translations, correct, context_free: bool) -> dict:
+    """`faithfulness` (the probability as the translator's own mode gives it: without the colours for
+    a context-free translator) and, for a context-free translator, `faithfulness_in_round` (the same
+    translations scored with the round's colours known); empty without faithfulness models."""
+    if faith is None:
+        return {}
+    out = {"faithfulness": faith.report(direction, translations, correct, in_context=not context_free)}
+    if context_free:
+        out["faithfulness_in_round"] = faith.report(direction, translations, correct, in_context=True)
+    return out
+
+
+def score_to_english(name: str, tr: EvaluatedTranslator, r: ChannelRounds, faith: ChannelFaithfulness | None = None) -> tuple[dict, dict]:
     """R→H metrics of one translator, in the rounds' contexts and transplanted, and what the
     gallery shows of it (`eval.gallery.gallery`)."""
     context_free = name in CONTEXT_FREE
@@ -286,18 +301,20 @@ def score_to_english(name: str, tr: EvaluatedTranslator, r: ChannelRounds) -> tu
     moved = eng if context_free else _to_english(tr, source, r.transplant.colors)
     report = to_english_metrics(eng, r.ds, r.scores)
     choice = report.pop("_choices")
+    report.update(faithfulness_reports(faith, "to_english", eng.translations, (choice == r.targets).numpy(), context_free))
     report["transplanted"] = r.transplant.to_english(list(moved.translations))
     shown = {"text": list(eng.translations), "faithful": eng.faithful, "choice": choice,
              "moved_text": list(moved.translations), "moved_choice": r.transplant.picks(list(moved.translations))}
     return report, shown
 
 
-def score_to_neuralese(name: str, tr: EvaluatedTranslator, r: ChannelRounds) -> dict:
+def score_to_neuralese(name: str, tr: EvaluatedTranslator, r: ChannelRounds, faith: ChannelFaithfulness | None = None) -> dict:
     """H→R metrics of one translator, in the rounds' contexts and transplanted (usable rows)."""
     context_free = name in CONTEXT_FREE
     source = r.targets[r.usable] if tr.blind else r.usable_texts
     neu = _dedupe_texts(tr.to_neuralese, source, None if context_free else r.colors[r.usable])
     report = to_neuralese_metrics(neu, r.ds, r.agents, r.colors, r.targets, r.usable)
+    report.update(faithfulness_reports(faith, "to_neuralese", neu.translations, report.pop("_correct"), context_free))
     moved = neu if context_free else _dedupe_texts(tr.to_neuralese, source, r.transplant.colors[r.usable])
     report["transplanted"] = r.transplant.to_neuralese(moved.translations, r.agents)
     return report
@@ -311,14 +328,15 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
     if not translators:
         return {}, []
     r = ChannelRounds.build(ds, agents, english, eval_listener)
+    faith = ChannelFaithfulness.load(channel_dir, r.messages, r.colors, r.usable_texts, r.usable)
     exact = ExactMessageModel(agents)
     out, shown = {}, {}
     for name in tqdm([n for n in NAMES if n in translators], desc=f"translators ({channel_dir.name})", leave=False, disable=None if progress else True):
         tr, start = translators[name], time.perf_counter()
         report = {}
-        report["to_english"], shown[name] = score_to_english(name, tr, r)
+        report["to_english"], shown[name] = score_to_english(name, tr, r, faith)
         if tr.to_neuralese is not None:
-            report["to_neuralese"] = score_to_neuralese(name, tr, r)
+            report["to_neuralese"] = score_to_neuralese(name, tr, r, faith)
         report["belief_kl"] = belief_kl(r.messages, shown[name]["text"], exact, english)
         report["seconds"] = time.perf_counter() - start  # translating and scoring, both directions (1 torch thread)
         out[name] = report

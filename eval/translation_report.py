@@ -25,7 +25,7 @@ TRANSLATORS = ("belief", "belief_no_prior", "belief_context_free", "belief_conte
 MISSING = "–"
 COLUMNS = ["translator", "R→H acc [95% CI]", "H→R acc [95% CI]", "R→H transplanted [95% CI]", "far / split / close",
            "H→R transplanted [95% CI]", "BLEU", "chrF", "distinct/1000", "naturalness", "consulted acc", "belief KL",
-           "faithful %"]  # fmt: skip
+           "faithful %", "R→H faithfulness AUROC / ECE", "H→R faithfulness AUROC / ECE"]  # fmt: skip
 
 Table = tuple[str, list[str], list[list[str]]]  # (caption, header, rows)
 
@@ -76,6 +76,13 @@ def fmt_percent(v: object) -> str:
     return f"{100 * v:.1f}" if _finite(v) else MISSING
 
 
+def fmt_faithfulness(rep: dict | None) -> str:
+    """`AUROC / ECE` of a faithfulness report (`eval.faithfulness`), or "–"."""
+    if not rep:
+        return MISSING
+    return f"{fmt(rep.get('auroc'))} / {fmt(rep.get('ece'))}"
+
+
 def translation_tables(translation: dict) -> list[Table]:
     """One table per channel: a row per translator, the columns of `COLUMNS`."""
     tables = []
@@ -89,6 +96,7 @@ def translation_tables(translation: dict) -> list[Table]:
                 fmt_agreement(neu.get("transplanted")), fmt(en.get("bleu")), fmt(en.get("chrf")),
                 fmt(en.get("distinct")), fmt(en.get("naturalness")), fmt(en.get("consulted_listener_accuracy")),
                 fmt(entry.get("belief_kl")), fmt_percent(en.get("faithful")),
+                fmt_faithfulness(en.get("faithfulness")), fmt_faithfulness(neu.get("faithfulness")),
             ])  # fmt: skip
         tables.append((str(channel), list(COLUMNS), rows))
     return tables
@@ -125,7 +133,10 @@ TRANSLATION_INTRO = (
     "the message, H→R agreement = the agent listener picks from the translation what the evaluation listener picks "
     "from the utterance (by the transplanted context's condition). message_blind describes the round's target (or "
     "sends the agents' own message for it) without reading the source: what recovering the target alone scores; "
-    "transplanted, it is at chance (0.333) by construction."
+    "transplanted, it is at chance (0.333) by construction. Faithfulness AUROC / ECE: how well each translation's "
+    "calibrated probability that a listener acts on it as on the source (from the channel's belief translator's "
+    "models, fitted on held-out training games) tells right translations from wrong ones, and its calibration error; "
+    "for a context-free translator, the probability it gets without the colours."
 )
 
 

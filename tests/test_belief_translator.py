@@ -7,6 +7,7 @@ with wide margins over chance (1/3), well below what they reach (measured values
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -262,20 +263,28 @@ def test_bundle_with_missing_tables_or_garbled_texts_is_refused(saved_belief_tra
         BeliefTranslator.from_pretrained(d)
 
 
-def test_genuine_messages_are_flagged_at_the_calibrated_rate(tiny_belief_translator, tiny_agents, game_slice):
+@pytest.fixture(scope="module")
+def divergence_flagged(tiny_belief_translator):
+    """The translator as a bundle without faithfulness models: `faithful` from the divergence thresholds."""
+    t = copy.copy(tiny_belief_translator)
+    t.faithfulness = None
+    return t
+
+
+def test_genuine_messages_are_flagged_at_the_calibrated_rate(divergence_flagged, tiny_agents, game_slice):
     """Thresholds are the 0.99 quantile of genuine held-out divergences, so fresh genuine messages
     (games the build never saw) are flagged about 1% of the time, in both modes."""
-    t = tiny_belief_translator
+    t = divergence_flagged
     messages, colors = _fresh(tiny_agents, game_slice)
     for c in (None, colors):
         flagged = 1 - t.to_english(messages, c).faithful.float().mean().item()
         assert flagged < 0.06, flagged  # measured 0.005-0.015 on 200 rounds
 
 
-def test_flags_are_the_calibrated_held_out_quantile(tiny_belief_translator, held):
+def test_flags_are_the_calibrated_held_out_quantile(divergence_flagged, held):
     """Each mode's threshold is the build's `threshold_quantile` of the held-out rounds' divergences, and a
     translation is faithful exactly when its divergence is within it."""
-    t = tiny_belief_translator
+    t = divergence_flagged
     q = t.training["build"]["threshold_quantile"]
     messages, colors = torch.tensor(held["message"]), torch.tensor(held["colors"], dtype=torch.float32)
     for c, mode in ((None, "context_free"), (colors, "in_context")):
@@ -288,10 +297,10 @@ def test_flags_are_the_calibrated_held_out_quantile(tiny_belief_translator, held
         assert 0 < (~out.faithful).sum() <= 2 * (math.ceil((1 - q) * len(held)) + 1)
 
 
-def test_messages_unlike_the_agents_are_flagged_more_than_genuine_ones(tiny_belief_translator, tiny_agents, game_slice):
+def test_messages_unlike_the_agents_are_flagged_more_than_genuine_ones(divergence_flagged, tiny_agents, game_slice):
     """Vectors the agents would not send (random or constant directions at the genuine messages'
     norms: noisy messages are far from unit length) are flagged as untranslatable."""
-    t = tiny_belief_translator
+    t = divergence_flagged
     genuine, colors = _fresh(tiny_agents, game_slice)
     n, dim = len(genuine), t.channel.dim
     norms = genuine.norm(dim=-1, keepdim=True)

@@ -3,7 +3,7 @@ in the same rounds of the *training* games).
 
 Belief matching has nothing to fit by gradient descent: building it means choosing candidates and
 contexts and precomputing their beliefs (`BeliefTranslator`'s tables), then calibrating the
-faithfulness thresholds on held-out training games. Nothing here reads the evaluation games.
+faithfulness thresholds and fitting the faithfulness probability on held-out training games. Nothing here reads the evaluation games.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class BeliefBuildArgs:
     pool: int = 4096  # agent messages kept as English → neuralese candidates (continuous)
     val_fraction: float = 0.1  # training games held out to calibrate the faithfulness thresholds
     threshold_quantile: float = 0.99  # held-out divergences below this quantile count as faithful
+    faithfulness: bool = True  # fit the faithfulness probability's models on the held-out games (training/faithfulness.py)
     chunk: int = 64  # candidates per belief-grid chunk (memory)
 
 
@@ -142,6 +143,10 @@ def build_belief_translator(english: EnglishModels, model: MessageModel, pairs: 
     config = config or BeliefTranslatorConfig(channel=model.channel.to_dict())
     translator = BeliefTranslator(config, english, model, tables, texts)
     config.thresholds = calibrate_thresholds(translator, held, args.threshold_quantile)
+    if args.faithfulness:
+        from training.faithfulness import fit_faithfulness
+
+        translator.faithfulness = fit_faithfulness(translator, held)
     translator.training = {
         "build": asdict(args), "pairs": len(pairs), "held_out_rounds": len(held), "candidates": len(texts),
         "corpus_candidates": len({_key(t) for t in build["utterance"]} - {""}), "pool": len(pool),

@@ -3,7 +3,7 @@
     tr = Translator.from_run("runs/demo", "continuous")           # RUN/translators/continuous/belief
     tr = Translator.from_pretrained("runs/demo/translators/continuous/seq2seq_belief")  # any kind
     results = tr.to_english(messages, contexts)                    # contexts optional: None = context-free
-    results[0].translation, results[0].divergence, results[0].faithful, results[0].to_json()
+    results[0].translation, results[0].faithfulness, results[0].faithful, results[0].to_json()
     tr.to_neuralese(["the dark blue one"], contexts)
 
 Inputs are batches: messages (continuous: `dim` floats; discrete: up to `max_len` symbol ids),

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from translator import faithfulness as faith
 from translator.bundle import BundleError
 from translator.channels import ChannelConfig, check_message
 from translator.english import EnglishModels
@@ -99,7 +100,8 @@ class BeliefTranslator(ConsultsEnglish):
     name = "belief"
 
     def __init__(self, config: BeliefTranslatorConfig, english: EnglishModels, message_model: MessageModel,
-                 tables: dict[str, torch.Tensor], candidates: list[str], training: dict[str, Any] | None = None):
+                 tables: dict[str, torch.Tensor], candidates: list[str], training: dict[str, Any] | None = None,
+                 faithfulness: faith.Faithfulness | None = None):
         missing = [k for k in TABLES if k not in tables]
         if missing:
             raise ValueError(f"tables missing: {', '.join(missing)}")
@@ -107,6 +109,7 @@ class BeliefTranslator(ConsultsEnglish):
         self.channel = ChannelConfig.from_dict(config.channel)
         self.tables, self.candidates = tables, candidates
         self.training = training or {}
+        self.faithfulness = faithfulness  # None: the divergence thresholds flag (a bundle built before it)
         u, k = len(candidates), len(tables["contexts"])
         if tables["cand_beliefs"].shape != (u, k, 3) or tables["msg_log_probs"].shape[1:] != (k, 3):
             raise ValueError(f"tables do not fit {u} candidates and {k} contexts")
@@ -137,16 +140,19 @@ class BeliefTranslator(ConsultsEnglish):
 
     # -- bundle -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
-        save_translator(directory, KIND, asdict(self.config), self.english, self.message_model, self.tables, self.candidates, self.training)
+        extra = {faith.FILE: faith.to_bytes(self.faithfulness)} if self.faithfulness is not None else {}
+        save_translator(directory, KIND, asdict(self.config), self.english, self.message_model, self.tables, self.candidates,
+                        self.training, extra)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> BeliefTranslator:
         config, english, model, tables, texts, training = load_translator(directory, KIND, TABLES)
+        faithfulness = faith.load(directory)
         try:
             config = BeliefTranslatorConfig(**config)
             if model.channel != ChannelConfig.from_dict(config.channel):
                 raise ValueError("the message model's channel does not match the translator's")
-            return cls(config, english, model, tables, texts, training)
+            return cls(config, english, model, tables, texts, training, faithfulness)
         except (TypeError, ValueError) as e:
             raise BundleError(f"{directory}: {e}") from None
 
@@ -171,16 +177,21 @@ class BeliefTranslator(ConsultsEnglish):
         """`w(c) ∝ p(m | c)^α` with `p(m | c) = mean_x p(m | c, x)`, normalised over contexts."""
         return torch.softmax(self.config.plausibility * torch.logsumexp(log_probs, dim=-1), dim=-1)
 
-    def _context_free_div(self, messages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def _context_free_div(self, messages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, Any]:
         """Divergences `(B, U)` from every candidate, or `(B, S)` from each row's shortlist `(B, S)`
-        of candidates (with many candidates; None otherwise), and the messages' `log p(m)` `(B,)`."""
+        of candidates (with many candidates; None otherwise), the messages' `log p(m)` `(B,)`, and
+        a function of the picked candidates' indices `(B,)` giving the faithfulness features."""
         lp = self.context_log_probs(messages)
         source, weights, criterion = beliefs_from_log_probs(lp), self.context_weights(lp), self.config.criterion
+
+        def features(pick: torch.Tensor) -> torch.Tensor:
+            return faith.agreement_features(source, self.tables["cand_beliefs"][pick], weights)
+
         if self._cf_ranker is None:
-            return self._cands.source_weighted(source, weights, criterion), None, _mean_prob_log(lp)
+            return self._cands.source_weighted(source, weights, criterion), None, _mean_prob_log(lp), features
         const, v = self._cands.source_parts(source, weights, criterion)
         top = self._cf_ranker.shortlist(v, self.config.context_free_shortlist)
-        return self._cands.source_weighted_at(const, v, top, criterion), top, _mean_prob_log(lp)
+        return self._cands.source_weighted_at(const, v, top, criterion), top, _mean_prob_log(lp), features
 
     def _prior(self, prior: bool) -> float:
         return self.config.prior_weight if prior else 0.0
@@ -197,19 +208,26 @@ class BeliefTranslator(ConsultsEnglish):
             colors = check_colors(colors, len(m))
         batch_size = batch_size or (512 if colors is None else max(16, min(256, IN_CONTEXT_ELEMENTS // (3 * len(self.candidates)))))
         nat = self.tables["cand_naturalness"]
-        idx, div, alts, alt_div, log_pm = [], [], [], [], []
+        idx, div, alts, alt_div, log_pm, feats = [], [], [], [], [], []
+        flag_model = self.faithfulness.get("to_english", colors is not None) if self.faithfulness else None
         for s in range(0, len(m), batch_size):
             if colors is None:
-                d, top, lp = self._context_free_div(m[s : s + batch_size])
+                d, top, lp, features = self._context_free_div(m[s : s + batch_size])
             else:
-                d, top, lp = self._in_context_div(m[s : s + batch_size], colors[s : s + batch_size])
+                d, top, lp, features = self._in_context_div(m[s : s + batch_size], colors[s : s + batch_size])
             ch = choose(d, nat if top is None else nat[top], self._prior(prior), self.config.prior_margin, self.config.alternatives)
             pick = ch.index if top is None else top.gather(1, ch.index[:, None]).squeeze(1)
             alt = ch.alternatives if top is None else top.gather(1, ch.alternatives)
             idx.append(pick), div.append(ch.divergence), alts.append(alt), alt_div.append(ch.alternative_divergence), log_pm.append(lp)
+            if flag_model is not None:
+                feats.append(features(pick))
         idx, div, alts = torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long), _cat(div), torch.cat(alts) if alts else torch.zeros(0, 0, dtype=torch.long)
-        faithful = flag(div, self.config.threshold("to_english", colors is not None))
-        floor = self.config.message_floor(colors is not None)
+        probability = flag_model.probability(torch.cat(feats)) if flag_model is not None and feats else None
+        if flag_model is not None:
+            faithful = flag_model.flag(probability) if probability is not None else torch.ones(0, dtype=torch.bool)
+        else:
+            faithful = flag(div, self.config.threshold("to_english", colors is not None))
+        floor = self.config.message_floor(colors is not None)  # a message the agents would not send has no meaning to translate
         if floor is not None and len(m):
             faithful &= torch.cat(log_pm) >= floor
         return Translations(
@@ -218,12 +236,14 @@ class BeliefTranslator(ConsultsEnglish):
             faithful,
             [[self.candidates[j] for j in row] for row in alts.tolist()],
             _cat(alt_div),
+            probability,
         )
 
-    def _in_context_div(self, messages: torch.Tensor, colors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _in_context_div(self, messages: torch.Tensor, colors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
         """Divergences `(B, S)` of each row's shortlist `(B, S)` of candidates in the row's context
         (all candidates ranked by the bilinear stand-in, the best `shortlist` scored by the
-        listener), and the messages' `log p(m)` there `(B,)`."""
+        listener), the messages' `log p(m)` there `(B,)`, and a function of the picked candidates'
+        indices `(B,)` giving the faithfulness features."""
         lp = row_log_probs(self.message_model, messages, colors)
         source = beliefs_from_log_probs(lp)  # (B, 3)
         g = self.english.encode_colors(colors)
@@ -231,7 +251,11 @@ class BeliefTranslator(ConsultsEnglish):
         top = rough.topk(min(self.config.shortlist, rough.shape[1]), dim=1, largest=False).indices
         a, p = self._cand_parts
         div = pointwise_divergence(source[:, None], self.english.listen_parts((a[top], p[top]), g), self.config.criterion)
-        return div, top, _mean_prob_log(lp)
+
+        def features(pick: torch.Tensor) -> torch.Tensor:
+            return faith.agreement_features(source, self.english.listen_parts((a[pick, None], p[pick, None]), g)[:, 0])
+
+        return div, top, _mean_prob_log(lp), features
 
     # -- English → neuralese ----------------------------------------------------------------
     @torch.no_grad()
@@ -250,12 +274,13 @@ class BeliefTranslator(ConsultsEnglish):
         contexts = self.tables["contexts"][:k]
         msg_lp = self.tables["msg_log_probs"][:, :k]
         cand, weights = beliefs_from_log_probs(msg_lp), self.context_weights(msg_lp)
-        parts = []
+        parts, feats = [], []
         for s in range(0, len(texts), batch_size):
             source = self.english.listen_encoded(enc[s : s + batch_size, None], contexts[None])  # (B, K, 3)
             d = divergence(source, cand, weights, "candidate", self.config.criterion)
             parts.append(choose(d, alternatives=self.config.alternatives))
-        return self._neuralese_result(parts, self.tables["messages"], None, in_context=False)
+            feats.append(faith.agreement_features(source, cand[parts[-1].index]))  # contexts weighed alike (faithfulness_reading)
+        return self._neuralese_result(parts, self.tables["messages"], None, in_context=False, features=feats)
 
     def _to_neuralese_in_context(self, source: torch.Tensor, colors: torch.Tensor, batch_size: int) -> Translations:
         """Candidates: the agent's most likely message for each colour of the context, plus (with
@@ -266,18 +291,21 @@ class BeliefTranslator(ConsultsEnglish):
         flat = own.reshape(n * 3, *own.shape[2:])
         own_lp = row_log_probs(self.message_model, flat, colors.repeat_interleave(3, dim=0)).reshape(n, 3, 3)
         pool = self.tables["messages"] if self.config.in_context_pool and not self.channel.discrete else None
-        parts = []
+        parts, feats = [], []
         for s in range(0, n, batch_size):  # the (rows, pool, 3) tensors stay small
             cand_lp = own_lp[s : s + batch_size]
             if pool is not None:
                 mu = self.message_model.means(colors[s : s + batch_size])  # (B, 3, D)
                 sq = (pool * pool).sum(-1)[None, :, None] - 2 * torch.einsum("md,nxd->nmx", pool, mu) + (mu * mu).sum(-1)[:, None]
                 cand_lp = torch.cat([cand_lp, -sq / (2 * self.message_model.noise**2)], dim=1)  # constants cancel in the softmax
-            d = pointwise_divergence(source[s : s + batch_size, None], beliefs_from_log_probs(cand_lp), self.config.criterion)
+            beliefs = beliefs_from_log_probs(cand_lp)
+            d = pointwise_divergence(source[s : s + batch_size, None], beliefs, self.config.criterion)
             parts.append(choose(d, alternatives=self.config.alternatives))
-        return self._neuralese_result(parts, pool, own, in_context=True)
+            picked = beliefs.gather(1, parts[-1].index[:, None, None].expand(-1, 1, 3))[:, 0]
+            feats.append(faith.agreement_features(source[s : s + batch_size], picked))
+        return self._neuralese_result(parts, pool, own, in_context=True, features=feats)
 
-    def _neuralese_result(self, parts, pool, own, in_context: bool) -> Translations:
+    def _neuralese_result(self, parts, pool, own, in_context: bool, features: list[torch.Tensor]) -> Translations:
         idx = torch.cat([p.index for p in parts])
         alts = torch.cat([p.alternatives for p in parts])
         div, alt_div = _cat([p.divergence for p in parts]), _cat([p.alternative_divergence for p in parts])
@@ -293,7 +321,11 @@ class BeliefTranslator(ConsultsEnglish):
             mask = (i < 3).reshape(*i.shape, *([1] * (from_own.ndim - i.ndim)))
             return torch.where(mask, from_own, from_pool)
 
-        return Translations(lookup(idx), div, flag(div, self.config.threshold("to_neuralese", in_context)), lookup(alts), alt_div)
+        flag_model = self.faithfulness.get("to_neuralese", in_context) if self.faithfulness else None
+        if flag_model is None:
+            return Translations(lookup(idx), div, flag(div, self.config.threshold("to_neuralese", in_context)), lookup(alts), alt_div)
+        probability = flag_model.probability(torch.cat(features))
+        return Translations(lookup(idx), div, flag_model.flag(probability), lookup(alts), alt_div, probability)
 
 
 def _mean_prob_log(log_probs: torch.Tensor) -> torch.Tensor:

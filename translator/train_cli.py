@@ -246,6 +246,23 @@ def _eval_listener_options(tl: argparse.ArgumentParser) -> None:
     add_fields(tl, EvalListenerArgs, EVAL_LISTENER_FIELDS[3:])
 
 
+
+def _train_faithfulness(args: argparse.Namespace) -> None:
+    # deferred: heavy imports, loaded only when this command runs
+    from training.faithfulness import calibrate_bundle
+
+    model = calibrate_bundle(args.translator, args.pairs)
+    for direction, modes in model.models.items():
+        for mode, m in modes.items():
+            print(f"{direction} {mode}: threshold {m.threshold:.3f} for precision {m.precision:.2f} ({m.rounds} held-out rows)")
+    print(f"saved {Path(args.translator) / 'faithfulness.json'}")
+
+
+def _faithfulness_options(tf: argparse.ArgumentParser) -> None:
+    tf.add_argument("--translator", required=True, metavar="DIR", help="belief translator bundle, e.g. RUN/translators/continuous/belief")
+    tf.add_argument("--pairs", metavar="DIR", help="the paired corpus it was built from (default: the one its training.json names)")
+    tf.add_argument("--threads", type=positive_int, help=THREADS_HELP)
+
 # name: (help, description, options, handler)
 TRAIN_COMMANDS: dict[str, tuple[str, str, Callable, Callable]] = {
     "english": (
@@ -275,6 +292,13 @@ TRAIN_COMMANDS: dict[str, tuple[str, str, Callable, Callable]] = {
         "consult) that scores translations to English; saved to RUN/eval_listener.",
         _eval_listener_options,
         _train_eval_listener,
+    ),
+    "faithfulness": (
+        "the faithfulness probability of a saved belief translator",
+        "Fit the models of the faithfulness probability (docs/metrics.md) of a belief translator built before them, on "
+        "the training games it held out, and add them to its bundle. `train translator --kind belief` fits them itself.",
+        _faithfulness_options,
+        _train_faithfulness,
     ),
 }
 

@@ -1,13 +1,15 @@
 """What every translator returns: a batch (`Translations`) and its rows (`Translation`), one JSON form.
 
-Faithfulness (docs/method.md §5): each translation carries the divergence between the source's belief and
-the translation's. Above a threshold calibrated on held-out training games the translation is
-flagged unfaithful ("untranslatable") rather than passed off as a confident gloss.
+Faithfulness (docs/method.md §5, docs/metrics.md): each translation carries the divergence between
+the source's belief and the translation's and, where the translator has faithfulness models
+(`translator/faithfulness.py`), the calibrated probability that a listener acts on it as on the
+source. Below the probability's threshold (or, without one, above a divergence threshold) the
+translation is flagged unfaithful ("untranslatable") rather than passed off as a confident gloss.
 
 `Translations` holds a batch as tensors, for evaluation; `Translations.rows()` gives one
 `Translation` per row, whose `to_json()` is what the Python API returns and the streaming CLI and
-the HTTP service send (strict JSON: a divergence that is not a finite number is `null`). The
-service's response schema is generated from the `Translation` dataclass (`field_doc` describes a field).
+the HTTP service send (strict JSON: a number that is not finite is `null`). The service's response
+schema is generated from the `Translation` dataclass (`field_doc` describes a field).
 """
 
 from __future__ import annotations
@@ -45,16 +47,22 @@ class Alternative:
 class Translation:
     """One translated row. `divergence` is None for translators that do not compare beliefs (direct, seq2seq).
 
-    `faithful` False means untranslatable: the divergence is above the threshold calibrated on
-    held-out games, so the translation is the nearest thing the candidates can say, not a gloss.
+    `faithfulness`: the calibrated probability that a listener acts on the translation as on the
+    source (docs/metrics.md); None for a bundle without faithfulness models. `faithful` False means
+    untranslatable: the probability is below the threshold chosen on held-out games (without one,
+    the divergence is above its threshold).
     """
 
     translation: Text = field_doc("English text, or the agent message")
     divergence: float | None = field_doc(
         "source-translation belief divergence (nats); null for translators that do not compare beliefs"
     )
-    faithful: bool = field_doc("false = untranslatable: divergence above the calibrated threshold")
+    faithful: bool = field_doc("false = untranslatable: faithfulness below its threshold (without one: divergence above its threshold)")
     alternatives: list[Alternative] = field_doc("the next-best translations, best first", default_factory=list)
+    faithfulness: float | None = field_doc(
+        "calibrated probability that a listener acts on the translation as on the source; null without faithfulness models",
+        default=None,
+    )
 
     @property
     def untranslatable(self) -> bool:
@@ -66,6 +74,7 @@ class Translation:
             "translation": self.translation,
             "divergence": self.divergence,
             "faithful": self.faithful,
+            "faithfulness": self.faithfulness,
             "alternatives": [a.to_json() for a in self.alternatives],
         }
 
@@ -76,8 +85,8 @@ class Translations:
 
     `translations`: English texts (`list[str]`) or neuralese messages (tensor `(N, ...)`).
     `divergence` `(N,)`: the matching criterion between source and translation (nats; NaN for
-    translators that do not compare beliefs). `faithful` `(N,)` bool: divergence within the
-    threshold. `alternatives`: the next-best candidates per row (texts, or a tensor `(N, A, ...)`),
+    translators that do not compare beliefs). `faithful` `(N,)` bool: the faithfulness
+    probability at or above its threshold, or (without one) the divergence within its threshold. `alternatives`: the next-best candidates per row (texts, or a tensor `(N, A, ...)`),
     with `alternative_divergence` `(N, A)`.
     """
 
@@ -86,6 +95,7 @@ class Translations:
     faithful: torch.Tensor
     alternatives: list[list[str]] | torch.Tensor
     alternative_divergence: torch.Tensor
+    faithfulness: torch.Tensor | None = None  # (N,) probability a listener acts on it as on the source; None: not calibrated
 
     def __len__(self) -> int:
         return len(self.divergence)
@@ -105,9 +115,11 @@ class Translations:
         alt_div = self.alternative_divergence.tolist()
         trans = self.translations if isinstance(self.translations, list) else self.translations.tolist()
         alts = self.alternatives if isinstance(self.alternatives, list) else self.alternatives.tolist()
+        prob = [None] * len(div) if self.faithfulness is None else self.faithfulness.tolist()
         return [
             Translation(trans[i], _finite_or_none(div[i]), bool(faithful[i]),
-                        [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])])
+                        [Alternative(a, _finite_or_none(d)) for a, d in zip(alts[i], alt_div[i])],
+                        None if prob[i] is None else _finite_or_none(prob[i]))
             for i in range(len(div))
         ]  # fmt: skip
 

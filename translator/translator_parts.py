@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from translator.atomic import atomic_bundle_dir
+from translator.atomic import atomic_bundle_dir, atomic_write
 from translator.bundle import (
     BundleError,
     Registry,
@@ -92,12 +92,16 @@ def save_translator(
     tables: dict[str, torch.Tensor],
     texts: list[str],
     training: dict[str, Any] | None,
+    extra: dict[str, bytes] | None = None,
 ) -> None:
+    """`extra`: side files (name: content) written beside the tables, listed in the hash map like them."""
     with atomic_bundle_dir(directory) as d:
         english.save_pretrained(d / "english")
         model.save_pretrained(d / MESSAGE_MODEL_DIR)
         write_tensors(d / "tables.safetensors", tables)
         write_texts(d / TEXTS_FILE, texts)
+        for name, content in (extra or {}).items():
+            atomic_write(d / name, content)
         write_composite(d, kind, GAME, training, config=config, message_model=message_model_kind(model))
 
 
