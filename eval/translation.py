@@ -383,6 +383,8 @@ def playable_channels(run: Path, channel_dirs: list[Path]) -> list[Path]:
     for d in channel_dirs:
         kind = _channel_kind(d)
         if kind is None:
+            print(f"warning: channel {d.name} not evaluated: {d} holds no translator bundle that names its channel "
+                  f"(and no agents at {run / 'agents' / d.name})", file=sys.stderr)  # fmt: skip
             continue
         agents = run / "agents" / kind
         if (agents / "config.json").is_file():
