@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/metrics.json, OUT/report.md and plots, and prints a table.",
     )
     ev.add_argument("--run", required=True, metavar="RUN", help="run directory (holds english/)")
-    ev.add_argument("--data", required=True, metavar="CSV", help="corpus to evaluate on, ideally games the run never saw")
+    ev.add_argument("--data", required=True, metavar="FILE", help="corpus to evaluate on, ideally games the run never saw: "
+                    "a colour CSV or a driving JSONL (scored with RUN/driving/)")
     ev.add_argument("--out", required=True, metavar="DIR", help="where metrics.json and the report go")
     ev.add_argument("--plays", metavar="DB", help="SQLite file of rounds people played on /play (neuralese serve --plays DB): "
                     "report their R->H and H->R accuracies by condition beside the model's")
