@@ -61,7 +61,7 @@ def test_self_play_is_seeded():
 
 @pytest.mark.slow
 def test_talking_agents_beat_silent_ones(tmp_path):
-    """A fixed setup: the demo's agents at 500 updates instead of 800 (several minutes of CPU);
+    """A fixed setup: the demo's agents at 500 updates instead of 2000 (several minutes of CPU);
     success on 400 fresh starts must be clearly higher when the cars can talk."""
     cfg = A2CConfig(updates=500, seed=0)
     rates = {}

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from eval import driving as ev
-from training.driving.collect import message_pool, paired_corpus
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
+from translator.games.driving.collection import message_pool, paired_corpus
 from translator.games.driving.english import OTHER, SILENCE, HumanSpeaker, normalise, utterance_classes
 from translator.games.driving.game import template_starts
 from translator.games.driving.logs import read_logs

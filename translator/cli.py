@@ -150,7 +150,8 @@ def _collect_options(co: argparse.ArgumentParser) -> None:
 
 def _evaluate_options(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--run", required=True, metavar="RUN", help="run directory (holds english/)")
-    ev.add_argument("--data", required=True, metavar="CSV", help="corpus to evaluate on, ideally games the run never saw")
+    ev.add_argument("--data", required=True, metavar="FILE", help="corpus to evaluate on, ideally games the run never saw: "
+                    "a colour CSV or a driving JSONL (scored with RUN/driving/)")
     ev.add_argument("--out", required=True, metavar="DIR", help="where metrics.json and the report go")
     ev.add_argument(
         "--plays",

@@ -29,7 +29,7 @@ from translator.games.driving.game import template_starts
 
 @dataclass
 class A2CConfig:
-    updates: int = 800
+    updates: int = 2000
     batch: int = 128
     lr: float = 1e-3
     gamma: float = 0.95

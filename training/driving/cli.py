@@ -10,7 +10,7 @@ from pathlib import Path
 
 from translator.cli_types import non_negative_int, positive_int
 
-UPDATES = 800  # A2C updates per agent (training.driving.a2c.A2CConfig.updates)
+UPDATES = 2000  # A2C updates per agent (training.driving.a2c.A2CConfig.updates)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

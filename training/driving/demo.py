@@ -18,23 +18,14 @@ from pathlib import Path
 import torch
 
 from eval import driving as ev
+from eval.driving_run import score, table
 from training.driving.a2c import A2CConfig, train_agents
 from training.driving.cli import add_arguments
-from training.driving.collect import message_pool, paired_corpus
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.bundle import write_json
 from translator.bundled_data import bundled
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
-from translator.games.driving.translate import (
-    BeliefContext,
-    BeliefTranslator,
-    DirectTranslator,
-    RandomTranslator,
-    SilentTranslator,
-)
-
-CHANNEL = "continuous"
 
 
 def english_models(out: Path, train_games: list, seed: int, epochs: int = 400) -> tuple:
@@ -66,57 +57,26 @@ def both_agents(out: Path, a2c: A2CConfig, wait_for) -> tuple[dict, DrivingAgent
     return {"agent": talking, "english": english}, DrivingAgent.from_pretrained(out / "agents_silent")
 
 
-def translators(agent, speaker, train_games: list, seed: int) -> dict:
-    pool = message_pool(agent, seed=seed)
-    z, cls = paired_corpus(agent, speaker, train_games)
-    return {
-        "belief": BeliefTranslator(BeliefContext(agent, speaker, seed=seed), pool),
-        "direct": DirectTranslator(speaker, z, cls),
-        "random": RandomTranslator(speaker, pool, seed=seed),
-        "silent": SilentTranslator(agent.config.message_size),
-    }
-
-
 def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0, english_epochs: int = 400) -> dict:
     torch.set_num_threads(1)
     began = time.perf_counter()
-    train_games, dev_games = read_logs(data_dir / "train.jsonl"), read_logs(data_dir / "dev.jsonl")
-    people, replay = ev.people(dev_games)
+    train_file = data_dir / "train.jsonl"
+    train_games, dev_games = read_logs(train_file), read_logs(data_dir / "dev.jsonl")
     train_check = ev.replay_transitions(train_games)
     agent, silent = both_agents(
         out, replace(a2c, seed=seed), wait_for=lambda: english_models(out, train_games, seed, english_epochs)
     )
     speaker, driver, english_info = agent.pop("english")
-    agent, silent = agent["agent"], silent
-    metrics = {
-        "driving.people": people,
-        "driving.replay": {
-            "transitions": replay["transitions"] + train_check.transitions,
-            "reproduced": replay["reproduced"] + train_check.reproduced,
-        },
-        "driving.agents": ev.agents(agent, dev_games, seed),
-        "driving.agents_silent": ev.agents(silent, dev_games, seed),
-        "driving.agents_messages_cut": ev.agents(agent, dev_games, seed, messages_cut=True),
-        "driving.english": english_info,
+    write_json(out / "run.json", {"train": str(train_file.resolve()), "seed": seed})
+    metrics = score(agent["agent"], silent, speaker, driver, train_games, dev_games, seed)
+    metrics["driving.replay"] = {
+        "transitions": metrics["driving.replay"]["transitions"] + train_check.transitions,
+        "reproduced": metrics["driving.replay"]["reproduced"] + train_check.reproduced,
     }
-    for name, tr in translators(agent, speaker, train_games, seed).items():
-        key = f"driving.translation.{CHANNEL}.{name}"
-        metrics[f"{key}.to_neuralese"] = ev.human_to_robot(agent, tr, dev_games, seed)
-        metrics[f"{key}.to_english"] = ev.robot_to_human(agent, driver, tr, dev_games, seed)
-        metrics[f"{key}.to_english"]["belief_agreement"] = ev.belief_agreement(
-            BeliefContext(agent, speaker, seed=seed + 1), tr, agent, dev_games, seed
-        )
+    metrics["driving.english"] = english_info
     metrics["driving.seconds"] = round(time.perf_counter() - began, 1)
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-def table(metrics: dict) -> str:
-    rows = [f"{'':56s} {'success':>8s} {'crash':>6s} {'reward':>7s}  ci95"]
-    for key, m in metrics.items():
-        if isinstance(m, dict) and "success" in m:
-            rows.append(f"{key:56s} {m['success']:8.3f} {m['crash']:6.3f} {m['reward']:7.2f}  {m['ci95_success']}")
-    return "\n".join(rows)
 
 
 def run_from_args(args: argparse.Namespace) -> dict:

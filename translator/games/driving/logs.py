@@ -91,7 +91,11 @@ def _state(entry: Any, where: str, field: str, map_id: int | None) -> tuple[int,
     if "road" not in entry or "cars" not in entry:
         raise _fail(where, field, "a state needs 'road' and 'cars'")
     road = entry["road"]
-    if not (isinstance(road, list) and len(road) == SIZE and all(isinstance(r, list) and len(r) == SIZE for r in road)):
+    if not (
+        isinstance(road, list)
+        and len(road) == SIZE
+        and all(isinstance(r, list) and len(r) == SIZE and all(type(v) in (int, float) for v in r) for r in road)
+    ):
         raise _fail(where, f"{field}.road", "expected 8 rows of 8 numbers")
     found = map_id_of(np.array(road, dtype=float))
     if found is None:
