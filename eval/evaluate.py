@@ -13,10 +13,11 @@ from eval.language import analyse
 from eval.metrics import expected_calibration_error, reliability
 from eval.report import REPORT_FILES, format_table, write_report
 from eval.run_models import load_english
+from eval.seeds import aggregate, file_sha256, is_current, seed_runs
 from eval.translation import evaluate_translation
 from translator.accuracy import accuracy_report
 from translator.agents import Agents
-from translator.bundle import write_json
+from translator.bundle import read_json, write_json
 from translator.collection import collect
 from translator.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.english import EnglishModels
@@ -26,6 +27,7 @@ from translator.plays_db import format_plays, plays_report
 def data_summary(path: str | Path, rounds: list[Round]) -> dict:
     return {
         "file": str(path),
+        "sha256": file_sha256(path),
         "rounds": len(rounds),
         "games": len({r.game_id for r in rounds}),
         "by_condition": {c: sum(r.condition == c for r in rounds) for c in CONDITIONS},
@@ -58,6 +60,25 @@ def evaluate_english(english: EnglishModels, rounds: list[Round]) -> dict:
     posterior = english.bayesian_listen(texts, colors).numpy()
     speaker = {"perplexity": perplexity, "bayesian_listener": accuracy_report(posterior.argmax(1) == y, cond, games)}
     return {"human_listener": listener, "english_speaker": speaker}
+
+
+def evaluate_judge(run: str | Path, rounds: list[Round]) -> dict | None:
+    """The evaluation listener's accuracy on the people's utterances (None when the run has none):
+    what judging translations by it costs against the people's own listeners. Rounds whose
+    utterance has no token it knows are left out (`skipped_empty`)."""
+    from translator.cnn_listener import DIRECTORY, EvaluationListener
+
+    if not (Path(run) / DIRECTORY / "config.json").is_file():
+        return None
+    judge = EvaluationListener.from_pretrained(Path(run) / DIRECTORY)
+    kept = [r for r, ids in zip(rounds, judge.tokenizer.encode([r.text for r in rounds], max_len=judge.listener.config.max_len)) if ids]
+    if not kept:
+        return None
+    picks = judge.listen([r.text for r in kept], contexts_tensor(kept)).argmax(1).numpy()
+    report = accuracy_report(picks == np.array([r.target for r in kept]), [r.condition for r in kept], [r.game_id for r in kept])
+    report["skipped_empty"] = len(rounds) - len(kept)
+    report["training"] = judge.training.get("data", {})
+    return report
 
 
 def evaluate_agents(run: str | Path, rounds: list[Round]) -> dict:
@@ -105,6 +126,8 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
     `out/metrics.json` and a report. `jobs`: worker processes scoring translators at once."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if not (Path(run) / "english").is_dir() and seed_runs(run):
+        return evaluate_seeds(run, data, out, games, plays, jobs)
     out = prepare_out(out)
     rounds = load_rounds(data)
     human_play = plays_report(plays) if plays is not None else None  # fails fast on a bad database
@@ -118,6 +141,9 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
 
     def english_and_agents() -> None:  # this process's share, done while the workers score translators
         metrics.update(evaluate_english(english, rounds))
+        judge = evaluate_judge(run, rounds)
+        if judge is not None:
+            metrics["evaluation_listener"] = judge
         agents = evaluate_agents(run, rounds)
         if agents:
             metrics["agents"] = agents
@@ -133,4 +159,32 @@ def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | No
     print(format_table(metrics))
     if human_play is not None:
         print(format_plays(metrics))
+    return metrics
+
+
+def evaluate_seeds(run: str | Path, data: str | Path, out: str | Path, games: int | None = None,
+                   plays: str | Path | None = None, jobs: int = 1) -> dict:
+    """Evaluate each `seed-S/` run of `run` into `out/seed-S/` (reusing an evaluation there that is
+    newer than the seed's run and made on the same data), then write the mean over seeds
+    (`eval.seeds.aggregate`) to `out/metrics.json` with its report."""
+    out = prepare_out(out)
+    human_play = plays_report(plays) if plays is not None else None
+    rounds = load_rounds(data)
+    n_rounds = len(first_games(rounds, games) if games is not None else rounds)
+    sha = file_sha256(data)
+    per_seed = []
+    for seed, seed_run in seed_runs(run):
+        seed_out = out / f"seed-{seed}"
+        if is_current(seed_out / "metrics.json", seed_run, sha, n_rounds):
+            print(f"seed {seed}: {seed_out / 'metrics.json'} is newer than {seed_run} and made on the same data; reused")
+            per_seed.append((seed, read_json(seed_out / "metrics.json")))
+        else:
+            per_seed.append((seed, evaluate(seed_run, data, seed_out, games=games, jobs=jobs)))
+    metrics = aggregate(per_seed)
+    if human_play is not None:
+        metrics["human_play"] = human_play
+    write_json(out / "metrics.json", metrics)
+    write_report(metrics, out)
+    print(f"mean over seeds {', '.join(str(s) for s, _ in per_seed)} (± the spread across seeds)")
+    print(format_table(metrics))
     return metrics

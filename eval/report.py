@@ -33,6 +33,8 @@ def _rows(metrics: dict) -> list[tuple[str, dict]]:
     rows = [("people (corpus outcome)", metrics["human"]), ("English listener H_l", metrics["human_listener"])]
     if "english_speaker" in metrics:
         rows.append(("Bayesian listener from H_s", metrics["english_speaker"]["bayesian_listener"]))
+    if "evaluation_listener" in metrics:
+        rows.append(("evaluation listener (judge)", metrics["evaluation_listener"]))
     for channel, rep in metrics.get("agents", {}).items():
         rows.append((f"agents R/R ({channel})", rep))
     return rows
@@ -43,8 +45,10 @@ def _num(v) -> str:
 
 
 def _cell(rep: dict) -> str:
+    """`accuracy [lo, hi]`, with `± spread` across seeds when the metrics are a mean over seeds."""
     lo, hi = rep["ci95"]
-    return f"{rep['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
+    spread = f" ± {rep['seed_spread']:.3f}" if "seed_spread" in rep else ""
+    return f"{rep['accuracy']:.3f}{spread} [{lo:.3f}, {hi:.3f}]"
 
 
 def _console_table(table: list[list[str]]) -> list[str]:
@@ -99,6 +103,7 @@ def _blocks(metrics: dict, gallery: list[dict] | None = None) -> list[Block]:
         ("h1", "Evaluation report"),
         ("p", f"Data: `{d['file']}`: {d['rounds']} rounds from {d['games']} games "
               + ", ".join(f"{c} {d['by_condition'][c]}" for c in CONDITIONS) + "."),
+        *_seeds_blocks(metrics),
         ("h2", "Listener accuracy"),
         ("p", "Accuracy at picking the target, with 95% intervals from a bootstrap over games."),
         ("table", ["who picks", "all", *CONDITIONS], rows),
@@ -133,6 +138,16 @@ def _blocks(metrics: dict, gallery: list[dict] | None = None) -> list[Block]:
             ("p", f"Perplexity per token (incl. end of utterance): {metrics['english_speaker']['perplexity']:.2f}."),
         ]
     return blocks
+
+
+def _seeds_blocks(metrics: dict) -> list[Block]:
+    """For a mean over seeds (`eval.seeds`): which seeds, and how to read `± spread`."""
+    if not metrics.get("seeds"):
+        return []
+    seeds = ", ".join(str(m.get("seed")) for m in metrics["seeds"])
+    return [("p", f"Mean over {len(metrics['seeds'])} seeds ({seeds}), each a complete run evaluated on the same rounds: "
+                  "`mean ± spread [interval]`, the spread being max − min across seeds and the interval the mean of "
+                  "the seeds' 95% intervals over games. Each seed's own report is in `seed-S/`.")]
 
 
 def _markdown(metrics: dict, gallery: list[dict] | None = None) -> str:

@@ -46,18 +46,22 @@ def fmt(v: object, digits: int = 3) -> str:
 
 
 def fmt_acc(rep: dict | None) -> str:
-    """`accuracy [lo, hi]` of an accuracy report, or "–"."""
+    """`accuracy [lo, hi]` of an accuracy report, or "–"; `accuracy ± spread [lo, hi]` for a mean
+    over seeds (`seed_spread`: max − min across seeds, beside the interval over games)."""
     if not rep or not _finite(rep.get("accuracy")):
         return MISSING
+    spread = f" ± {rep['seed_spread']:.3f}" if _finite(rep.get("seed_spread")) else ""
     ci = rep.get("ci95") or [None, None]
     if len(ci) == 2 and _finite(ci[0]) and _finite(ci[1]):
-        return f"{rep['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-    return f"{rep['accuracy']:.3f}"
+        return f"{rep['accuracy']:.3f}{spread} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return f"{rep['accuracy']:.3f}{spread}"
 
 
 def fmt_agreement(rep: dict | None) -> str:
     """`agreement [lo, hi]` of an agreement report (transplanted contexts), or "–"."""
-    return fmt_acc({"accuracy": rep.get("agreement"), "ci95": rep.get("ci95")} if rep else None)
+    if not rep:
+        return MISSING
+    return fmt_acc({"accuracy": rep.get("agreement"), "ci95": rep.get("ci95"), "seed_spread": rep.get("seed_spread")})
 
 
 def fmt_by_condition(rep: dict | None, key: str = "agreement") -> str:

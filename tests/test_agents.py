@@ -280,6 +280,12 @@ def test_train_args_presets():
         AgentTrainArgs.for_channel("morse")
     assert AgentTrainArgs.for_channel("gumbel", lr=1e-3).lr == 1e-3
     assert AgentTrainArgs(channel={"kind": "gumbel"}).channel == ChannelConfig(kind="gumbel")
+    # the discrete presets of docs/discrete_codes.md: codes whose first symbol names the target's colour
+    gumbel, reinforce = AgentTrainArgs.for_channel("gumbel"), AgentTrainArgs.for_channel("reinforce")
+    assert (gumbel.listener, gumbel.channel.temperature, gumbel.lr, gumbel.steps) == ("bayes", 1.0, 2e-3, 800)
+    assert gumbel.absolute_first_symbol and gumbel.reconstruction_weight == 1.0
+    assert reinforce.listener == "learned" and reinforce.absolute_first_symbol and reinforce.reconstruction_weight == 2.0
+    assert AgentTrainArgs.for_channel("gumbel", absolute_first_symbol=False).absolute_first_symbol is False
 
 
 def test_history_records_validation(rounds, tmp_path: Path):

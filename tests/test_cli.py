@@ -205,7 +205,7 @@ def test_train_on_a_single_game_fails_cleanly_or_trains(game_slice, tmp_path):
             "--train --dev --out --seed --listener-epochs --speaker-epochs --batch-size --vocab-size --max-steps --threads".split(),
         ),
         (["evaluate"], ["--run", "--data", "--out"]),
-        (["demo"], ["--out", "--quick", "--jobs", "--fresh"]),
+        (["demo"], ["--out", "--quick", "--jobs", "--seeds", "--fresh"]),
     ],
 )
 def test_help(argv, expected, capsys):

@@ -26,6 +26,7 @@ BAD = [
     (["train", "translator", "--kind", "belief", "--pairs", "p", "--out", "o", "--speaker-samples", "-1"], "expected an integer >= 0"),
     (["train", "english", "--train", "t", "--out", "o", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
     (["demo", "--jobs", "0"], "--jobs: expected an integer >= 1, got '0'"),
+    (["demo", "--seeds", "0"], "--seeds: expected an integer >= 1, got '0'"),
 ]
 
 

@@ -103,3 +103,48 @@ def test_a_signal_stops_every_step_and_its_children(tmp_path, sig, status):
     for p in grandchildren:  # in case the assertion above failed, leave nothing behind
         if _alive(p):
             os.kill(p, signal.SIGKILL)
+
+
+def test_several_seeds_are_complete_runs_side_by_side_then_evaluated_together(tmp_path):
+    from translator.demo import color_steps, demo_steps
+
+    out, data = tmp_path / "run", tmp_path / "data"
+    one = demo_steps(out, data, quick=False, game="colors")
+    assert [s.argv for s in one] == [s.argv for s in color_steps(out, data / "colors_in_context", False)]
+    assert one[-1].argv[:5] == ["evaluate", "--run", str(out), "--data", str(data / "colors_in_context" / "dev.csv")]
+
+    steps = demo_steps(out, data, quick=False, game="all", seeds=3)
+    by_name = {s.name: s for s in steps}
+    per_seed = len(one)
+    assert len(steps) == 3 * per_seed + 2  # each seed's steps, the evaluation over seeds, driving
+    for seed in range(3):
+        own = [s for s in steps if s.name.startswith(f"seed-{seed}-")]
+        assert len(own) == per_seed
+        assert all(a.startswith(f"seed-{seed}-") for s in own for a in s.after)  # a seed waits only for itself
+        assert all(str(out / f"seed-{seed}") in " ".join(s.argv) for s in own)
+        english = by_name[f"seed-{seed}-english"].argv
+        assert (english[-2:] == ["--seed", str(seed)]) == (seed > 0)
+        judge = by_name[f"seed-{seed}-eval-listener"].argv
+        assert judge[judge.index("--games-seed") + 1] == str(seed) and judge[judge.index("--seed") + 1] == str(seed + 1)
+        assert by_name[f"seed-{seed}-evaluate"].argv[by_name[f"seed-{seed}-evaluate"].argv.index("--out") + 1] == str(out / "eval" / f"seed-{seed}")
+    last = by_name["evaluate"]
+    assert last.after == ["seed-0-evaluate", "seed-1-evaluate", "seed-2-evaluate"]
+    assert last.argv[last.argv.index("--run") + 1] == str(out) and last.outputs == [f"{out}/eval/metrics.json"]
+    assert [s.name for s in steps if "driving" in s.name] == ["driving"]  # driving runs once
+    with pytest.raises(ValueError, match="seeds"):
+        demo_steps(out, data, quick=False, seeds=0)
+
+
+def test_the_evaluation_listener_trains_on_games_the_english_models_never_train_on(small_rounds):
+    from training.english import EnglishTrainArgs
+    from training.eval_listener import EvalListenerArgs, select_games
+    from translator.corpus import split_games
+    from translator.demo import ENGLISH_HELD_OUT
+
+    assert ENGLISH_HELD_OUT == EnglishTrainArgs().val_fraction
+    rounds = small_rounds["train"]
+    for seed in (0, 1, 2):
+        english_train, english_val = split_games(rounds, EnglishTrainArgs(seed=seed).val_fraction, seed=seed)
+        judge = select_games(rounds, EvalListenerArgs(games_fraction=ENGLISH_HELD_OUT, games_seed=seed, games_part="held"))
+        assert {r.game_id for r in judge} == {r.game_id for r in english_val}
+        assert not {r.game_id for r in judge} & {r.game_id for r in english_train}

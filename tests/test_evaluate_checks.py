@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from eval.evaluate import evaluate, prepare_out
 from eval.translation import evaluate_translation
+from translator.channels import ChannelConfig
 from translator.cli import main
+from translator.registry import BELIEF_KIND
 
 MISSING_DATA = "no-such-file.csv"  # evaluate would fail on it, but only after the output check
 
@@ -45,7 +49,10 @@ def test_a_fresh_or_existing_directory_is_accepted(tmp_path):
 
 
 def test_a_channel_without_agents_is_named(tmp_path, capsys):
-    (tmp_path / "translators" / "gumbel" / "belief").mkdir(parents=True)
+    belief = tmp_path / "translators" / "gumbel" / "belief"
+    belief.mkdir(parents=True)  # a header that names its channel (the weights are never read)
+    header = {"kind": BELIEF_KIND, "format_version": 3, "config": {"channel": ChannelConfig("gumbel").to_dict()}}
+    (belief / "config.json").write_text(json.dumps(header))
     (tmp_path / "eval_listener").mkdir()
     (tmp_path / "eval_listener" / "config.json").write_text("{}")
     assert evaluate_translation(tmp_path, [], jobs=1) == ({}, [])

@@ -139,10 +139,14 @@ class AgentTrainArgs:
 CHANNEL_DEFAULTS: dict[str, dict[str, dict]] = {
     "continuous": {"channel": {"dim": 64, "noise": 0.3},
                    "train": {"steps": 2000, "lr": 2e-3, "batch_size": 256, "reconstruction_weight": 1.0}},
-    "gumbel": {"channel": {"vocab_size": 32, "max_len": 3, "temperature": 0.5},
-               "train": {"steps": 1500, "lr": 4e-3, "batch_size": 256}},
+    # discrete: an absolute first symbol and the reconstruction loss make the code say what the
+    # target looks like, so that it translates out of context (docs/discrete_codes.md)
+    "gumbel": {"channel": {"vocab_size": 32, "max_len": 3, "temperature": 1.0},
+               "train": {"steps": 800, "lr": 2e-3, "batch_size": 256, "listener": "bayes",
+                         "absolute_first_symbol": True, "reconstruction_weight": 1.0}},
     "reinforce": {"channel": {"vocab_size": 32, "max_len": 3, "entropy_coef": 0.002},
-                  "train": {"steps": 2000, "lr": 2e-3, "batch_size": 256}},
+                  "train": {"steps": 2000, "lr": 2e-3, "batch_size": 256,
+                            "absolute_first_symbol": True, "reconstruction_weight": 2.0}},
 }
 
 # Fields that may change between a run and its resumption without changing the result up to the

@@ -110,7 +110,7 @@ def _demo(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     start = time.perf_counter()
-    run_steps(demo_steps(out, bundled(), args.quick, args.jobs, args.game), out / "logs", args.jobs, resume=not args.fresh)
+    run_steps(demo_steps(out, bundled(), args.quick, args.jobs, args.game, args.seeds), out / "logs", args.jobs, resume=not args.fresh)
     print(f"demo finished in {time.perf_counter() - start:.0f} s; report: {out / 'eval' / 'report.html'}; logs: {out / 'logs'}")
 
 
@@ -183,6 +183,13 @@ def _demo_options(demo: argparse.ArgumentParser) -> None:
         choices=("all", "colors", "driving"),
         default="all",
         help="which game's pipeline to run (default all: the colour game and the driving game)",
+    )
+    demo.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        help="colour game: complete runs with seeds 0..N-1 in RUN/seed-S/, evaluated together (means over seeds "
+        "and their spread); default 1: one run in RUN/",
     )
     demo.add_argument(
         "--fresh",

@@ -8,6 +8,10 @@ the results do not depend on `jobs`; docs/decisions.md says why one thread.
 Each step writes its output to `RUN/logs/STEP.out` and its progress bars to `RUN/logs/STEP.err`;
 a step that ends well leaves `STEP.done`, so a rerun of the same command skips it. A failing step
 stops the demo with the end of its log; Ctrl-C or SIGTERM stops every step and what it started.
+
+With several seeds, each seed S of the colour game is a complete run in `RUN/seed-S/` (steps
+`seed-S-NAME`, evaluated to `RUN/eval/seed-S/`), and a last step evaluates `RUN` as a whole:
+means over seeds and their spread (`eval/seeds.py`). One seed keeps the layout of a single run.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -44,39 +48,66 @@ class Step:
 
 
 GAMES = ("all", "colors", "driving")
+# Share of the training games the English models hold out for validation (`EnglishTrainArgs.val_fraction`,
+# split by their seed): the evaluation listener trains on exactly these games.
+ENGLISH_HELD_OUT = 0.1
 
 
-def demo_steps(out: Path, data: Path, quick: bool, jobs: int = 2, game: str = "all") -> list[Step]:
+def demo_steps(out: Path, data: Path, quick: bool, jobs: int = 2, game: str = "all", seeds: int = 1) -> list[Step]:
     """The demo's steps for `game` ("all": both), in the order they are started when their inputs
-    are ready (long chains first). `data` is the folder of the bundled corpora."""
+    are ready (long chains first). `data` is the folder of the bundled corpora. `seeds` applies to
+    the colour game; the driving game runs once (its seed 0)."""
     if game not in GAMES:
         raise ValueError(f"game {game!r}: expected one of {', '.join(GAMES)}")
-    steps = color_steps(out, data / "colors_in_context", quick, jobs) if game != "driving" else []
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    steps: list[Step] = []
+    if game != "driving":
+        steps = color_steps(out, data / "colors_in_context", quick, jobs) if seeds == 1 else seeded_steps(out, data / "colors_in_context", quick, jobs, seeds)
     if game != "colors":  # one step of three processes: the English models beside the talking and silent agents
         steps.append(Step("driving", ["driving", "--out", f"{out}/driving", "--data", str(data / "driving")] + (["--quick"] if quick else []),
                           threads=None, outputs=[f"{out}/driving/metrics.json"]))
     return steps
 
 
-def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2) -> list[Step]:
-    """The colour game's steps; `data` holds its train.csv and dev.csv."""
+def seeded_steps(out: Path, data: Path, quick: bool, jobs: int, seeds: int) -> list[Step]:
+    """`seeds` complete colour-game runs, seed S in `out/seed-S` and evaluated to `out/eval/seed-S`,
+    then the evaluation of `out` as a whole, which reuses those (`eval.seeds`). Seed 0's steps come
+    first, so that with few jobs the seeds finish one after the other."""
+    steps: list[Step] = []
+    for seed in range(seeds):
+        own = color_steps(out / f"seed-{seed}", data, quick, jobs, seed=seed, eval_out=out / "eval" / f"seed-{seed}")
+        names = {s.name for s in own}
+        steps += [replace(s, name=f"seed-{seed}-{s.name}", after=[f"seed-{seed}-{a}" if a in names else a for a in s.after]) for s in own]
+    steps.append(Step("evaluate", ["evaluate", "--run", str(out), "--data", str(data / "dev.csv"), "--out", f"{out}/eval", "--jobs", str(jobs)]
+                      + (["--games", "12"] if quick else []), [f"seed-{seed}-evaluate" for seed in range(seeds)],
+                      outputs=[f"{out}/eval/metrics.json"]))
+    return steps
+
+
+def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2, seed: int = 0, eval_out: Path | None = None) -> list[Step]:
+    """The colour game's steps for one seed; `data` holds its train.csv and dev.csv. Every model is
+    seeded with `seed`, and the evaluation listener trains on the training games the English models
+    hold out (the same split, `split_games(train, 0.1, seed)`): disjoint from the games of the
+    listener and speaker that the translators consult. Evaluation goes to `eval_out` (`out/eval`)."""
     train, run = str(data / "train.csv"), str(out)
     q = quick
-    steps = [Step("english", ["train", "english", "--train", train, "--out", run, "--jobs", "2"]
+    seeded = ["--seed", str(seed)] if seed else []  # seed 0 is every command's default
+    steps = [Step("english", ["train", "english", "--train", train, "--out", run, "--jobs", "2"] + seeded
                   + (["--listener-epochs", "1", "--speaker-epochs", "1", "--max-steps", "60"] if q else []),
                   outputs=[f"{run}/english"])]
     channels = ("continuous",) if q else CHANNELS
     for channel in channels:
-        steps.append(Step(f"agents-{channel}", ["train", "agents", "--channel", channel, "--train", train, "--out", run]
+        steps.append(Step(f"agents-{channel}", ["train", "agents", "--channel", channel, "--train", train, "--out", run] + seeded
                           + (["--steps", "150"] if q else []), outputs=[f"{run}/agents/{channel}"]))
     for channel in channels:
         steps.append(Step(f"collect-{channel}", ["collect", "--agents", f"{run}/agents/{channel}", "--data", train,
-                                                 "--out", f"{run}/pairs/{channel}"], [f"agents-{channel}"],
+                                                 "--out", f"{run}/pairs/{channel}"] + seeded, [f"agents-{channel}"],
                           outputs=[f"{run}/pairs/{channel}"]))
     for channel in channels:
         for name in DEMO_TRANSLATORS[channel]:
             kind, _, source = name.partition("_")
-            argv = ["train", "translator", "--kind", kind, "--pairs", f"{run}/pairs/{channel}", "--out", run]
+            argv = ["train", "translator", "--kind", kind, "--pairs", f"{run}/pairs/{channel}", "--out", run] + seeded
             argv += ["--source", source] if source else []
             argv += ["--contexts", "32", "--min-count", "2", "--max-steps", "20", "--epochs", "1"] if q else ["--epochs", "4"]
             after = ["english", f"collect-{channel}"] + (["translator-continuous-belief"] if name == "seq2seq_belief" else [])
@@ -84,14 +115,17 @@ def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2) -> list[Step]
         if channel == "continuous":  # the continuous agents treated as a black box: p(z | c, x) from their messages alone
             steps.append(Step("translator-continuous_learned-belief",
                               ["train", "translator", "--kind", "belief", "--message-model", "learned", "--name",
-                               "continuous_learned", "--pairs", f"{run}/pairs/continuous", "--out", run]
+                               "continuous_learned", "--pairs", f"{run}/pairs/continuous", "--out", run] + seeded
                               + (["--contexts", "32", "--min-count", "2", "--epochs", "2"] if q else []),
                               ["english", "collect-continuous"], outputs=[f"{run}/translators/continuous_learned/belief"]))
-    steps.append(Step("eval-listener", ["train", "eval-listener", "--train", train, "--out", run]
-                      + (["--epochs", "1", "--max-steps", "60"] if q else []), ["english"], outputs=[f"{run}/eval_listener"]))
+    steps.append(Step("eval-listener", ["train", "eval-listener", "--train", train, "--out", run, "--seed", str(seed + 1),
+                                        "--games-fraction", str(ENGLISH_HELD_OUT), "--games-seed", str(seed), "--games-part", "held"]
+                      # quick: its ~1,400 rounds make 12 batches an epoch, so 6 epochs to reach the 60 steps
+                      + (["--epochs", "6", "--max-steps", "60"] if q else []), ["english"], outputs=[f"{run}/eval_listener"]))
     before_eval = [s.name for s in steps]
-    steps.append(Step("evaluate", ["evaluate", "--run", run, "--data", str(data / "dev.csv"), "--out", f"{run}/eval", "--jobs", str(jobs)]
-                      + (["--games", "12"] if q else []), before_eval, outputs=[f"{run}/eval/metrics.json"]))
+    evaluated = str(eval_out or out / "eval")
+    steps.append(Step("evaluate", ["evaluate", "--run", run, "--data", str(data / "dev.csv"), "--out", evaluated, "--jobs", str(jobs)]
+                      + (["--games", "12"] if q else []), before_eval, outputs=[f"{evaluated}/metrics.json"]))
     return steps
 
 
