@@ -1,8 +1,7 @@
 """The belief-matching translator (Andreas et al. 2017; docs/method.md §5), both directions.
 
 A message means what it makes a listener believe about the hidden state (which colour is the
-target): neuralese → English picks the English candidate whose beliefs match the message's, English
-→ neuralese the agent message whose beliefs match the utterance's.
+target): each direction picks the candidate whose beliefs match the source's.
 
 - Context-free (`colors=None`): beliefs compared over K contexts sampled from the training games,
   weighted by how plausible the message is there, `w(c) ∝ p(z | c)^α`; many candidates are first
@@ -11,19 +10,9 @@ target): neuralese → English picks the English candidate whose beliefs match t
 - Naturalness prior: among candidates within `prior_margin` of the best divergence, the one
   minimising `divergence − prior_weight · naturalness` (English speaker log-likelihood).
 
-Everything that does not depend on the input is precomputed when the translator is built
-(`training/translators.py`) and saved with it: the K contexts, every English candidate's belief
-in every context `(U, K, 3)` and its listener encoding, every pooled agent message's log-probability
-in every context `(M, K, 3)`. Translating a batch is then a few matrix products (`matching.py`).
-
-Naturalness prior: among candidates within `prior_margin` of the best divergence, take the one
-minimising `divergence − prior_weight · naturalness` (the English speaker's mean per-token
-log-likelihood of the candidate where people said it). `prior_weight = 0` turns it off.
-
-Bundle (`RUN/translators/CHANNEL/belief/`, layout in `translator_parts.py`): tables `contexts`,
-`cand_beliefs`, `cand_encodings`, `cand_naturalness`, `messages` (the pool), `msg_log_probs`;
-texts = the English candidates in table order.
-"""
+Everything independent of the input (contexts, candidate beliefs and encodings, the message pool's
+log-probabilities) is precomputed at build time (`training/translators.py`) and saved (layout:
+`translator_parts.py`), so translating a batch is a few matrix products (`matching.py`)."""
 
 from __future__ import annotations
 
