@@ -1,15 +1,14 @@
 """Behaviour-preservation evaluation of translators (docs/method.md §6) on a corpus of unseen games.
 
-For every channel with translators in the run, the channel's agents play each evaluation round;
-then, per translator (names and metrics: docs/metrics.md):
+Per channel the agents play each evaluation round; then, per translator (docs/metrics.md):
 
 - to_english (R→H): the message's translation is read by the evaluation listener (the judge,
   `RUN/eval_listener`, consulted by no translator); accuracy = it picks the agent's target. Also
   BLEU/chrF, distinct translations, naturalness, the share flagged faithful, and how well the
   faithfulness probability predicts the judge's errors (`eval.faithfulness`).
 - to_neuralese (H→R): the person's utterance, translated, is read by the agents' listener.
-- transplanted: the same in another round's context, scored by agreement (`eval.transplant`).
-- belief_kl: mean KL(message belief ‖ translation belief) over freshly sampled contexts.
+- transplanted: the same in another round's context, scored by agreement (`eval.transplant`);
+  belief_kl: mean KL(message belief ‖ translation belief) over freshly sampled contexts.
 
 Baselines scored the same way: `random`, and `message_blind`, which never reads the source and
 only describes the round's target (`eval.blind`); ablations: `*_no_prior` (no naturalness prior),

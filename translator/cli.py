@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from itertools import takewhile
 from pathlib import Path
 
-from training.driving.cli import add_driving_commands
 from translator.cli_types import int_in, non_negative_int, positive_int
+from translator.driving_cli import add_driving_commands
 from translator.live_cli import add_live_commands
 from translator.train_cli import THREADS_HELP, add_train_commands
 

@@ -4,23 +4,15 @@
     GET  /healthz        liveness, loaded channels, batching counters
     GET  /openapi.json   the schema (and /docs, the interactive page)
 
-Every translator `RUN/translators/<channel>/<name>` is loaded once at start; a request names its
-channel, which is looked up among those, so no path from a request is ever opened.
+Translators `RUN/translators/<channel>/<name>` load once at start; a request names a loaded channel.
 
-Micro-batching: a request's rows are checked in the handler, then queued. One collector task takes
-the first queued request and keeps gathering while more keep arriving (until a quiet gap of
-`batch_wait` seconds, `MAX_GATHER` seconds in all, or `max_batch` rows), groups the
-rows by (channel, direction, with/without context), and runs one translator call per group, at
-most `max_batch` rows each, on the event loop itself: concurrent clients share matrix products
-instead of queueing for them, and torch never runs two batches at once on a small machine. (A
-worker thread was 4x slower: it and the event loop handed the GIL back and forth around each of
-the ~200 small torch ops of a batch.) Should a call fail, its requests are retried one by one, so
-that only the request that broke it fails.
-
-Input is never trusted: a wrong dimension, NaN, an unknown channel or field answers 422, a body
-over `max_body` bytes or a batch over `max_batch` rows 413, a full queue 503, each with a
-`{"detail": "..."}` message; an unexpected failure answers 500 for that request alone.
-"""
+Micro-batching: checked rows are queued; one collector task gathers requests until a quiet gap,
+groups their rows by (channel, direction, with/without context) and runs one translator call per
+group on the event loop itself, so concurrent clients share matrix products (why not a worker
+thread: docs/decisions.md). A failed call is retried request by request.
+Bad input answers 422 (a wrong dimension, NaN, an unknown channel or field), 413 (over `max_body`
+bytes or `max_batch` rows) or 503 (a full queue) with a `{"detail": "..."}`; an unexpected failure
+answers 500 for that request alone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The driving game end to end: `python -m training.driving.demo --out RUN/driving`.
+"""The driving game end to end: `python -m translator.driving_demo --out RUN/driving`.
 
 Reads the human logs, checks the environment replays them, fits the English models, trains the
 talking and the silent agents, builds the translators, and evaluates everything on the held-out
@@ -20,10 +20,10 @@ import torch
 from eval import driving as ev
 from eval.driving_run import score, table
 from training.driving.a2c import A2CConfig, train_agents
-from training.driving.cli import add_arguments
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.bundle import write_json
 from translator.bundled_data import bundled
+from translator.driving_cli import add_arguments
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
 
