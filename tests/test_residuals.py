@@ -77,10 +77,12 @@ def test_residual_check_finds_the_planted_code_and_passes_the_genuine_one(saved_
 
 
 def test_per_message_flags_alone_miss_it(tiny_belief_translator, planted, genuine):
-    """Why the batch check exists: the per-message flags rise little (measured: 3% genuine, 6% planted)."""
+    """Why the batch check exists: the per-message divergence flags rise little (measured: 3% genuine, 6% planted)."""
     z, colors, _ = planted
-    flagged = 1 - tiny_belief_translator.to_english(z, colors).faithful.float().mean().item()
-    flagged_genuine = 1 - tiny_belief_translator.to_english(*genuine).faithful.float().mean().item()
+    t = copy.copy(tiny_belief_translator)
+    t.faithfulness = None  # the divergence flag, as a bundle without faithfulness models flags
+    flagged = 1 - t.to_english(z, colors).faithful.float().mean().item()
+    flagged_genuine = 1 - t.to_english(*genuine).faithful.float().mean().item()
     assert flagged < 0.5 and flagged - flagged_genuine < 0.3, (flagged, flagged_genuine)
 
 
