@@ -163,6 +163,9 @@ def _as_format(root: Path, version: int) -> None:
     for name in ("rerank.json", "texts.json", "training.json"):
         for p in root.rglob(name):
             _strip_side_file(p)
+    if version == 1:  # the faithfulness models came with format 2's hashes: format 1 never had them
+        for p in root.rglob("faithfulness.json"):
+            p.unlink()
     if (root / "to_english").is_dir():
         header = json.loads((root / CONFIG_FILE).read_text())
         (root / CONFIG_FILE).unlink()
@@ -195,7 +198,11 @@ def test_bundles_of_formats_1_and_2_still_load(kind, version, bundles, rows, tmp
         )
     assert bundle_kind(old) == bundle_kind(bundles[kind])
     now, then = Translator.from_pretrained(bundles[kind]), Translator.from_pretrained(old)
-    assert [r.to_json() for r in now.to_english(*rows[:2])] == [r.to_json() for r in then.to_english(*rows[:2])]
+    now_rows, then_rows = [r.to_json() for r in now.to_english(*rows[:2])], [r.to_json() for r in then.to_english(*rows[:2])]
+    if version == 1 and kind == "belief":  # without its faithfulness models the flag is the divergence's
+        assert all(r["faithfulness"] is None for r in then_rows)
+        now_rows, then_rows = ([{k: v for k, v in r.items() if k not in ("faithful", "faithfulness")} for r in x] for x in (now_rows, then_rows))
+    assert now_rows == then_rows
 
 
 @pytest.mark.slow
