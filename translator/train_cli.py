@@ -36,6 +36,7 @@ AGENT_TRAIN_OPTIONS = {
         ALL,
     ),
 }
+AGENT_METAVARS = {"reconstruction_weight": "W"}
 AGENT_CHANNEL_OPTIONS = {
     "dim": (positive_int, "continuous: message dimension", ("continuous",)),
     "noise": (non_negative_float, "continuous: Gaussian channel noise std", ("continuous",)),
@@ -131,7 +132,8 @@ def _agents_options(ta: argparse.ArgumentParser) -> None:
     ta.add_argument("--out", required=True, metavar="RUN", help="run directory; the bundle goes to RUN/agents/CHANNEL")
     add_fields(ta, AgentTrainArgs, ("seed",))
     for name, (kind, what, kinds) in AGENT_TRAIN_OPTIONS.items():
-        ta.add_argument("--" + name.replace("_", "-"), type=kind, help=what + _presets(lambda a, n=name: getattr(a, n), kinds))
+        ta.add_argument("--" + name.replace("_", "-"), type=kind, metavar=AGENT_METAVARS.get(name),
+                        help=what + _presets(lambda a, n=name: getattr(a, n), kinds))
     ta.add_argument(
         "--absolute-first-symbol",
         action=argparse.BooleanOptionalAction,
