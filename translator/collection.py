@@ -11,7 +11,6 @@ for a discrete one, 0 = end of message):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -20,10 +19,11 @@ from tqdm.auto import tqdm
 
 from translator.agents import Agents
 from translator.atomic import atomic_bundle_dir
-from translator.bundle import write_json
+from translator.bundle import read_side_file, write_side_file
 from translator.corpus import Round
 
 COLLECTION_FILE = "collection.json"
+COLLECTION_KIND = "neuralese.collection"  # the kind `collection.json` records, with its format version
 
 
 @torch.no_grad()
@@ -60,16 +60,22 @@ def collect(agents: Agents, rounds: list[Round], seed: int = 0, batch_size: int 
 
 
 def save_collection(ds: Dataset, out: str | Path, info: dict) -> None:
-    """`save_to_disk` (Arrow files, no pickle) plus `collection.json` describing where it came from,
-    swapped in as a whole (a kill leaves the old collection or the new one)."""
+    """`save_to_disk` (Arrow files, no pickle) plus `collection.json` describing where it came from
+    (with its kind and format version), swapped in as a whole (a kill leaves the old collection or
+    the new one)."""
     with atomic_bundle_dir(out, marker=COLLECTION_FILE) as d:
         ds.save_to_disk(str(d))
-        write_json(d / COLLECTION_FILE, info)
+        write_side_file(d / COLLECTION_FILE, COLLECTION_KIND, info)
 
 
 def load_collection(path: str | Path) -> tuple[Dataset, dict]:
+    """The paired corpus and its `collection.json` fields; `BundleError` naming the file when it is
+    another kind of file or of a newer format (files written before it had a kind read as they are)."""
     path = Path(path)
     info_path = path / COLLECTION_FILE
     if not info_path.is_file():
         raise ValueError(f"{path}: not a collected corpus (no {COLLECTION_FILE})")
-    return load_from_disk(str(path)), json.loads(info_path.read_text(encoding="utf-8"))
+    info = read_side_file(info_path, COLLECTION_KIND)
+    if not isinstance(info, dict):
+        raise ValueError(f"{info_path}: expected a JSON object")
+    return load_from_disk(str(path)), info
