@@ -22,6 +22,7 @@ from datasets import Dataset
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from translator import translator_parts as parts
 from translator.agents import Agents
 from translator.belief_translator import BeliefTranslator
 from translator.channels import ChannelConfig
@@ -36,7 +37,8 @@ from translator.seq2seq_pair import Seq2SeqPair
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")
-MESSAGE_MODELS = ("auto", "exact", "learned")  # auto: exact when the agents bundle exists
+# the registered message models, or auto: exact when the agents bundle exists
+MESSAGE_MODEL_CHOICES = ("auto", *parts.MESSAGE_MODELS.kinds())
 
 
 @dataclass
@@ -46,7 +48,7 @@ class TranslatorRunArgs:
         "help": "channel directory name (default: the corpus's channel kind)", "metavar": "CHANNEL"})
     message_model: str = field(default="auto", metadata={
         "help": "p(m | c, x) for beliefs: exact from the agents bundle, or learned from the pairs alone ('bring your own "
-        "agents'); auto = exact when the corpus names an agents bundle", "choices": MESSAGE_MODELS})
+        "agents'); auto = exact when the corpus names an agents bundle", "choices": MESSAGE_MODEL_CHOICES})
     seed: int = field(default=0, metadata={"help": "random seed", "type": non_negative_int})
     belief: BeliefBuildArgs = field(default_factory=BeliefBuildArgs)
     seq2seq_source: str = field(default="cooccurrence", metadata={
@@ -61,7 +63,7 @@ class TranslatorRunArgs:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"translator kind {self.kind!r} is unknown; valid: {', '.join(KINDS)}")
-        if self.message_model not in MESSAGE_MODELS:
+        if self.message_model not in MESSAGE_MODEL_CHOICES:
             raise ValueError(f"message model {self.message_model!r} is not auto, exact or learned")
         if self.seq2seq_source not in SEQ2SEQ_SOURCES:
             raise ValueError(f"seq2seq source {self.seq2seq_source!r} is unknown; valid: {', '.join(SEQ2SEQ_SOURCES)}")
