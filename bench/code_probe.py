@@ -23,8 +23,8 @@ import torch
 
 from eval.language import color_attributes, color_coordinates, mutual_information, rows
 from training.agents import accuracy_by_condition, self_play_accuracy
-from translator.agents import Agents
-from translator.corpus import load_rounds, split_games
+from translator.games.colors.corpus import load_rounds, split_games
+from translator.models.agents import Agents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,12 +19,12 @@ import torch
 
 from eval.driving import cut
 from training.driving.a2c import A2CConfig, train_agents
-from translator.bundled_data import bundled
 from translator.games.driving.agents import DrivingAgentConfig
 from translator.games.driving.env import MAX_STEPS
 from translator.games.driving.game import logged_starts, template_starts
 from translator.games.driving.logs import read_logs
 from translator.games.driving.play import AgentDriver, play, unchanged
+from translator.storage.bundled_data import bundled
 
 HELD_SEED = 987_654  # fresh starts no training run draws
 

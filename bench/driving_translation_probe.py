@@ -19,10 +19,10 @@ import torch
 from eval import driving as ev
 from eval.driving_run import translators
 from training.driving.english import split_games
-from translator.bundled_data import bundled
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import read_logs
+from translator.storage.bundled_data import bundled
 
 
 def main() -> None:

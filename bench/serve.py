@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "runs" / "demo"
 CACHE = DEMO / "bench_cache" / "serve_belief"
 SERVE = (
-    "import argparse, sys; from translator.live_cli import add_live_commands; "
+    "import argparse, sys; from translator.apps.live_cli import add_live_commands; "
     "p = argparse.ArgumentParser(); add_live_commands(p.add_subparsers(dest='command', required=True)); "
     "a = p.parse_args(sys.argv[1:]); a.func(a)"
 )
@@ -42,10 +42,10 @@ def bench_bundle() -> tuple[Path, str]:
     if not (CACHE / "config.json").is_file():
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
         from training.translators import BeliefBuildArgs, build_belief_translator
-        from translator.agents import Agents
-        from translator.collection import load_collection
-        from translator.english import EnglishModels
-        from translator.message_model import ExactMessageModel
+        from translator.models.agents import Agents
+        from translator.models.english import EnglishModels
+        from translator.models.message_model import ExactMessageModel
+        from translator.translate.collection import load_collection
 
         print(f"building the benchmark translator in {CACHE.relative_to(ROOT)} (once) ...", file=sys.stderr)
         english = EnglishModels.from_pretrained(DEMO / "english")
@@ -59,7 +59,7 @@ def bench_bundle() -> tuple[Path, str]:
 def bench_rows(n: int) -> tuple[list[list[float]], list[list[list[float]]]]:
     """Real agent messages and their contexts from the demo run's paired corpus (cycled to `n`)."""
     # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-    from translator.collection import load_collection
+    from translator.translate.collection import load_collection
 
     pairs, _ = load_collection(DEMO / "pairs" / "continuous")
     sel = pairs.select(range(min(n, len(pairs))))

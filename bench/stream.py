@@ -23,7 +23,7 @@ from pathlib import Path
 
 from serve import ROOT, SERVE, bench_bundle, bench_rows, machine, run_dir_for
 
-from translator.stream import parse_line
+from translator.apps.stream import parse_line
 
 
 def layer_only(path: Path, translator, n_sample: int = 20_000) -> float:
@@ -94,7 +94,7 @@ def main() -> None:
         same = all(o == outputs[0] for o in outputs)
 
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-        from translator.api import Translator
+        from translator.translate.api import Translator
 
         layer = layer_only(src, Translator.from_pretrained(bundle))
     result = {

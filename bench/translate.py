@@ -2,7 +2,7 @@
 
 Targets, against at least 10,000 English candidates and 256 contexts:
 context-free >= 500 messages/s, in context >= 2,000 messages/s, single-message latency p50 < 5 ms.
-Side by side, the straightforward per-candidate loop (`translator.matching.divergence_loop`) on a
+Side by side, the straightforward per-candidate loop (`translator.translate.matching.divergence_loop`) on a
 few messages, to show what the vectorised matching buys, and context-free scoring of every
 candidate exactly, to show what the low-rank shortlist buys and that it picks the same. Prints a markdown table and writes
 `bench/results/translate.json`.
@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 
 from training.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
-from translator.agents import Agents
-from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
-from translator.collection import load_collection
+from translator.models.agents import Agents
 from translator.english import EnglishModels
-from translator.matching import choose, divergence_loop, pointwise_divergence
 from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+from translator.translate.belief import BeliefTranslator, BeliefTranslatorConfig
+from translator.translate.collection import load_collection
+from translator.translate.matching import choose, divergence_loop, pointwise_divergence
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"context_free_msgs_per_s": 500.0, "in_context_msgs_per_s": 2000.0, "latency_p50_ms": 5.0}

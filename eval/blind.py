@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from translator.english import EnglishModels
-from translator.message_model import MessageModel, most_likely_messages
-from translator.prerank import BilinearRanker
-from translator.translations import Translations
+from translator.models.english import EnglishModels
+from translator.models.message_model import MessageModel, most_likely_messages
+from translator.models.prerank import BilinearRanker
+from translator.translate.translations import Translations
 
 
 class MessageBlind:

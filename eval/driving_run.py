@@ -17,9 +17,6 @@ from pathlib import Path
 import torch
 
 from eval import driving as ev
-from translator.atomic import atomic_write
-from translator.bundle import BundleError, write_json
-from translator.bundled_data import bundled
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.collection import message_pool, paired_corpus
 from translator.games.driving.english import HumanDriver, HumanSpeaker
@@ -31,6 +28,9 @@ from translator.games.driving.translate import (
     RandomTranslator,
     SilentTranslator,
 )
+from translator.storage.atomic import atomic_write
+from translator.storage.bundle import BundleError, write_json
+from translator.storage.bundled_data import bundled
 
 CHANNEL = "continuous"
 BUNDLES = ("agents", "agents_silent", "english_speaker", "english_driver")

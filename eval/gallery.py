@@ -13,9 +13,9 @@ from itertools import product
 import numpy as np
 import torch
 
-from translator.bundle import inference
-from translator.colors import color_features
-from translator.corpus import CONDITIONS
+from translator.games.colors.corpus import CONDITIONS
+from translator.games.colors.features import color_features
+from translator.storage.bundle import inference
 
 PER_CONDITION = 3
 SEED = 0

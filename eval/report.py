@@ -24,8 +24,8 @@ from eval.translation_report import (
     translation_html,
     translation_markdown,
 )
-from translator.atomic import atomic_write
-from translator.corpus import CONDITIONS
+from translator.games.colors.corpus import CONDITIONS
+from translator.storage.atomic import atomic_write
 
 
 def _rows(metrics: dict) -> list[tuple[str, dict]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from translator.bundle import BundleError
-from translator.cnn_listener import EvaluationListener
-from translator.english import EnglishModels
+from translator.models.cnn_listener import EvaluationListener
+from translator.models.english import EnglishModels
+from translator.storage.bundle import BundleError
 
 
 def load_english(run: str | Path) -> EnglishModels:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from translator.bundle import BundleError, read_json
+from translator.storage.bundle import BundleError, read_json
 
 SEED_DIR = re.compile(r"seed-(\d+)")
 SPREAD_OF = ("accuracy", "agreement")  # the first of these a report holds gets a `seed_spread`

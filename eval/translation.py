@@ -36,20 +36,20 @@ from eval.faithfulness import ChannelFaithfulness
 from eval.gallery import gallery
 from eval.run_models import eval_listener_dir, load_english, load_eval_listener
 from eval.transplant import Transplant
-from translator import registry
-from translator.accuracy import accuracy_report
-from translator.agents import Agents
-from translator.baselines import DirectTranslator, RandomTranslator
-from translator.belief_translator import BeliefTranslator
-from translator.collection import collect
-from translator.context_sampling import sample_contexts
-from translator.english import EnglishModels
-from translator.message_model import ExactMessageModel, beliefs_from_log_probs
-from translator.prerank import BilinearRanker
-from translator.reranked_seq2seq import RerankedSeq2Seq
-from translator.run_layout import TRANSLATORS_DIR, channel_translators
-from translator.seq2seq_pair import Seq2SeqPair
-from translator.translations import Translations
+from translator.games.accuracy import accuracy_report
+from translator.games.colors.sampling import sample_contexts
+from translator.models.agents import Agents
+from translator.models.english import EnglishModels
+from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs
+from translator.models.prerank import BilinearRanker
+from translator.storage.run_layout import TRANSLATORS_DIR, channel_translators
+from translator.translate import registry
+from translator.translate.baselines import DirectTranslator, RandomTranslator
+from translator.translate.belief import BeliefTranslator
+from translator.translate.collection import collect
+from translator.translate.reranked_seq2seq import RerankedSeq2Seq
+from translator.translate.seq2seq_pair import Seq2SeqPair
+from translator.translate.translations import Translations
 
 NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",
          "seq2seq_belief", "seq2seq_cooccurrence_greedy", "seq2seq_belief_greedy", "seq2seq_cooccurrence_context_free",

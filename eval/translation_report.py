@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from translator.corpus import CONDITIONS
+from translator.games.colors.corpus import CONDITIONS
 
 # Preferred row order; translators not listed here follow in the order the metrics give them.
 TRANSLATORS = ("belief", "belief_no_prior", "belief_context_free", "belief_context_free_no_prior", "direct",

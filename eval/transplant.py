@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from translator.accuracy import agreement_report
-from translator.english import EnglishModels
+from translator.games.accuracy import agreement_report
+from translator.models.english import EnglishModels
 
 SEED = 0
 

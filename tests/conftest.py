@@ -87,7 +87,7 @@ def game_slice(train_table, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_rounds(game_slice):
     """`{"train", "val", "test"}`: rounds of disjoint game slices of train.csv."""
-    from translator.corpus import load_rounds
+    from translator.games.colors.corpus import load_rounds
 
     return {
         "train": load_rounds(game_slice(*TRAIN_GAMES)),
@@ -120,7 +120,7 @@ def saved_english(english_models, tmp_path_factory) -> Path:
 def tiny_agents(game_slice):
     """Continuous agents trained briefly on 30 games (beat chance clearly, not perfect)."""
     from training.agents import AgentTrainArgs, train_agents
-    from translator.corpus import load_rounds
+    from translator.games.colors.corpus import load_rounds
 
     args = AgentTrainArgs.for_channel("continuous", steps=150, batch_size=64, eval_every=0, progress=False)
     return train_agents(load_rounds(game_slice(0, 30)), args)
@@ -129,8 +129,8 @@ def tiny_agents(game_slice):
 @pytest.fixture(scope="session")
 def tiny_pairs(tiny_agents, game_slice):
     """The agents' paired corpus (a collection) on the English bundle's 40 training games."""
-    from translator.collection import collect
-    from translator.corpus import load_rounds
+    from translator.games.colors.corpus import load_rounds
+    from translator.translate.collection import collect
 
     return collect(tiny_agents, load_rounds(game_slice(*TRAIN_GAMES)))
 
@@ -139,8 +139,8 @@ def tiny_pairs(tiny_agents, game_slice):
 def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
     """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
     from training.translators import BeliefBuildArgs, build_belief_translator
-    from translator.belief_translator import BeliefTranslatorConfig
-    from translator.message_model import ExactMessageModel
+    from translator.models.message_model import ExactMessageModel
+    from translator.translate.belief import BeliefTranslatorConfig
 
     args = BeliefBuildArgs(contexts=16, candidates=300, pool=256, min_count=1)
     config = BeliefTranslatorConfig(channel=tiny_agents.channel.to_dict(), criterion="kl", plausibility=0.05, prior_margin=0.1)

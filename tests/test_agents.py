@@ -15,12 +15,12 @@ from training.agents import (
     self_play_accuracy,
     train_agents,
 )
-from translator.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
-from translator.bundle import BundleError, reseal
-from translator.channels import CHANNEL_KINDS, ChannelConfig
-from translator.color_difference import color_distance
-from translator.colors import COLOR_DIM, color_features
-from translator.context_sampling import THETA, sample_contexts
+from translator.games.colors.difference import color_distance
+from translator.games.colors.features import COLOR_DIM, color_features
+from translator.games.colors.sampling import THETA, sample_contexts
+from translator.models.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
+from translator.models.channels import CHANNEL_KINDS, ChannelConfig
+from translator.storage.bundle import BundleError, reseal
 
 torch.set_num_threads(1)
 
@@ -175,7 +175,7 @@ def test_fresh_contexts_depend_on_the_step_alone():
 
 def test_ciede2000_reference_pair():
     # Sharma, Wu & Dalal (2005), test pair 1: Lab (50, 2.6772, -79.7751) vs (50, 0, -82.7485) -> 2.0425
-    from translator.color_difference import ciede2000
+    from translator.games.colors.difference import ciede2000
 
     d = ciede2000(torch.tensor([50.0, 2.6772, -79.7751], dtype=torch.float64), torch.tensor([50.0, 0.0, -82.7485], dtype=torch.float64))
     assert d.item() == pytest.approx(2.0425, abs=1e-4)

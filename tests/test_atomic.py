@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import translator.atomic as atomic
-from translator.atomic import atomic_bundle_dir, atomic_write, remove_stale
-from translator.belief_translator import BeliefTranslator
-from translator.english import EnglishModels
+import translator.storage.atomic as atomic
+from translator.models.english import EnglishModels
+from translator.storage.atomic import atomic_bundle_dir, atomic_write, remove_stale
+from translator.translate.belief import BeliefTranslator
 
 
 def tree(root: Path) -> dict[str, bytes]:

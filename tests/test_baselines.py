@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from training.translators import _key, build_direct_translator
-from translator.baselines import DirectTranslator, RandomTranslator
-from translator.bundle import BundleError, reseal
-from translator.message_model import ExactMessageModel
+from translator.models.message_model import ExactMessageModel
+from translator.storage.bundle import BundleError, reseal
+from translator.translate.baselines import DirectTranslator, RandomTranslator
 
 R = 200  # training rounds translated per test
 

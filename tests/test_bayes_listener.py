@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
-from translator.agents import AgentConfig, AgentListener, Agents, to_speaker_order
-from translator.channels import CHANNEL_KINDS, ChannelConfig
+from translator.models.agents import AgentConfig, AgentListener, Agents, to_speaker_order
+from translator.models.channels import CHANNEL_KINDS, ChannelConfig
 
 torch.set_num_threads(1)
 
@@ -83,7 +83,7 @@ def test_bundle_has_no_listener_weights_and_round_trips(small_rounds, tmp_path):
 def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
     import json
 
-    from translator.bundle import BundleError, reseal
+    from translator.storage.bundle import BundleError, reseal
 
     bayes_agents("gumbel").save_pretrained(tmp_path / "a")
     path = tmp_path / "a" / "listener" / "config.json"
@@ -96,8 +96,8 @@ def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
 
 
 def test_cli_offers_the_library_listener_kinds():
-    from translator.agents import LISTENER_KINDS
-    from translator.cli import build_parser
+    from translator.apps.cli import build_parser
+    from translator.models.agents import LISTENER_KINDS
 
     agents = build_parser(("train", "agents"))._subparsers._group_actions[0].choices["train"]
     agents = agents._subparsers._group_actions[0].choices["agents"]
@@ -139,9 +139,9 @@ def test_bayes_self_play_learns_fast_and_resumes(small_rounds, tmp_path):
 
 
 def test_cli_trains_a_single_symbol_gumbel_pair_with_a_bayes_listener(game_slice, tmp_path, capsys):
-    from translator.cli import main
-    from translator.collection import collect
-    from translator.corpus import load_rounds
+    from translator.apps.cli import main
+    from translator.games.colors.corpus import load_rounds
+    from translator.translate.collection import collect
 
     main(["train", "agents", "--channel", "gumbel", "--listener", "bayes", "--max-len", "1", "--temperature", "2",
           "--train", str(game_slice(0, 10)), "--out", str(tmp_path), "--steps", "6", "--batch-size", "16", "--threads", "1"])  # fmt: skip

@@ -15,11 +15,11 @@ import struct
 import pytest
 import torch
 
-from translator.bundle import CONFIG_FILE, FILES_KEY, FORMAT_VERSION, WEIGHTS_FILE, BundleError, reseal
-from translator.corpus import contexts_tensor
-from translator.english import GAME, KIND, EnglishModels
-from translator.listener import EnglishListener, ListenerConfig
-from translator.speaker import EnglishSpeaker
+from translator.games.colors.corpus import contexts_tensor
+from translator.models.english import GAME, KIND, EnglishModels
+from translator.models.listener import EnglishListener, ListenerConfig
+from translator.models.speaker import EnglishSpeaker
+from translator.storage.bundle import CONFIG_FILE, FILES_KEY, FORMAT_VERSION, WEIGHTS_FILE, BundleError, reseal
 
 
 @pytest.fixture()

@@ -73,7 +73,7 @@ def test_calibrate_skips_too_few_rounds_and_clamps_absurd_temperatures():
 
 def test_train_english_on_a_tiny_validation_set_warns_and_keeps_temperature_one(game_slice):
     from training.english import EnglishTrainArgs, train_english
-    from translator.corpus import load_rounds
+    from translator.games.colors.corpus import load_rounds
 
     rounds = load_rounds(game_slice(0, 3))
     args = EnglishTrainArgs(seed=0, vocab_size=80, batch_size=32, max_steps=2, listener_epochs=1, speaker_epochs=1)

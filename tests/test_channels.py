@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from translator.channels import (
+from translator.models.channels import (
     CHANNEL_KINDS,
     EOS,
     ChannelConfig,

@@ -1,4 +1,4 @@
-"""The `neuralese` command line (`translator.cli.main`): train, evaluate, errors, help, demo."""
+"""The `neuralese` command line (`translator.apps.cli.main`): train, evaluate, errors, help, demo."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from translator.cli import main
-from translator.corpus import CONDITIONS, MESSAGE_SEPARATOR, load_rounds
+from translator.apps.cli import main
+from translator.games.colors.corpus import CONDITIONS, MESSAGE_SEPARATOR, load_rounds
 
 CLI_TRAIN_GAMES = (100, 112)
 CLI_EVAL_GAMES = (112, 116)
@@ -262,7 +262,7 @@ def test_demo_quick_end_to_end(tmp_path, data_paths):
 
 
 def test_demo_steps_run_after_what_they_need_and_a_failure_stops_the_rest(tmp_path):
-    from translator.demo import Step, run_steps
+    from translator.apps.demo import Step, run_steps
 
     ok = [Step("a", ["train", "--help"]), Step("b", ["collect", "--help"], ["a"]), Step("c", ["evaluate", "--help"], threads=None)]
     run_steps(ok, tmp_path / "ok", jobs=2)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from translator.cli_fields import add_fields, field_default, field_values
-from translator.cli_types import positive_int
+from translator.settings.checks import positive_int
+from translator.settings.options import add_fields, field_default, field_values
 
 
 @dataclass

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from translator.cli import build_parser
-from translator.run_layout import find_translator
+from translator.apps.cli import build_parser
+from translator.storage.run_layout import find_translator
 
 BAD = [
     (["evaluate", "--run", "r", "--data", "d", "--out", "o", "--games", "-3"], "--games: expected an integer >= 1, got '-3'"),

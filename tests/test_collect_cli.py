@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from translator.cli import main
-from translator.collection import load_collection
-from translator.corpus import load_rounds
+from translator.apps.cli import main
+from translator.games.colors.corpus import load_rounds
+from translator.translate.collection import load_collection
 
 COLUMNS = {
     "round_id", "game_id", "condition", "colors", "speaker_order", "target", "message", "message_length",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from translator.color_difference import ciede2000, color_distance, hsl_to_rgb, rgb_to_lab
+from translator.games.colors.difference import ciede2000, color_distance, hsl_to_rgb, rgb_to_lab
 
 colour = pytest.importorskip("colour", reason="colour-science is a dev dependency (pip install -e '.[dev]')")
 D65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]

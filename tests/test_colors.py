@@ -1,11 +1,11 @@
-"""Colour features (`translator.colors`): circular hue, finite values, distractor-order invariance."""
+"""Colour features (`translator.games.colors.features`): circular hue, finite values, distractor-order invariance."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from translator.colors import COLOR_DIM, ContextEncoder, color_features, hsl_to_rgb
+from translator.games.colors.features import COLOR_DIM, ContextEncoder, color_features, hsl_to_rgb
 
 
 def feats(*hsl: tuple[float, float, float]) -> torch.Tensor:

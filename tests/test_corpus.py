@@ -1,4 +1,4 @@
-"""`translator.corpus.load_rounds`: the bundled files, both CSV layouts, and every bad-input case."""
+"""`translator.games.colors.corpus.load_rounds`: the bundled files, both CSV layouts, and every bad-input case."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from collections import Counter
 
 import pytest
 
-from translator.corpus import CONDITIONS, MESSAGE_SEPARATOR, CorpusError, Round, contexts_tensor, load_rounds, split_games
+from translator.games.colors.corpus import (
+    CONDITIONS,
+    MESSAGE_SEPARATOR,
+    CorpusError,
+    Round,
+    contexts_tensor,
+    load_rounds,
+    split_games,
+)
 
 PATCHES = ("click", "alt1", "alt2")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from translator.demo import Step, run_steps
+from translator.apps.demo import Step, run_steps
 
 
 def _mtimes(logs: Path, names: str) -> dict[str, int]:
@@ -60,7 +60,7 @@ def test_a_failed_step_is_not_marked_finished(tmp_path):
 _SLEEPY_DEMO = textwrap.dedent("""
     import sys
     from pathlib import Path
-    import translator.demo as demo
+    import translator.apps.demo as demo
 
     pids = Path(sys.argv[1])
     child = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
@@ -106,7 +106,7 @@ def test_a_signal_stops_every_step_and_its_children(tmp_path, sig, status):
 
 
 def test_several_seeds_are_complete_runs_side_by_side_then_evaluated_together(tmp_path):
-    from translator.demo import color_steps, demo_steps
+    from translator.apps.demo import color_steps, demo_steps
 
     out, data = tmp_path / "run", tmp_path / "data"
     one = demo_steps(out, data, quick=False, game="colors")
@@ -138,8 +138,8 @@ def test_several_seeds_are_complete_runs_side_by_side_then_evaluated_together(tm
 def test_the_evaluation_listener_trains_on_games_the_english_models_never_train_on(small_rounds):
     from training.english import EnglishTrainArgs
     from training.eval_listener import EvalListenerArgs, select_games
-    from translator.corpus import split_games
-    from translator.demo import ENGLISH_HELD_OUT
+    from translator.apps.demo import ENGLISH_HELD_OUT
+    from translator.games.colors.corpus import split_games
 
     assert ENGLISH_HELD_OUT == EnglishTrainArgs().val_fraction
     rounds = small_rounds["train"]

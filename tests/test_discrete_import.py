@@ -16,12 +16,12 @@ import torch
 from training.import_messages import import_messages
 from training.translator_run import TranslatorRunArgs, train_translator
 from training.translators import BeliefBuildArgs
-from translator.api import Translator
-from translator.belief_translator import BeliefTranslator
-from translator.channels import canonical_symbols
-from translator.corpus import load_rounds
-from translator.learned_speaker import LearnedMessageModel
-from translator.message_model import beam_search
+from translator.games.colors.corpus import load_rounds
+from translator.models.channels import canonical_symbols
+from translator.models.learned_speaker import LearnedMessageModel
+from translator.models.message_model import beam_search
+from translator.translate.api import Translator
+from translator.translate.belief import BeliefTranslator
 
 torch.set_num_threads(1)
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from training.driving.a2c import A2CConfig, train_agents
-from translator.bundle import BundleError
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.game import OBS_SIZE, template_starts
 from translator.games.driving.play import AgentDriver, play, unchanged
+from translator.storage.bundle import BundleError
 
 
 def test_a_bundle_round_trips(tmp_path):

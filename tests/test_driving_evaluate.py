@@ -12,9 +12,9 @@ import torch
 from eval.driving_run import driving_dir, is_driving_file
 from eval.evaluate import evaluate
 from training.driving.english import examples, split_games, train_driver, train_speaker
-from translator.bundle import BundleError
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
+from translator.storage.bundle import BundleError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "driving"
 

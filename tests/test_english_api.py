@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from translator.corpus import contexts_tensor
+from translator.games.colors.corpus import contexts_tensor
 
 COLORS = [[[0.0, 80, 50], [120, 80, 50], [240, 80, 50]], [[30.0, 60, 50], [35, 60, 50], [200, 60, 50]]]
 

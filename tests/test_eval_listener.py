@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from training.eval_listener import EvalListenerArgs, LengthBucketSampler, save_eval_listener, train_eval_listener
-from translator.bundle import BundleError, reseal
-from translator.cnn_listener import CNNListener, EvaluationListener
-from translator.corpus import contexts_tensor
-from translator.listener import EnglishListener, ListenerConfig
-from translator.tokenizer import Tokenizer
+from translator.games.colors.corpus import contexts_tensor
+from translator.models.cnn_listener import CNNListener, EvaluationListener
+from translator.models.listener import EnglishListener, ListenerConfig
+from translator.models.tokenizer import Tokenizer
+from translator.storage.bundle import BundleError, reseal
 
 torch.set_num_threads(1)
 
@@ -148,7 +148,7 @@ def test_length_buckets_cover_every_row_once():
 
 
 def test_model_rejects_bad_kernel_sizes():
-    from translator.cnn_listener import CNNListenerConfig
+    from translator.models.cnn_listener import CNNListenerConfig
 
     with pytest.raises(ValueError, match="kernel_sizes"):
         CNNListener(CNNListenerConfig(vocab_size=10, kernel_sizes=[0, 2]))

@@ -8,9 +8,9 @@ import pytest
 
 from eval.evaluate import evaluate, prepare_out
 from eval.translation import evaluate_translation
-from translator.channels import ChannelConfig
-from translator.cli import main
-from translator.registry import BELIEF_KIND
+from translator.apps.cli import main
+from translator.models.channels import ChannelConfig
+from translator.translate.registry import BELIEF_KIND
 
 MISSING_DATA = "no-such-file.csv"  # evaluate would fail on it, but only after the output check
 

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from eval.faithfulness import auroc, binary_ece, faithfulness_report
 from training.faithfulness import threshold_for_precision
-from translator.api import Translator
-from translator.belief_translator import BeliefTranslator
-from translator.bundle import FORMAT_VERSION, BundleError, read_json, write_json
-from translator.faithfulness import FEATURES, FILE, agreement_features, attach, load
-from translator.faithfulness_reading import english_features, neuralese_features
-from translator.logistic import Logistic, fit_logistic
-from translator.stream import translate_batch
+from translator.apps.stream import translate_batch
+from translator.models.logistic import Logistic, fit_logistic
+from translator.storage.bundle import FORMAT_VERSION, BundleError, read_json, write_json
+from translator.translate.api import Translator
+from translator.translate.belief import BeliefTranslator
+from translator.translate.faithfulness import FEATURES, FILE, agreement_features, attach, load
+from translator.translate.faithfulness_reading import english_features, neuralese_features
 
 torch.set_num_threads(1)
 
@@ -191,7 +191,7 @@ def test_a_bad_calibrator_names_the_file(saved_belief_translator, tmp_path):
     data = read_json(d / FILE)
     data["models"]["to_english"]["in_context"]["logistic"]["weights"] = [1.0]
     write_json(d / FILE, data)
-    from translator.bundle import reseal
+    from translator.storage.bundle import reseal
 
     reseal(d)  # sealed on purpose: the content itself is wrong
     with pytest.raises(
@@ -264,7 +264,7 @@ def test_stream_records_carry_the_probability(translator, rows):
 def test_service_results_carry_the_probability(saved_belief_translator, tmp_path, rows):
     from fastapi.testclient import TestClient
 
-    from translator.service import create_app
+    from translator.apps.service import create_app
 
     run = tmp_path / "run"
     shutil.copytree(saved_belief_translator, run / "translators" / "continuous" / "belief")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from translator.game_split import split_by_game
+from translator.games.split import split_by_game
 
 game_ids = st.lists(st.sampled_from([f"g{i}" for i in range(12)]), min_size=2, max_size=60).filter(lambda g: len(set(g)) >= 2)
 

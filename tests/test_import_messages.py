@@ -11,10 +11,10 @@ import torch
 
 from training.import_messages import MAX_LINE_BYTES, features, import_messages, read_messages
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
-from translator.agents import Agents
-from translator.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
-from translator.collection import collect, load_collection
-from translator.corpus import CorpusError, load_rounds
+from translator.games.colors.corpus import CorpusError, load_rounds
+from translator.models.agents import Agents
+from translator.models.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
+from translator.translate.collection import collect, load_collection
 
 torch.set_num_threads(1)
 
@@ -253,7 +253,7 @@ def test_a_line_too_long_is_refused_without_reading_it_whole(tmp_path):
 
 
 def test_cli_declares_the_channel(tmp_path, capsys):
-    from translator.cli import main
+    from translator.apps.cli import main
 
     path = write_lines(tmp_path / "d.jsonl", [good(message=[30, 2])])
     (tmp_path / "ch.json").write_text('{"kind": "reinforce", "vocab_size": 16}')

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from training.import_messages import REQUIRED, read_messages
-from translator.channels import MAX_LEN, check_message
-from translator.corpus import CorpusError
+from translator.games.colors.corpus import CorpusError
+from translator.models.channels import MAX_LEN, check_message
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from translator import matching
-from translator.matching import CRITERIA, CandidateBeliefs, choose, divergence, divergence_loop
+from translator.translate import matching
+from translator.translate.matching import CRITERIA, CandidateBeliefs, choose, divergence, divergence_loop
 
 
 def _beliefs(n, k, seed):

@@ -1,4 +1,4 @@
-"""`translator.accuracy` and `eval.metrics`: bootstrap intervals, per-condition accuracy, calibration error."""
+"""`translator.games.accuracy` and `eval.metrics`: bootstrap intervals, per-condition accuracy, calibration error."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eval.metrics import expected_calibration_error, reliability
-from translator.accuracy import accuracy_report, agreement_report, bootstrap_ci
+from translator.games.accuracy import accuracy_report, agreement_report, bootstrap_ci
 
 
 def width(ci: list[float]) -> float:

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from translator.corpus import contexts_tensor
-from translator.listener import EnglishListener, ListenerConfig
-from translator.speaker import EnglishSpeaker, SpeakerConfig
-from translator.tokenizer import BOS, EOS, PAD, pad_batch
+from translator.games.colors.corpus import contexts_tensor
+from translator.models.listener import EnglishListener, ListenerConfig
+from translator.models.speaker import EnglishSpeaker, SpeakerConfig
+from translator.models.tokenizer import BOS, EOS, PAD, pad_batch
 
 VOCAB = 40
 

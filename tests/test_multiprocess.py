@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from training.agents import self_play_accuracy
-from translator.agents import Agents
-from translator.corpus import load_rounds
+from translator.games.colors.corpus import load_rounds
+from translator.models.agents import Agents
 
 
 @pytest.mark.slow

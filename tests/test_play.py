@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from translator.plays_db import PlaysDB, format_plays, plays_report
+from translator.games.colors.plays_db import PlaysDB, format_plays, plays_report
 
 ROOT = Path(__file__).resolve().parents[1]
 # `neuralese serve` through `add_live_commands`, as cli.py wires it
 SERVE = (
-    "import argparse, sys; from translator.live_cli import add_live_commands; "
+    "import argparse, sys; from translator.apps.live_cli import add_live_commands; "
     "p = argparse.ArgumentParser(); add_live_commands(p.add_subparsers(dest='command', required=True)); "
     "a = p.parse_args(sys.argv[1:]); a.func(a)"
 )
@@ -111,7 +111,7 @@ def test_tokens_are_spent_once_and_expire(tmp_path):
 # and races for a shared one. Prints what it got, as JSON.
 _PROCESS = """
 import json, sys, time
-from translator.plays_db import PlaysDB
+from translator.games.colors.plays_db import PlaysDB
 path, k, phase = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 row = {"role": "listener", "channel": "c", "round_id": "g/1", "game_id": "g", "condition": "far",
        "colors": [[1, 2, 3]] * 3, "target": 1, "choice": 1, "correct": True}
@@ -256,7 +256,7 @@ def play_run(saved_belief_translator, tiny_agents, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def held_out(game_slice):
-    from translator.corpus import load_rounds
+    from translator.games.colors.corpus import load_rounds
 
     path = game_slice(48, 68)  # games none of the tiny models trained on
     return path, {r.round_id: r for r in load_rounds(path)}
@@ -275,7 +275,7 @@ def _hsl_css(c) -> str:
 
 
 def test_play_api_both_roles(server, held_out, saved_belief_translator, tiny_agents):
-    from translator.api import Translator
+    from translator.translate.api import Translator
 
     url, rounds = server.url, held_out[1]
     before = len(PlaysDB(server.db).rows())
@@ -470,7 +470,7 @@ def test_play_page_with_several_server_processes(play_run, held_out, tmp_path):
 
 
 def test_play_options_are_checked(tmp_path, play_run, held_out):
-    from translator.service import create_app
+    from translator.apps.service import create_app
 
     with pytest.raises(ValueError, match="needs --plays"):
         create_app(play_run, play_data=tmp_path / "x.csv")

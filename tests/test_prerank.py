@@ -1,4 +1,4 @@
-"""The shortlists of `translator/prerank.py`. In context, the bilinear stand-in for the English
+"""The shortlists of `translator/models/prerank.py`. In context, the bilinear stand-in for the English
 listener approximates its beliefs closely; context-free, the low-rank stand-in for the candidate
 table ranks as the exact divergences do. In both, the exact re-scoring of the shortlist finds the
 candidate an exhaustive search over every candidate would (measured values in comments)."""
@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from training.translators import split_pairs
-from translator.matching import pointwise_divergence
-from translator.message_model import beliefs_from_log_probs, row_log_probs
-from translator.prerank import LowRankDivergence
+from translator.models.message_model import beliefs_from_log_probs, row_log_probs
+from translator.models.prerank import LowRankDivergence
+from translator.translate.matching import pointwise_divergence
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Property-based tests of the corpus loader (`translator.corpus.load_rounds`) on hostile files.
+"""Property-based tests of the corpus loader (`translator.games.colors.corpus.load_rounds`) on hostile files.
 
 A few valid rows of train.csv are damaged at random (a cell set to an edge value, a column lost, a
 byte-order mark, stray or cut bytes) and loaded. Whatever the damage, the loader either returns
@@ -17,7 +17,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from translator.corpus import CorpusError, Round, load_rounds
+from translator.games.colors.corpus import CorpusError, Round, load_rounds
 
 ROWS = 4  # valid rows the damage starts from
 SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])

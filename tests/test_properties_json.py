@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import translator.stream as stream
-from translator.api import Translator
-from translator.stream import run_stream, run_stream_parallel
+import translator.apps.stream as stream
+from translator.apps.stream import run_stream, run_stream_parallel
+from translator.translate.api import Translator
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 DIM = 64  # the test translator's continuous channel
@@ -213,7 +213,7 @@ PLACE = re.compile(r"^(body|items|channel|to|unknown channel|batch of \d+ items|
 def client(translator):
     from fastapi.testclient import TestClient
 
-    from translator.service import create_app
+    from translator.apps.service import create_app
 
     app = create_app(translators={"continuous": translator}, max_batch=MAX_BATCH, max_body=MAX_BODY)
     with TestClient(app, raise_server_exceptions=False) as c:

@@ -11,8 +11,8 @@ from PIL import Image
 
 from eval.report import format_table, write_report
 from eval.translation_report import COLUMNS, gallery_html, hsl_css, translation_markdown
-from translator.accuracy import accuracy_report, agreement_report
-from translator.corpus import CONDITIONS
+from translator.games.accuracy import accuracy_report, agreement_report
+from translator.games.colors.corpus import CONDITIONS
 
 N = 60
 COND = [CONDITIONS[i % 3] for i in range(N)]

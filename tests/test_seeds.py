@@ -155,7 +155,7 @@ def test_an_evaluation_is_current_only_on_the_same_data_and_when_newer_than_the_
 
 
 def test_evaluate_on_a_multi_seed_run_writes_the_mean_and_reuses_current_seed_evaluations(tmp_path, game_slice):
-    from translator.corpus import load_rounds
+    from translator.games.colors.corpus import load_rounds
 
     data = game_slice(0, 2)
     sha, rounds = file_sha256(data), len(load_rounds(data))

@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from translator.api import Translator
+from translator.translate.api import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BATCH, MAX_BODY = 16, 200_000
 # `neuralese serve` through `add_live_commands`, as cli.py wires it
 SERVE = (
-    "import argparse, sys; from translator.live_cli import add_live_commands; "
+    "import argparse, sys; from translator.apps.live_cli import add_live_commands; "
     "p = argparse.ArgumentParser(); add_live_commands(p.add_subparsers(dest='command', required=True)); "
     "a = p.parse_args(sys.argv[1:]); a.func(a)"
 )
@@ -244,7 +244,7 @@ def test_a_request_that_breaks_a_batch_fails_alone(server, translator, rows):
 
 def test_the_batcher_retries_a_failed_batch_request_by_request():
     """Deterministic: three jobs in one batch, the middle one poisoned."""
-    from translator.service import MicroBatcher
+    from translator.apps.service import MicroBatcher
 
     class Stub:
         calls: list[int] = []
@@ -290,7 +290,7 @@ def test_several_workers_give_the_single_process_answers(service_run, translator
 
 def test_what_would_stop_every_worker_is_checked_before_they_start(tmp_path, service_run):
     """uvicorn restarts a worker that dies at start, forever: `serve --workers N` checks first."""
-    from translator.service import serve
+    from translator.apps.service import serve
 
     with pytest.raises(ValueError, match="no translators to serve"):
         serve(tmp_path, plays_db=tmp_path / "plays.db", workers=2)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import translator.stream as stream
-from translator.api import Translator
-from translator.bundle import BundleError
-from translator.live_cli import add_live_commands
-from translator.stream import batches, run_stream, run_stream_parallel, translate_batch
+import translator.apps.stream as stream
+from translator.apps.live_cli import add_live_commands
+from translator.apps.stream import batches, run_stream, run_stream_parallel, translate_batch
+from translator.storage.bundle import BundleError
+from translator.translate.api import Translator
 
 
 @pytest.fixture(scope="module")

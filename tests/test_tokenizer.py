@@ -1,12 +1,12 @@
-"""SentencePiece tokenizer (`translator.tokenizer`): training, round trip, suffix split, bundles."""
+"""SentencePiece tokenizer (`translator.models.tokenizer`): training, round trip, suffix split, bundles."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from translator.bundle import BundleError
-from translator.tokenizer import BOS, EOS, MODEL_FILE, PAD, UNK, Tokenizer, join_suffixes, pad_batch, split_suffixes
+from translator.models.tokenizer import BOS, EOS, MODEL_FILE, PAD, UNK, Tokenizer, join_suffixes, pad_batch, split_suffixes
+from translator.storage.bundle import BundleError
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ from eval.translation import NAMES, evaluate_translation, load_translators
 from training.seq2seq import Seq2SeqTrainArgs
 from training.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator
 from training.translators import BeliefBuildArgs
-from translator.belief_translator import BeliefTranslator
-from translator.bundle import CONFIG_FILE, check_header, read_json
-from translator.collection import save_collection
-from translator.corpus import load_rounds
-from translator.learned_speaker import LearnedMessageModel
-from translator.seq2seq_pair import KIND as PAIR_KIND
+from translator.games.colors.corpus import load_rounds
+from translator.models.learned_speaker import LearnedMessageModel
+from translator.storage.bundle import CONFIG_FILE, check_header, read_json
+from translator.translate.belief import BeliefTranslator
+from translator.translate.collection import save_collection
+from translator.translate.seq2seq_pair import KIND as PAIR_KIND
 
 SMALL = BeliefBuildArgs(contexts=16, min_count=2)
 
@@ -65,7 +65,7 @@ def test_seq2seq_needs_the_belief_translator_first(tmp_path, run):
 
 
 def test_missing_pieces_are_named(run, tmp_path):
-    from translator.bundle import BundleError
+    from translator.storage.bundle import BundleError
 
     # no utterance is said a million times: nothing to translate into, and the message says what to lower
     with pytest.raises(ValueError, match="no English candidates.*lower min_count"):

@@ -45,12 +45,12 @@ def test_installed_wheel_runs_the_quick_demo(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = _ENV
-    where = subprocess.run([py, "-c", "import translator, translator.bundled_data as b; print(translator.__file__);"
+    where = subprocess.run([py, "-c", "import translator, translator.storage.bundled_data as b; print(translator.__file__);"
                             "print(b.bundled('colors_in_context', 'train.csv'))"],
                            cwd=work, env=env, check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
     assert not where[0].startswith(str(ROOT)) and not where[1].startswith(str(ROOT)), where
     assert Path(where[1]).stat().st_size > 1_000_000
-    demo = subprocess.run([py, "-m", "translator.cli", "demo", "--quick", "--out", "run"], cwd=work, env=env,
+    demo = subprocess.run([py, "-m", "translator.apps.cli", "demo", "--quick", "--out", "run"], cwd=work, env=env,
                           capture_output=True, text=True, timeout=1200)  # fmt: skip
     assert demo.returncode == 0, demo.stderr[-3000:]
     metrics = json.loads((work / "run" / "eval" / "metrics.json").read_text())

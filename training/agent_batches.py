@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import torch
 from accelerate import Accelerator
 
-from translator.context_sampling import sample_contexts
-from translator.corpus import Round
+from translator.games.colors.corpus import Round
+from translator.games.colors.sampling import sample_contexts
 
 
 def fingerprint(rounds: Sequence[Round]) -> str:

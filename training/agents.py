@@ -37,12 +37,12 @@ from training.checkpoint import (
     set_python_rng_state,
     swap_in,
 )
-from translator.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
-from translator.bundle import read_json, write_json
-from translator.channels import ChannelConfig
-from translator.cli_types import non_negative_int
-from translator.colors import color_features
-from translator.corpus import CONDITIONS, Round, split_games
+from translator.games.colors.corpus import CONDITIONS, Round, split_games
+from translator.games.colors.features import color_features
+from translator.models.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
+from translator.models.channels import ChannelConfig
+from translator.settings.checks import non_negative_int
+from translator.storage.bundle import read_json, write_json
 
 # -- evaluation ------------------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class AgentTrainArgs:
     reconstruction_weight: float = 0.0
     # discrete channels: the speaker's first symbol sees the target's colour alone (AgentConfig)
     absolute_first_symbol: bool = False
-    # "learned" or "bayes": a listener that is the posterior under the speaker (translator.agents)
+    # "learned" or "bayes": a listener that is the posterior under the speaker (translator.models.agents)
     listener: str = "learned"
     progress: bool = True  # tqdm progress bar
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from translator.bundle import read_json, write_json
+from translator.storage.bundle import read_json, write_json
 
 
 def save_optimizer(opt: torch.optim.Optimizer, directory: Path) -> None:

@@ -21,12 +21,12 @@ from torch.utils.data import DataLoader
 
 from training.calibration import calibrate
 from training.loop import FitResult, fit
-from translator.cli_types import int_in, non_negative_int, positive_int
-from translator.corpus import Round, split_games, to_dataset
-from translator.english import EnglishModels
-from translator.listener import EnglishListener, ListenerConfig
-from translator.speaker import EnglishSpeaker, SpeakerConfig
-from translator.tokenizer import PAD, Tokenizer, pad_batch
+from translator.games.colors.corpus import Round, split_games, to_dataset
+from translator.models.english import EnglishModels
+from translator.models.listener import EnglishListener, ListenerConfig
+from translator.models.speaker import EnglishSpeaker, SpeakerConfig
+from translator.models.tokenizer import PAD, Tokenizer, pad_batch
+from translator.settings.checks import int_in, non_negative_int, positive_int
 
 
 @dataclass

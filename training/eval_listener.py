@@ -28,10 +28,10 @@ from torch.utils.data import DataLoader, Sampler
 from training.calibration import fit_temperature
 from training.english import batches, collate, english_dataset, listener_logits, listener_loss
 from training.loop import fit
-from translator.cli_types import float_in, non_negative_int, positive_int
-from translator.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
-from translator.corpus import Round, split_games
-from translator.tokenizer import Tokenizer
+from translator.games.colors.corpus import Round, split_games
+from translator.models.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
+from translator.models.tokenizer import Tokenizer
+from translator.settings.checks import float_in, non_negative_int, positive_int
 
 
 @dataclass

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from translator.belief_translator import BeliefTranslator
-from translator.faithfulness import PRECISION, Faithfulness, FlagModel
-from translator.faithfulness_reading import english_features, neuralese_features
-from translator.logistic import fit_logistic
-from translator.message_model import beliefs_from_log_probs, row_log_probs
+from translator.models.logistic import fit_logistic
+from translator.models.message_model import beliefs_from_log_probs, row_log_probs
+from translator.translate.belief import BeliefTranslator
+from translator.translate.faithfulness import PRECISION, Faithfulness, FlagModel
+from translator.translate.faithfulness_reading import english_features, neuralese_features
 
 LABELS = (
     "R→H: the consulted English speaker's Bayesian listener picks, from the translation in the round, what the agents' "
@@ -112,7 +112,7 @@ def calibrate_bundle(
     on the games it held out, from the pairs it was built from (its `training.json`) unless given."""
     from training.collect import load_collection
     from training.translators import split_pairs
-    from translator.faithfulness import attach
+    from translator.translate.faithfulness import attach
 
     b = BeliefTranslator.from_pretrained(bundle)
     pairs_dir = pairs_dir or b.training.get("pairs_dir")

@@ -2,7 +2,7 @@
 
 The file holds one round per line: the context, the speaker's target and the message (schema,
 examples and the defaults of every column: `docs/message_schema.md`). The result has exactly the
-columns and types `translator.collection.collect` writes (`features`), so the rest of the system
+columns and types `translator.translate.collection.collect` writes (`features`), so the rest of the system
 (a `LearnedMessageModel`, translation, evaluation) treats it like a collection of our own agents.
 What a user cannot know gets a documented default: each line its own game, the condition derived
 from the colours (`derive_conditions`), unknown choices and clicks -1, the message log-probability
@@ -26,11 +26,11 @@ try:  # datasets >= 4
 except ImportError:  # datasets 3: Sequence of a Value is a list column
     from datasets import Sequence as List
 
-from translator.channels import EOS, MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig, canonical_symbols, message_lengths
-from translator.collection import save_collection
-from translator.color_difference import color_distance
-from translator.context_sampling import THETA
-from translator.corpus import CONDITIONS, CorpusError
+from translator.games.colors.corpus import CONDITIONS, CorpusError
+from translator.games.colors.difference import color_distance
+from translator.games.colors.sampling import THETA
+from translator.models.channels import EOS, MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig, canonical_symbols, message_lengths
+from translator.translate.collection import save_collection
 
 FORMAT = "neuralese.messages.jsonl/1"
 REQUIRED = ("colors", "target", "message")
@@ -42,7 +42,7 @@ MAX_LINE_BYTES = 1 << 22  # 4 MiB: a round, even with a 4,096-number message and
 
 
 def features(discrete: bool) -> Features:
-    """The column types `translator.collection.collect` writes (message ids int64, vectors float64)."""
+    """The column types `translator.translate.collection.collect` writes (message ids int64, vectors float64)."""
     return Features({
         "round_id": Value("string"),
         "game_id": Value("string"),

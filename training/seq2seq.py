@@ -1,7 +1,7 @@
-"""Train a sequence-to-sequence translator (`translator.seq2seq`) on parallel pairs.
+"""Train a sequence-to-sequence translator (`translator.translate.seq2seq`) on parallel pairs.
 
 Pairs are `(message, utterance[, colours])` rows: the co-occurrence pairs of a collection (agents
-and people playing the same rounds, `translator.collection`) or belief-matched pairs. Validation (early
+and people playing the same rounds, `translator.translate.collection`) or belief-matched pairs. Validation (early
 stopping) uses whole held-out *training* games by default (`val_fraction` of the games in
 `Pairs.game_ids`), so the dev games stay untouched for reporting; pass `val` to use other pairs.
 
@@ -24,12 +24,12 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Sampler
 
 from training.loop import fit
-from translator.channels import ChannelConfig, check_message
-from translator.game_split import split_by_game
-from translator.inputs import check_colors
-from translator.message_model import MessageModel
-from translator.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
-from translator.tokenizer import Tokenizer, pad_batch
+from translator.games.colors.inputs import check_colors
+from translator.games.split import split_by_game
+from translator.models.channels import ChannelConfig, check_message
+from translator.models.message_model import MessageModel
+from translator.models.tokenizer import Tokenizer, pad_batch
+from translator.translate.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Pairs:
 
     @classmethod
     def from_collection(cls, ds) -> Pairs:
-        """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.collection`)."""
+        """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.translate.collection`)."""
         cols = ds.select_columns(["message", "colors"]).with_format("torch")[:]
         return cls(cols["message"], list(ds["utterance"]), cols["colors"].float(), list(ds["game_id"]))
 

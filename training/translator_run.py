@@ -22,18 +22,18 @@ from datasets import Dataset
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
-from translator import translator_parts as parts
-from translator.agents import Agents
-from translator.belief_translator import BeliefTranslator
-from translator.channels import ChannelConfig
-from translator.cli_types import non_negative_int
-from translator.collection import load_collection
-from translator.english import EnglishModels
-from translator.message_model import ExactMessageModel, MessageModel
-from translator.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
-from translator.run_layout import translator_path
-from translator.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
-from translator.seq2seq_pair import Seq2SeqPair
+from translator.models.agents import Agents
+from translator.models.channels import ChannelConfig
+from translator.models.english import EnglishModels
+from translator.models.message_model import ExactMessageModel, MessageModel
+from translator.settings.checks import non_negative_int
+from translator.storage.run_layout import translator_path
+from translator.translate import parts
+from translator.translate.belief import BeliefTranslator
+from translator.translate.collection import load_collection
+from translator.translate.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
+from translator.translate.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
+from translator.translate.seq2seq_pair import Seq2SeqPair
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")

@@ -16,12 +16,12 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from translator.baselines import DirectConfig, DirectTranslator
-from translator.belief_translator import BeliefTranslator, BeliefTranslatorConfig
-from translator.cli_types import non_negative_int, positive_int
-from translator.english import EnglishModels
-from translator.game_split import split_by_game
-from translator.message_model import MessageModel
+from translator.games.split import split_by_game
+from translator.models.english import EnglishModels
+from translator.models.message_model import MessageModel
+from translator.settings.checks import non_negative_int, positive_int
+from translator.translate.baselines import DirectConfig, DirectTranslator
+from translator.translate.belief import BeliefTranslator, BeliefTranslatorConfig
 
 
 @dataclass

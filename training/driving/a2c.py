@@ -22,9 +22,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from training.driving.rollout import Trajectory, rollout
-from translator.bundle import write_json
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.game import template_starts
+from translator.storage.bundle import write_json
 
 
 @dataclass

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translator.bundle import Bundled
 from translator.games.driving.env import N_ACTIONS
 from translator.games.driving.game import LOOKAHEAD, OBS_SIZE
+from translator.storage.bundle import Bundled
 
 
 @dataclass

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from translator.bundle import Bundled
 from translator.games.driving.env import N_ACTIONS
 from translator.games.driving.game import OBS_SIZE
+from translator.storage.bundle import Bundled
 
 SILENCE = ""
 OTHER = "<other>"

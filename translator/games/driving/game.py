@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from translator.bundled_data import bundled
 from translator.games.base import Episode, Step
 from translator.games.driving.env import MAX_STEPS, N_ACTIONS, N_CARS, DriveState, distance, move, new_state, step
 from translator.games.driving.logs import LoggedGame, read_logs
 from translator.games.driving.maps import DELTAS, MAPS, ROADS, SIZE
+from translator.storage.bundled_data import bundled
 
 N_MAPS = len(MAPS)
 BASE_SIZE = N_MAPS + 2 * SIZE * SIZE + 1 + 4
