@@ -29,8 +29,8 @@ import torch
 
 from training.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
 from translator.models.agents import Agents
-from translator.english import EnglishModels
-from translator.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+from translator.models.english import EnglishModels
+from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 from translator.translate.belief import BeliefTranslator, BeliefTranslatorConfig
 from translator.translate.collection import load_collection
 from translator.translate.matching import choose, divergence_loop, pointwise_divergence

@@ -53,15 +53,17 @@ def render_message(message: list, discrete: bool) -> str:
     return "z[0:3] = " + ", ".join(f"{v:+.2f}" for v in message[:3]) + " …"
 
 
-def gallery(ds: dict, agents, shown: dict[str, dict], transplant, rows: list[int] | None = None) -> list[dict]:
-    """One item per sampled row. `shown[name]`: a translator's `text`, `faithful` and `choice` (the
-    evaluation listener's pick) per round, and `moved_text` and `moved_choice` in the transplanted
-    context; `transplant`: the channel's `eval.transplant.Transplant`."""
+def gallery(
+    ds: dict, messages: torch.Tensor, colors: torch.Tensor, agents, shown: dict[str, dict], transplant, rows: list[int] | None = None
+) -> list[dict]:
+    """One item per sampled row. `ds`: the rounds' columns as lists; `messages`, `colors`: the
+    same rounds as the agents read them (`translator.games.colors.record.PlayedRounds`).
+    `shown[name]`: a translator's `text`, `faithful` and `choice` (the evaluation listener's pick)
+    per round, and `moved_text` and `moved_choice` in the transplanted context; `transplant`: the
+    channel's `eval.transplant.Transplant`."""
     rows = sample_rows(ds["condition"]) if rows is None else rows
-    messages = torch.tensor([ds["message"][i] for i in rows])
-    messages = messages.long() if agents.channel.discrete else messages.float()
-    colors = torch.tensor([ds["colors"][i] for i in rows], dtype=torch.float32)
-    recon = reconstructed_colors(agents, messages, colors)
+    pick = torch.as_tensor(rows, dtype=torch.long)
+    recon = reconstructed_colors(agents, messages[pick], colors[pick])
     items = []
     for k, i in enumerate(rows):
         j = int(transplant.perm[i])

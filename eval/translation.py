@@ -37,6 +37,7 @@ from eval.gallery import gallery
 from eval.run_models import eval_listener_dir, load_english, load_eval_listener
 from eval.transplant import Transplant
 from translator.games.accuracy import accuracy_report
+from translator.games.colors.record import PlayedRounds
 from translator.games.colors.sampling import sample_contexts
 from translator.models.agents import Agents
 from translator.models.english import EnglishModels
@@ -258,11 +259,10 @@ class ChannelRounds:
 
     @classmethod
     def build(cls, ds: Dataset, agents, english: EnglishModels, eval_listener) -> ChannelRounds:
+        played = PlayedRounds.of(ds)
         ds = ds.to_dict()
-        messages = torch.tensor(ds["message"])
-        messages = messages.long() if agents.channel.discrete else messages.float()
-        colors = torch.tensor(ds["colors"], dtype=torch.float32)
-        targets = torch.tensor(ds["target"])
+        messages = played.messages.long() if agents.channel.discrete else played.messages.float()
+        colors, targets = played.colors, played.targets
         usable = torch.from_numpy(_english_usable(english, ds["utterance"]))
         scores = RoundScores(english, eval_listener, colors, targets, list(ds["utterance"]))
         transplant = Transplant.build(ds, messages, colors, usable, agents, english, eval_listener)
@@ -339,7 +339,7 @@ def evaluate_channel(channel_dir: Path, agents, ds: Dataset, english: EnglishMod
         report["belief_kl"] = belief_kl(r.messages, shown[name]["text"], exact, english)
         report["seconds"] = time.perf_counter() - start  # translating and scoring, both directions (1 torch thread)
         out[name] = report
-    return out, gallery(r.ds, agents, shown, r.transplant)
+    return out, gallery(r.ds, r.messages, r.colors, agents, shown, r.transplant)
 
 
 def evaluate_translation(run: str | Path, rounds, jobs: int = 1, meanwhile: Callable[[], None] | None = None) -> tuple[dict, list[dict]]:

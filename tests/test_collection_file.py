@@ -14,7 +14,14 @@ INFO = {"agents": "runs/x/agents/continuous", "channel": "continuous", "rounds":
 
 
 def _ds() -> Dataset:
-    return Dataset.from_dict({"game_id": ["g1", "g1"], "utterance": ["blue", "red"]})
+    """Two rounds of a continuous channel, as `Dataset.from_dict` types them (the record's types)."""
+    return Dataset.from_dict({
+        "round_id": ["g1/1", "g1/2"], "game_id": ["g1", "g1"], "condition": ["far", "close"],
+        "colors": [[[10.0, 50.0, 50.0], [120.0, 50.0, 50.0], [240.0, 50.0, 50.0]]] * 2, "speaker_order": [[0, 1, 2]] * 2,
+        "target": [0, 2], "message": [[0.5, -1.0], [1.5, 2.0]], "message_length": [2, 2], "message_log_prob": [-1.0, -2.0],
+        "agent_choice": [0, 1], "agent_correct": [True, False], "utterance": ["blue", "red"], "human_click": [0, 2],
+        "human_outcome": [True, True],
+    })  # fmt: skip
 
 
 def test_the_info_round_trips_and_the_file_names_its_kind(tmp_path):

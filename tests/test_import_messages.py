@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.import_messages import MAX_LINE_BYTES, features, import_messages, read_messages
+from training.import_messages import MAX_LINE_BYTES, import_messages, read_messages
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from translator.games.colors.corpus import CorpusError, load_rounds
+from translator.games.colors.record import features
 from translator.models.agents import Agents
 from translator.models.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
 from translator.translate.collection import collect, load_collection

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 
 from eval.translation import NAMES, evaluate_translation, load_translators
+from training.faithfulness import calibrate_bundle
 from training.seq2seq import Seq2SeqTrainArgs
 from training.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator
 from training.translators import BeliefBuildArgs
@@ -56,6 +58,15 @@ def test_belief_matched_pairs_relabel_each_round_with_its_translation(run, tiny_
     assert len(eng) == len(neu) == 40 and set(eng.texts) <= set(t.candidates)
     assert torch.equal(eng.messages, torch.tensor(sub["message"])) and neu.texts == list(sub["utterance"])
     assert eng.texts == t.to_english(torch.tensor(sub["message"]), torch.tensor(sub["colors"])).translations
+
+
+def test_faithfulness_is_refitted_on_the_games_the_bundle_held_out(run, tmp_path):
+    """`neuralese train faithfulness`: the held-out rounds come from the collection the bundle names."""
+    bundle = tmp_path / "belief"
+    shutil.copytree(run / "translators" / "continuous" / "belief", bundle)
+    model = calibrate_bundle(bundle)
+    assert set(model.models) >= {"to_english"} and set(model.models["to_english"]) == {"in_context", "context_free"}
+    assert BeliefTranslator.from_pretrained(bundle).faithfulness is not None
 
 
 def test_seq2seq_needs_the_belief_translator_first(tmp_path, run):

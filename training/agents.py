@@ -42,7 +42,7 @@ from translator.games.colors.features import color_features
 from translator.models.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.models.channels import ChannelConfig
 from translator.settings.checks import non_negative_int
-from translator.storage.bundle import read_json, write_json
+from translator.storage.bundle import BundleError, read_side_file, write_side_file
 
 # -- evaluation ------------------------------------------------------------------------------
 
@@ -153,6 +153,17 @@ CHANNEL_DEFAULTS: dict[str, dict[str, dict]] = {
 # step both reach (they only change what is logged or saved when). `steps` may change too (train
 # longer) when the learning rate is constant; a cosine schedule depends on it.
 _RESUMABLE_CHANGES = {"eval_every", "checkpoint_every", "progress"}
+STATE_FILE = "state.json"  # the checkpoint's step, data cursor, history, settings and Python/NumPy RNG states
+STATE_KIND = "neuralese.agents_training_state"  # the kind `state.json` records, with its format version
+
+
+def read_state(path: Path) -> dict:
+    """A checkpoint's `state.json`; `BundleError` naming it when it is another kind of file or of a
+    newer format (files written before it had a kind read as they are)."""
+    saved = read_side_file(path, STATE_KIND)
+    if not isinstance(saved, dict):
+        raise BundleError(f"{path}: expected a JSON object")
+    return saved
 
 
 def _check_resumable(path: Path, saved: dict, args: AgentTrainArgs, fingerprint: str) -> None:
@@ -259,10 +270,10 @@ def _resume(run: _Run) -> None:
     if run.ckpt is None:
         return
     recover(run.ckpt)
-    if not (run.ckpt / "state.json").is_file():
+    if not (run.ckpt / STATE_FILE).is_file():
         return
-    saved = read_json(run.ckpt / "state.json")
-    _check_resumable(run.ckpt / "state.json", saved, run.args, run.fingerprint)
+    saved = read_state(run.ckpt / STATE_FILE)
+    _check_resumable(run.ckpt / STATE_FILE, saved, run.args, run.fingerprint)
     agents = Agents.from_pretrained(run.ckpt / "agents")
     run.speaker.load_state_dict(agents.speaker.state_dict())
     run.listener.load_state_dict(agents.listener.state_dict())
@@ -303,7 +314,7 @@ def _checkpoint(run: _Run) -> None:
         if main:
             run.agents().save_pretrained(tmp / "agents")
             save_optimizer(run.opt.optimizer if hasattr(run.opt, "optimizer") else run.opt, tmp)
-            write_json(tmp / "state.json", {
+            write_side_file(tmp / STATE_FILE, STATE_KIND, {
                 "step": run.step, "seconds": run.seconds, "history": run.history, "args": asdict(run.args),
                 "data": {"epoch": run.stream.epoch if run.stream else 0, "cursor": run.stream.cursor if run.stream else 0},
                 "data_fingerprint": run.fingerprint, "rng": python_rng_state(),

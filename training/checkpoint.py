@@ -1,7 +1,7 @@
 """Training checkpoints without pickle: optimizer state, random generators, and the directory swap.
 
 A checkpoint directory holds the optimizer's tensors (`optimizer.safetensors`, its layout and
-hyper-parameters in `optimizer.json`), one RNG file per process (`rng-<process>.safetensors`: the
+hyper-parameters in `optimizer.json`, with its kind and format version), one RNG file per process (`rng-<process>.safetensors`: the
 training generator and torch's own) and whatever else the caller writes. It is written beside the
 old one and swapped in whole, so a run killed at any moment finds one complete checkpoint.
 """
@@ -17,7 +17,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from translator.storage.bundle import read_json, write_json
+from translator.storage.bundle import BundleError, read_side_file, write_side_file
+
+OPTIMIZER_FILE = "optimizer.json"
+OPTIMIZER_KIND = "neuralese.optimizer_state"  # the kind `optimizer.json` records, with its format version
 
 
 def save_optimizer(opt: torch.optim.Optimizer, directory: Path) -> None:
@@ -32,11 +35,15 @@ def save_optimizer(opt: torch.optim.Optimizer, directory: Path) -> None:
             else:
                 layout[str(pid)][name] = value  # a plain number
     save_file(tensors, str(directory / "optimizer.safetensors"))
-    write_json(directory / "optimizer.json", {"param_groups": sd["param_groups"], "state": layout})
+    write_side_file(directory / OPTIMIZER_FILE, OPTIMIZER_KIND, {"param_groups": sd["param_groups"], "state": layout})
 
 
 def load_optimizer(opt: torch.optim.Optimizer, directory: Path) -> None:
-    meta = read_json(directory / "optimizer.json")
+    """The optimizer state `save_optimizer` wrote; `BundleError` naming `optimizer.json` when it is
+    another kind of file or of a newer format (files written before it had a kind read as they are)."""
+    meta = read_side_file(directory / OPTIMIZER_FILE, OPTIMIZER_KIND)
+    if not isinstance(meta, dict):
+        raise BundleError(f"{directory / OPTIMIZER_FILE}: expected a JSON object")
     tensors = load_file(str(directory / "optimizer.safetensors"))
     state = {}
     for pid, names in meta["state"].items():

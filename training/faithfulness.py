@@ -22,10 +22,12 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
+from translator.games.colors.record import PlayedRounds
 from translator.models.logistic import fit_logistic
 from translator.models.message_model import beliefs_from_log_probs, row_log_probs
 from translator.translate.belief import BeliefTranslator
-from translator.translate.faithfulness import PRECISION, Faithfulness, FlagModel
+from translator.translate.collection import load_collection
+from translator.translate.faithfulness import PRECISION, Faithfulness, FlagModel, attach
 from translator.translate.faithfulness_reading import english_features, neuralese_features
 
 LABELS = (
@@ -65,14 +67,13 @@ def _fit(features: list[torch.Tensor], labels: list[torch.Tensor], own: int, arg
 
 
 @torch.no_grad()
-def fit_faithfulness(b: BeliefTranslator, held: Dataset, args: FaithfulnessArgs | None = None) -> Faithfulness:
+def fit_faithfulness(b: BeliefTranslator, held: Dataset | PlayedRounds, args: FaithfulnessArgs | None = None) -> Faithfulness:
     """The four models (two directions × in context / context-free) from held-out pairs."""
     args = args or FaithfulnessArgs()
     g = torch.Generator().manual_seed(args.seed)
-    messages = torch.tensor(held["message"])
-    messages = messages.long() if b.channel.discrete else messages.float()
-    colors = torch.tensor(held["colors"], dtype=torch.float32)
-    targets = torch.tensor(held["target"])
+    played = PlayedRounds.of(held)
+    messages = played.messages.long() if b.channel.discrete else played.messages.float()
+    colors, targets = played.colors, played.targets
     models: dict[str, dict[str, FlagModel]] = {"to_english": {}}
 
     pick = beliefs_from_log_probs(row_log_probs(b.message_model, messages, colors)).argmax(-1)
@@ -86,9 +87,9 @@ def fit_faithfulness(b: BeliefTranslator, held: Dataset, args: FaithfulnessArgs 
         feats = [english_features(b, messages, t, where) for t in texts]
         models["to_english"][mode] = _fit(feats, [labels[n] for n in names], len(messages), args)
 
-    said = [i for i, ids in enumerate(b.english.tokenizer.encode(list(held["utterance"]))) if ids]
+    said = [i for i, ids in enumerate(b.english.tokenizer.encode(played.utterances)) if ids]
     if said:
-        texts, c, y = [held["utterance"][i] for i in said], colors[said], targets[said]
+        texts, c, y = [played.utterances[i] for i in said], colors[said], targets[said]
         own_msg = {"in_context": b.to_neuralese(texts, c).translations, "context_free": b.to_neuralese(texts).translations}
         rand_msg = b.tables["messages"][torch.randint(len(b.tables["messages"]), (len(texts),), generator=g)]
         right = {
@@ -110,9 +111,7 @@ def calibrate_bundle(
 ) -> Faithfulness:
     """Fit and attach the faithfulness models of a saved belief translator (one built before them):
     on the games it held out, from the pairs it was built from (its `training.json`) unless given."""
-    from training.collect import load_collection
     from training.translators import split_pairs
-    from translator.translate.faithfulness import attach
 
     b = BeliefTranslator.from_pretrained(bundle)
     pairs_dir = pairs_dir or b.training.get("pairs_dir")

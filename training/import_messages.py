@@ -2,7 +2,7 @@
 
 The file holds one round per line: the context, the speaker's target and the message (schema,
 examples and the defaults of every column: `docs/message_schema.md`). The result has exactly the
-columns and types `translator.translate.collection.collect` writes (`features`), so the rest of the system
+columns and types of the record of play (`translator.games.colors.record`), so the rest of the system
 (a `LearnedMessageModel`, translation, evaluation) treats it like a collection of our own agents.
 What a user cannot know gets a documented default: each line its own game, the condition derived
 from the colours (`derive_conditions`), unknown choices and clicks -1, the message log-probability
@@ -19,15 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset, Features, Value
-
-try:  # datasets >= 4
-    from datasets import List
-except ImportError:  # datasets 3: Sequence of a Value is a list column
-    from datasets import Sequence as List
+from datasets import Dataset
 
 from translator.games.colors.corpus import CONDITIONS, CorpusError
 from translator.games.colors.difference import color_distance
+from translator.games.colors.record import features
 from translator.games.colors.sampling import THETA
 from translator.models.channels import EOS, MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig, canonical_symbols, message_lengths
 from translator.translate.collection import save_collection
@@ -39,26 +35,6 @@ UNKNOWN = -1  # agent_choice / human_click not given
 DISCRETE_KIND = "gumbel"  # the kind given to an inferred discrete channel (any discrete kind reads the same)
 _RANGES = (("hue", 0.0, 360.0), ("saturation", 0.0, 100.0), ("lightness", 0.0, 100.0))
 MAX_LINE_BYTES = 1 << 22  # 4 MiB: a round, even with a 4,096-number message and a big `meta`, is far smaller
-
-
-def features(discrete: bool) -> Features:
-    """The column types `translator.translate.collection.collect` writes (message ids int64, vectors float64)."""
-    return Features({
-        "round_id": Value("string"),
-        "game_id": Value("string"),
-        "condition": Value("string"),
-        "colors": List(List(Value("float64"))),
-        "speaker_order": List(Value("int64")),
-        "target": Value("int64"),
-        "message": List(Value("int64" if discrete else "float64")),
-        "message_length": Value("int64"),
-        "message_log_prob": Value("float64"),
-        "agent_choice": Value("int64"),
-        "agent_correct": Value("bool"),
-        "utterance": Value("string"),
-        "human_click": Value("int64"),
-        "human_outcome": Value("bool"),
-    })  # fmt: skip
 
 
 def _is_int(v: Any) -> bool:

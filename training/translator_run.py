@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from datasets import Dataset
 
 from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from translator.games.colors.record import PlayedRounds
 from translator.models.agents import Agents
 from translator.models.channels import ChannelConfig
 from translator.models.english import EnglishModels
@@ -92,14 +92,13 @@ def message_model_for(pairs: Dataset, info: dict, choice: str, seed: int, epochs
     return fit_message_model(pairs, channel_of(pairs, info), args)
 
 
-def belief_matched_pairs(belief: BeliefTranslator, pairs: Dataset) -> dict[str, Pairs]:
+def belief_matched_pairs(belief: BeliefTranslator, pairs: Dataset | PlayedRounds) -> dict[str, Pairs]:
     """Training pairs re-labelled by in-context belief matching: each message beside its English
     translation, each utterance beside its neuralese translation (the seq2seq_belief data)."""
-    messages = torch.tensor(pairs["message"])
-    colors = torch.tensor(pairs["colors"], dtype=torch.float32)
-    texts, games = list(pairs["utterance"]), list(pairs["game_id"])
-    keep = [i for i, ids in enumerate(belief.english.tokenizer.encode(texts)) if ids]  # one batched call
-    messages, colors, texts, games = messages[keep], colors[keep], [texts[i] for i in keep], [games[i] for i in keep]
+    played = PlayedRounds.of(pairs)
+    readable = belief.english.tokenizer.encode(played.utterances)  # one batched call
+    said = played.subset([i for i, ids in enumerate(readable) if ids])
+    messages, colors, texts, games = said.messages, said.colors, said.utterances, said.game_ids
     english = belief.to_english(messages, colors).translations
     neuralese = belief.to_neuralese(texts, colors).translations
     return {"to_english": Pairs(messages, english, colors, games), "to_neuralese": Pairs(neuralese, texts, colors, games)}

@@ -16,6 +16,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from translator.games.colors.record import PlayedRounds
 from translator.games.split import split_by_game
 from translator.models.english import EnglishModels
 from translator.models.message_model import MessageModel
@@ -53,7 +54,7 @@ def _key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def english_candidates(english: EnglishModels, pairs: Dataset, n: int, seed: int, min_count: int = 1,
+def english_candidates(english: EnglishModels, pairs: Dataset | PlayedRounds, n: int, seed: int, min_count: int = 1,
                        samples: int | None = None) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """Distinct corpus utterances said at least `min_count` times, then up to `samples` H_s samples
     in corpus contexts (default: until there are `n`); at most `n` in all.
@@ -71,9 +72,8 @@ def english_candidates(english: EnglishModels, pairs: Dataset, n: int, seed: int
             colors.append(c)
             targets.append(t)
 
-    all_colors = torch.tensor(pairs["colors"], dtype=torch.float32)
-    all_targets = torch.tensor(pairs["target"])
-    utterances = pairs["utterance"]
+    played = PlayedRounds.of(pairs)
+    all_colors, all_targets, utterances = played.colors, played.targets, played.utterances
     counts = Counter(_key(t) for t in utterances)
     for text, c, t in zip(utterances, all_colors, all_targets):
         if counts[_key(text)] >= min_count and len(texts) < n:
@@ -107,9 +107,9 @@ def belief_grid(english: EnglishModels, encodings: torch.Tensor, contexts: torch
     return torch.cat(parts)
 
 
-def message_pool(pairs: Dataset, size: int, discrete: bool, seed: int) -> torch.Tensor:
+def message_pool(pairs: Dataset | PlayedRounds, size: int, discrete: bool, seed: int) -> torch.Tensor:
     """Agent messages from self-play on the training contexts: all distinct ones (discrete) or a sample."""
-    messages = torch.tensor(pairs["message"])
+    messages = PlayedRounds.of(pairs).messages
     if discrete:
         return torch.unique(messages.long(), dim=0)
     perm = torch.randperm(len(messages), generator=torch.Generator().manual_seed(seed))
@@ -124,14 +124,14 @@ def build_belief_translator(english: EnglishModels, model: MessageModel, pairs: 
     start = time.perf_counter()
     build, held = split_pairs(pairs, args.val_fraction, args.seed)
     g = torch.Generator().manual_seed(args.seed)
-    all_colors = torch.tensor(build["colors"], dtype=torch.float32)
-    contexts = all_colors[torch.randperm(len(all_colors), generator=g)[: args.contexts]]
+    played = PlayedRounds.of(build)
+    contexts = played.colors[torch.randperm(len(played), generator=g)[: args.contexts]]
 
-    texts, cand_colors, cand_targets = english_candidates(english, build, args.candidates, args.seed, args.min_count, args.speaker_samples)
+    texts, cand_colors, cand_targets = english_candidates(english, played, args.candidates, args.seed, args.min_count, args.speaker_samples)
     if not texts:
         raise ValueError(f"no English candidates: no utterance is said {args.min_count}+ times in the training pairs; lower min_count")
     encodings = english.encode_utterances(texts)
-    pool = message_pool(build, args.pool, model.channel.discrete, args.seed)
+    pool = message_pool(played, args.pool, model.channel.discrete, args.seed)
     tables = {
         "contexts": contexts,
         "cand_beliefs": belief_grid(english, encodings, contexts, args.chunk),
@@ -149,26 +149,26 @@ def build_belief_translator(english: EnglishModels, model: MessageModel, pairs: 
         translator.faithfulness = fit_faithfulness(translator, held)
     translator.training = {
         "build": asdict(args), "pairs": len(pairs), "held_out_rounds": len(held), "candidates": len(texts),
-        "corpus_candidates": len({_key(t) for t in build["utterance"]} - {""}), "pool": len(pool),
+        "corpus_candidates": len({_key(t) for t in played.utterances} - {""}), "pool": len(pool),
         "seconds": time.perf_counter() - start,
     }
     return translator
 
 
-def calibrate_thresholds(translator: BeliefTranslator, held: Dataset, quantile: float) -> dict:
+def calibrate_thresholds(translator: BeliefTranslator, held: Dataset | PlayedRounds, quantile: float) -> dict:
     """Faithfulness thresholds: the `quantile` of divergences of genuine held-out translations.
 
     A genuine message or utterance is translated within these divergences `quantile` of the time;
     one beyond them means something its candidates cannot say.
     """
-    messages = torch.tensor(held["message"])
-    colors = torch.tensor(held["colors"], dtype=torch.float32)
+    played = PlayedRounds.of(held)
+    messages, colors = played.messages, played.colors
     out = {"message_log_prob": {
         "context_free": torch.quantile(translator.message_log_prob(messages), 1 - quantile).item(),
         "in_context": torch.quantile(translator.message_log_prob(messages, colors), 1 - quantile).item(),
     }}  # fmt: skip
-    said = readable_rows(translator.english, held["utterance"])  # rounds without an utterance have no English to translate
-    texts = [held["utterance"][i] for i in said]
+    said = readable_rows(translator.english, played.utterances)  # rounds without an utterance have no English to translate
+    texts = [played.utterances[i] for i in said]
     sources = [("to_english", translator.to_english, messages, colors)]
     if texts:  # else no to_neuralese threshold: every translation counts as faithful (`translations.flag`)
         sources.append(("to_neuralese", translator.to_neuralese, texts, colors[said]))
@@ -200,19 +200,18 @@ def build_direct_translator(english: EnglishModels, model: MessageModel, pairs: 
     if max_rounds is not None and max_rounds < len(pairs):
         keep = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:max_rounds].sort().values
         pairs = pairs.select(keep.tolist())
-    all_utterances, all_messages, all_colors = pairs["utterance"], pairs["message"], pairs["colors"]  # read each column once
-    keys = [_key(t) for t in all_utterances]
+    played = PlayedRounds.of(pairs)
+    keys = [_key(t) for t in played.utterances]
     texts = sorted({k for k in keys if k})
     index = {t: i for i, t in enumerate(texts)}
     rows = [i for i, k in enumerate(keys) if k]
     if not rows:
         raise ValueError("no round of the paired corpus has an utterance: the direct translator pairs messages with what people said")
-    utterances = [all_utterances[i] for i in rows]
-    messages = torch.tensor([all_messages[i] for i in rows])
+    said = played.subset(rows)
     tables = {
-        "contexts": torch.tensor([all_colors[i] for i in rows], dtype=torch.float32),
-        "messages": messages.long() if model.channel.discrete else messages.float(),
-        "encodings": english.encode_utterances(utterances),
+        "contexts": said.colors,
+        "messages": said.messages.long() if model.channel.discrete else said.messages.float(),
+        "encodings": english.encode_utterances(said.utterances),
         "utterance_ids": torch.tensor([index[keys[i]] for i in rows]),
     }
     config = config or DirectConfig(channel=model.channel.to_dict())

@@ -24,7 +24,10 @@ from tqdm.auto import tqdm
 from training.driving.rollout import Trajectory, rollout
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.game import template_starts
-from translator.storage.bundle import write_json
+from translator.storage.bundle import TRAINING_FILE, TRAINING_KIND, BundleError, read_side_file, write_side_file
+
+CHECKPOINT_FILE = "checkpoint.json"  # beside checkpoint.safetensors: the update reached, the settings, NumPy's RNG
+CHECKPOINT_KIND = "driving_a2c_checkpoint"  # the kind it records, with its format version
 
 
 @dataclass
@@ -88,11 +91,10 @@ def _save_checkpoint(
     tmp = directory / "checkpoint.safetensors.tmp"
     save_file(tensors, str(tmp))
     tmp.replace(directory / "checkpoint.safetensors")
-    write_json(
-        directory / "checkpoint.json",
+    write_side_file(
+        directory / CHECKPOINT_FILE,
+        CHECKPOINT_KIND,
         {
-            "kind": "driving_a2c_checkpoint",
-            "format_version": 1,
             "update": update,
             "a2c": asdict(cfg),
             "agent": asdict(agent.config),
@@ -109,8 +111,10 @@ def _load_checkpoint(
     gen: torch.Generator,
     cfg: A2CConfig,
 ) -> int:
-    path = directory / "checkpoint.json"
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    path = directory / CHECKPOINT_FILE
+    meta = read_side_file(path, CHECKPOINT_KIND)
+    if not isinstance(meta, dict):
+        raise BundleError(f"{path}: expected a JSON object")
     same = json.loads(json.dumps({"a2c": asdict(cfg), "agent": asdict(agent.config)}))
     for key, want in same.items():
         if meta.get(key) != want:
@@ -153,7 +157,7 @@ def train_agents(
     opt = torch.optim.Adam(agent.parameters(), lr=cfg.lr)
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     ckpt, start = out_dir / "checkpoint", 0
-    if resume and (ckpt / "checkpoint.json").is_file():
+    if resume and (ckpt / CHECKPOINT_FILE).is_file():
         start = _load_checkpoint(ckpt, agent, opt, rng, gen, cfg)
     agent, opt = accelerator.prepare(agent, opt)
     model = accelerator.unwrap_model(agent)
@@ -179,8 +183,9 @@ def train_agents(
         if stop_at is not None and update + 1 >= stop_at:
             return model.eval()
     model.save_pretrained(out_dir)
-    write_json(
-        out_dir / "training.json",
+    write_side_file(
+        out_dir / TRAINING_FILE,
+        TRAINING_KIND,
         {
             "a2c": asdict(cfg),
             "updates_run": cfg.updates - start,

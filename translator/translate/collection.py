@@ -1,12 +1,9 @@
 """Play agents on every round of a corpus and store the paired corpus (agent message beside the
 person's utterance for the same context and target) as a `datasets.Dataset` on disk.
 
-Schema (one row per round; `message` is a list of floats for a continuous channel, of symbol ids
-for a discrete one, 0 = end of message):
-
-    round_id, game_id, condition, colors (3x3 HSL, listener order), speaker_order, target,
-    message, message_length, message_log_prob, agent_choice, agent_correct,
-    utterance, human_click, human_outcome
+One row per round, with the columns and types of the record of play
+(`translator.games.colors.record`; `message` holds floats for a continuous channel, symbol ids for
+a discrete one, 0 = end of message). Loading checks a collection against that record.
 """
 
 from __future__ import annotations
@@ -18,11 +15,13 @@ from datasets import Dataset, load_from_disk
 from tqdm.auto import tqdm
 
 from translator.games.colors.corpus import Round
+from translator.games.colors.record import conform, features, message_is_discrete
 from translator.models.agents import Agents
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import read_side_file, write_side_file
 
 COLLECTION_FILE = "collection.json"
+DATASET_INFO_FILE = "dataset_info.json"  # where `save_to_disk` records the column types
 COLLECTION_KIND = "neuralese.collection"  # the kind `collection.json` records, with its format version
 
 
@@ -55,22 +54,28 @@ def collect(agents: Agents, rounds: list[Round], seed: int = 0, batch_size: int 
             "utterance": [r.text for r in rounds],
             "human_click": [r.click for r in rounds],
             "human_outcome": [r.outcome for r in rounds],
-        }
+        },
+        features=features(agents.channel.discrete),
     )
 
 
 def save_collection(ds: Dataset, out: str | Path, info: dict) -> None:
     """`save_to_disk` (Arrow files, no pickle) plus `collection.json` describing where it came from
     (with its kind and format version), swapped in as a whole (a kill leaves the old collection or
-    the new one)."""
+    the new one). `RecordError` naming `out` when `ds` is not a record of play."""
+    ds = conform(ds, _discrete(info, ds), str(out))
     with atomic_bundle_dir(out, marker=COLLECTION_FILE) as d:
         ds.save_to_disk(str(d))
         write_side_file(d / COLLECTION_FILE, COLLECTION_KIND, info)
 
 
 def load_collection(path: str | Path) -> tuple[Dataset, dict]:
-    """The paired corpus and its `collection.json` fields; `BundleError` naming the file when it is
-    another kind of file or of a newer format (files written before it had a kind read as they are)."""
+    """The paired corpus, with the record's features, and its `collection.json` fields.
+
+    `BundleError` naming `collection.json` when it is another kind of file or of a newer format
+    (files written before it had a kind read as they are); `RecordError` naming the dataset file
+    and the column when a column is missing, unknown or of a type the record's does not cast from
+    (a collection saved without the record's types, with castable ones, is cast)."""
     path = Path(path)
     info_path = path / COLLECTION_FILE
     if not info_path.is_file():
@@ -78,4 +83,16 @@ def load_collection(path: str | Path) -> tuple[Dataset, dict]:
     info = read_side_file(info_path, COLLECTION_KIND)
     if not isinstance(info, dict):
         raise ValueError(f"{info_path}: expected a JSON object")
-    return load_from_disk(str(path)), info
+    ds = load_from_disk(str(path))
+    return conform(ds, _discrete(info, ds), str(path / DATASET_INFO_FILE)), info
+
+
+def _discrete(info: dict, ds: Dataset) -> bool:
+    """Whether the collection's channel is discrete: its `collection.json` says (a channel kind), or
+    else its message column (symbol ids are integers)."""
+    channel = info.get("channel_config") or {}
+    kind = channel.get("kind") if isinstance(channel, dict) else None
+    kind = kind or info.get("channel")
+    if isinstance(kind, str):
+        return kind != "continuous"
+    return message_is_discrete(ds.features)
