@@ -90,6 +90,13 @@ def test_missing_fields_and_the_wrong_direction_are_named():
         parse_record(3, "english", 9)
 
 
+def test_a_finished_car_may_have_left_the_board():
+    rec = parse_record(_with(("other",), {"cell": [-1, -1], "heading": 0, "goal": [4, 7], "done": True}), "english")
+    assert rec.other == CarState((-1, -1), 0, (4, 7), True)
+    with pytest.raises(RecordError, match="other.cell: .* off the 8x8 board"):
+        parse_record(_with(("other",), {"cell": [-1, -1], "heading": 0, "goal": [4, 7]}), "english")
+
+
 def test_the_id_of_a_bad_record_is_kept_for_its_error():
     with pytest.raises(RecordError) as err:
         parse_record(_with(("message",), []), "english", 1)

@@ -38,7 +38,8 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class CarState:
-    """One car: head cell (row, col), heading 0..3 (N, E, S, W), goal cell, done flag."""
+    """One car: head cell (row, col), heading 0..3 (N, E, S, W), goal cell, done flag; a done car's
+    cell may be (-1, -1), off the board."""
 
     cell: tuple[int, int]
     heading: int
@@ -92,7 +93,9 @@ def _car(value: Any, field: str, map_id: int) -> CarState:
     done = value.get("done", False)
     if not isinstance(done, bool):
         raise ValueError(f"{field}.done: expected true or false, got {_show(done)}")
-    cell, goal = _cell(value["cell"], f"{field}.cell"), _cell(value["goal"], f"{field}.goal")
+    left = done and value["cell"] == [-1, -1]  # a finished car that left the board (as in the logs)
+    cell = (-1, -1) if left else _cell(value["cell"], f"{field}.cell")
+    goal = _cell(value["goal"], f"{field}.goal")
     if not MAPS[map_id].road[goal]:
         raise ValueError(f"{field}.goal: {list(goal)} is not a road cell of map {map_id}")
     return CarState(cell, _heading(value["heading"], f"{field}.heading"), goal, done)
