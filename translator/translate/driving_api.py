@@ -94,7 +94,8 @@ class DrivingTranslator:
         checked = self._records(records, "neuralese")
         return self.neuralese_checked(checked) if checked else []
 
-    def english_checked(self, records: list[DrivingRecord]) -> list[Translation]:
+    def english_checked(self, records: list[DrivingRecord], contexts: None = None) -> list[Translation]:
+        """Checked records (their context is their own: `contexts` is for the stream's call)."""
         said = self._context(records, torch.tensor([r.source for r in records], dtype=torch.float32))
         state = to_state(records)
         if not isinstance(self.inner, BeliefTranslator):
@@ -103,7 +104,7 @@ class DrivingTranslator:
             scores = self.inner.english_scores(said, self.inner.c.states_each(state, 0))
         return _ranked(scores, lambda i: self.inner.utterances[i])
 
-    def neuralese_checked(self, records: list[DrivingRecord]) -> list[Translation]:
+    def neuralese_checked(self, records: list[DrivingRecord], contexts: None = None) -> list[Translation]:
         texts = [str(r.source) for r in records]
         context, state = self._context(records), to_state(records)
         if not isinstance(self.inner, BeliefTranslator):
