@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from translator.apps.live_cli import add_live_commands
 from translator.apps.stream import run_stream
@@ -28,6 +30,11 @@ def _stream(tr: DrivingTranslator, to: str, lines: list[str]) -> list[dict]:
     records = [json.loads(x) for x in out.getvalue().splitlines()]
     assert stats.lines == len(records) and stats.errors == sum("error" in r for r in records)
     return records
+
+
+@pytest.fixture(scope="module")
+def silent(tiny_driving_run) -> DrivingTranslator:
+    return DrivingTranslator.from_run(tiny_driving_run, "silent")
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +111,22 @@ def test_the_translate_command_reads_driving_records(tiny_driving_run, tmp_path:
     args = _parser().parse_args(["translate", "--run", str(tiny_driving_run), "--to", "english"])
     with pytest.raises(ValueError, match="--channel is required for the colour game"):
         args.func(args)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(["map", "car", "message", "id", "x"]), inner, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(json_values | st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20), max_size=6))
+def test_any_lines_give_one_record_each_in_order(silent, values):
+    lines = [v if isinstance(v, str) else json.dumps(v) for v in values] + [json.dumps(GOOD[0])]
+    expected = [n for n, x in enumerate(lines, 1) if x.strip()]
+    records = _stream(silent, "english", lines)
+    assert [r["line"] for r in records] == expected
+    assert records[-1]["translation"] == "" and all(("error" in r) != ("translation" in r) for r in records)
