@@ -433,13 +433,17 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     return app
 
 
+def _has_driving(run: str | Path) -> bool:
+    """The run holds a driving agent and English speaker (in `RUN/driving/` or RUN)."""
+    base = Path(run) / "driving" if (Path(run) / "driving" / "agents").is_dir() else Path(run)
+    return (base / "agents").is_dir() and (base / "english_speaker").is_dir()
+
+
 def _run_driving(run: str | Path, name: str) -> Any:
     """The run's driving translator (`name` when it is a driving kind, else belief), or None without driving bundles."""
-    from translator.games.driving.translators import KINDS
-
-    base = Path(run) / "driving" if (Path(run) / "driving" / "agents").is_dir() else Path(run)
-    if not ((base / "agents").is_dir() and (base / "english_speaker").is_dir()):
+    if not _has_driving(run):
         return None
+    from translator.games.driving.translators import KINDS
     from translator.translate.driving_api import DrivingTranslator
 
     return DrivingTranslator.from_run(run, name if name in KINDS else DEFAULT_NAME)
@@ -543,7 +547,8 @@ def _check_before_workers(run: str | Path, name: str, plays_db: str | Path | Non
     worker that dies at start, forever. Creating the plays database here also spares the workers
     from racing to create its tables."""
     _check_play_options(run, plays_db, play_data)
-    served_channels(run, name)
+    if not _has_driving(run):
+        served_channels(run, name)
     if plays_db is not None:
         PlaysDB(plays_db).close()  # created, or refused when it is not a plays database
         load_play_rounds(play_data)
