@@ -18,22 +18,14 @@ import torch
 
 from eval import driving as ev
 from translator.games.driving.agents import DrivingAgent
-from translator.games.driving.collection import message_pool, paired_corpus
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import LoggedGame, read_logs
-from translator.games.driving.translate import (
-    BeliefContext,
-    BeliefTranslator,
-    DirectTranslator,
-    RandomTranslator,
-    SilentTranslator,
-)
+from translator.games.driving.translate import BeliefContext
+from translator.games.driving.translators import build_translators, driving_dir, run_info
 from translator.storage.atomic import atomic_write
-from translator.storage.bundle import BundleError, write_json
-from translator.storage.bundled_data import bundled
+from translator.storage.bundle import write_json
 
 CHANNEL = "continuous"
-BUNDLES = ("agents", "agents_silent", "english_speaker", "english_driver")
 
 
 def is_driving_file(path: str | Path) -> bool:
@@ -50,30 +42,6 @@ def is_driving_file(path: str | Path) -> bool:
                     return True  # a driving file with a bad first line: the log reader names it
                 return isinstance(first, dict) and "log" in first
     return False
-
-
-def driving_dir(run: str | Path) -> Path:
-    """`RUN/driving` when it holds the bundles, else RUN; a missing bundle is a `BundleError`."""
-    run = Path(run)
-    base = run / "driving" if (run / "driving" / "agents").is_dir() else run
-    missing = [name for name in BUNDLES if not (base / name).is_dir()]
-    if missing:
-        raise BundleError(
-            f"{run}: no driving bundles ({', '.join(missing)} missing under {base}); "
-            f"train them with `neuralese driving --out {run}/driving`"
-        )
-    return base
-
-
-def translators(agent: DrivingAgent, speaker: HumanSpeaker, train_games: Sequence[LoggedGame], seed: int) -> dict:
-    pool = message_pool(agent, seed=seed)
-    z, cls = paired_corpus(agent, speaker, train_games)
-    return {
-        "belief": BeliefTranslator(BeliefContext(agent, speaker, seed=seed), pool),
-        "direct": DirectTranslator(speaker, z, cls),
-        "random": RandomTranslator(speaker, pool, seed=seed),
-        "silent": SilentTranslator(agent.config.message_size),
-    }
 
 
 def score(
@@ -95,7 +63,7 @@ def score(
         "driving.agents_silent": ev.agents(silent, games, seed),
         "driving.agents_messages_cut": ev.agents(agent, games, seed, messages_cut=True),
     }
-    for name, tr in translators(agent, speaker, train_games, seed).items():
+    for name, tr in build_translators(agent, speaker, train_games, seed).items():
         key = f"driving.translation.{CHANNEL}.{name}"
         metrics[f"{key}.to_neuralese"] = ev.human_to_robot(agent, tr, games, seed)
         metrics[f"{key}.to_english"] = ev.robot_to_human(agent, driver, tr, games, seed)
@@ -116,9 +84,7 @@ def table(metrics: dict) -> str:
 def evaluate_driving(run: str | Path, data: str | Path, out: Path, games: int | None = None) -> dict:
     """`neuralese evaluate` on a driving file: writes `out/metrics.json` and `out/report.md`."""
     base = driving_dir(run)
-    info_path = base / "run.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    train_file = Path(info.get("train", bundled("driving") / "train.jsonl"))
+    info = run_info(base)
     held = read_logs(data)
     if games is not None:
         held = held[:games]
@@ -130,9 +96,9 @@ def evaluate_driving(run: str | Path, data: str | Path, out: Path, games: int | 
             load(base / "agents_silent"),
             HumanSpeaker.from_pretrained(base / "english_speaker"),
             HumanDriver.from_pretrained(base / "english_driver"),
-            read_logs(train_file),
+            read_logs(info.train),
             held,
-            int(info.get("seed", 0)),
+            info.seed,
         )
     )
     write_json(out / "metrics.json", metrics)

@@ -7,6 +7,7 @@ training is kept tiny: one `EnglishModels` is trained once per session and share
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -153,3 +154,24 @@ def saved_belief_translator(tiny_belief_translator, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("translator") / "belief"
     tiny_belief_translator.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_driving_run(tmp_path_factory) -> Path:
+    """RUN/driving: a tiny untrained agent, an English speaker fit briefly on 150 training games,
+    20 training games (for the direct translator) and seed 3 in `run.json`."""
+    from training.driving.english import examples, split_games, train_speaker
+    from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
+    from translator.games.driving.logs import read_logs
+
+    torch.manual_seed(0)
+    data = ROOT / "data" / "driving" / "train.jsonl"
+    base = tmp_path_factory.mktemp("driving-run") / "driving"
+    fit, held = split_games(read_logs(data)[:150])  # enough games for a few frequent utterances
+    speaker, _ = train_speaker(examples(fit), examples(held), epochs=20)
+    speaker.save_pretrained(base / "english_speaker")
+    DrivingAgent(DrivingAgentConfig(hidden=16)).save_pretrained(base / "agents")
+    train = base / "train.jsonl"
+    train.write_text("\n".join(data.read_text(encoding="utf-8").splitlines()[:20]) + "\n", encoding="utf-8")
+    (base / "run.json").write_text(json.dumps({"train": str(train), "seed": 3}), encoding="utf-8")
+    return base.parent

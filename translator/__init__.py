@@ -2,7 +2,8 @@
 
 The library is layered by idea (`storage`, `settings` → `games` → `models` → `translate`); the
 apps (`translator.apps`: command line, streaming, service, play page, demo) sit on top. The entry
-point for users is `Translator` (`from translator import Translator`), imported on first use.
+point for users is `Translator` (`from translator import Translator`), and `DrivingTranslator` for
+the driving game, each imported on first use.
 """
 
 from __future__ import annotations
@@ -15,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from translator.translate.api import Translator
 
         return Translator
+    if name == "DrivingTranslator":
+        from translator.translate.driving_api import DrivingTranslator
+
+        return DrivingTranslator
     raise AttributeError(f"module 'translator' has no attribute {name!r}")

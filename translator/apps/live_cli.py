@@ -16,13 +16,29 @@ from translator.settings.checks import int_in, non_negative_float, positive_int
 from translator.storage.run_layout import DEFAULT_NAME, DIRECTIONS, find_translator
 
 
+def _driving_translator(args: argparse.Namespace):
+    """The driving game's translator of `--run` (checked before any input is read)."""
+    if args.workers > 1:
+        raise ValueError("--workers: the driving game translates in one process")
+    from translator.translate.driving_api import DrivingTranslator  # deferred: heavy import (torch)
+
+    return DrivingTranslator.from_run(args.run, args.translator)
+
+
 def _translate(args: argparse.Namespace) -> None:
-    bundle = find_translator(args.run, args.channel, args.translator)
+    if args.game == "driving":
+        driving = _driving_translator(args)
+    elif args.channel is None:
+        raise ValueError("--channel is required for the colour game")
+    else:
+        bundle = find_translator(args.run, args.channel, args.translator)
     if args.input and not Path(args.input).is_file():
         raise ValueError(f"--input {args.input}: no such file")
     inp = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115 - closed below
     try:
-        if args.workers > 1:
+        if args.game == "driving":
+            stats = run_stream(driving, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)  # type: ignore[arg-type]
+        elif args.workers > 1:
             stats = run_stream_parallel(bundle, args.to, inp, sys.stdout, args.workers, args.batch_size, args.max_wait_ms / 1000,
                                         args.channel, args.threads or 1)
         else:
@@ -66,10 +82,14 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
         "{\"utterance\": \"...\", \"context\": [...]} to neuralese), write one result per non-blank line in input order. "
         "A bad line gets {\"error\": ..., \"line\": n} in its place and the stream goes on. Format: docs/live_translation.md.",
     )
-    tr.add_argument("--run", required=True, metavar="RUN", help="run directory (translators in RUN/translators/CHANNEL/NAME)")
-    tr.add_argument("--channel", required=True, metavar="C", help="channel whose translator to use (continuous, gumbel, ...)")
+    tr.add_argument("--run", required=True, metavar="RUN", help="run directory (translators in RUN/translators/CHANNEL/NAME; "
+                    "driving: RUN/driving or RUN with the driving bundles)")
+    tr.add_argument("--game", default="colors", choices=("colors", "driving"),
+                    help="colors (default) or driving: one driving record per line (map, car, message or utterance; docs/driving.md)")
+    tr.add_argument("--channel", metavar="C", help="channel whose translator to use (continuous, gumbel, ...); colour game only")
     tr.add_argument("--to", required=True, choices=DIRECTIONS, help="direction: english (messages in) or neuralese (utterances in)")
-    tr.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name: belief, direct, seq2seq_cooccurrence, seq2seq_belief (default {DEFAULT_NAME})")
+    tr.add_argument("--translator", default=DEFAULT_NAME, metavar="NAME", help=f"translator name: belief, direct, seq2seq_cooccurrence, seq2seq_belief; driving: belief, direct, random, "
+                    f"silent (default {DEFAULT_NAME})")
     tr.add_argument("--input", metavar="FILE", help="JSON Lines file (default: stdin)")
     tr.add_argument("--batch-size", type=positive_int, default=256, help="lines per translator call (default 256)")
     tr.add_argument("--max-wait-ms", type=non_negative_float, default=5.0,

@@ -93,6 +93,7 @@ class Health(BaseModel):
     status: str
     translator: str
     channels: dict[str, dict[str, Any]]
+    driving: str | None = Field(None, description="the driving translator at /v1/driving/translate; null without one")
     requests: int
     rows: int
     batches: int
@@ -390,8 +391,11 @@ class _Service:
 
 def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT,
                name: str = DEFAULT_NAME, translators: dict[str, Translator] | None = None, max_queued: int = MAX_QUEUED,
-               plays_db: str | Path | None = None, play_data: str | Path | None = None) -> FastAPI:
+               plays_db: str | Path | None = None, play_data: str | Path | None = None, driving: Any = None) -> FastAPI:
     """The service for every `RUN/translators/*/<name>` (any kind of translator), or for `translators` given directly.
+
+    `driving` (a `DrivingTranslator`), or the run's driving bundles (`RUN/driving/` or RUN): also
+    `POST /v1/driving/translate` (translator/apps/driving_service.py); a run may hold only those.
 
     `plays_db`: also serve the play page (`/play`, translator/apps/play.py), storing rounds in this SQLite
     file; `play_data`: the corpus CSV its rounds come from (default: the bundled dev.csv).
@@ -400,7 +404,9 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     if translators is None:
         if run is None:
             raise ValueError("create_app: give a run directory or translators")
-        translators = load_run_translators(run, name)
+        if driving is None:
+            driving = _run_driving(run, name)
+        translators = _run_translators(run, name, driving is not None)
     if max_batch < 1 or max_body < 1:
         raise ValueError("max_batch and max_body must be >= 1")
     service = _Service(translators, max_batch, batch_wait, max_queued)
@@ -416,11 +422,41 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     app.add_middleware(BodyLimit, max_body=max_body)
     _document_request(app)
     _add_error_handlers(app)
-    _add_routes(app, service)
+    _add_routes(app, service, driving)
+    if driving is not None:
+        from translator.apps.driving_service import add_driving_routes  # deferred: only for a run with the driving game
+
+        add_driving_routes(app, driving, max_batch, _describe)
     if plays_db is not None:
         play = add_play_routes(app, run, plays_db, play_data, translators, submit=service.submit)  # type: ignore[arg-type]
         service.on_stop.append(play.close)
     return app
+
+
+def _has_driving(run: str | Path) -> bool:
+    """The run holds a driving agent and English speaker (in `RUN/driving/` or RUN)."""
+    base = Path(run) / "driving" if (Path(run) / "driving" / "agents").is_dir() else Path(run)
+    return (base / "agents").is_dir() and (base / "english_speaker").is_dir()
+
+
+def _run_driving(run: str | Path, name: str) -> Any:
+    """The run's driving translator (`name` when it is a driving kind, else belief), or None without driving bundles."""
+    if not _has_driving(run):
+        return None
+    from translator.games.driving.translators import KINDS
+    from translator.translate.driving_api import DrivingTranslator
+
+    return DrivingTranslator.from_run(run, name if name in KINDS else DEFAULT_NAME)
+
+
+def _run_translators(run: str | Path, name: str, has_driving: bool) -> dict[str, Translator]:
+    """The colour game's translators of the run; none is an error unless the run has the driving game."""
+    try:
+        return load_run_translators(run, name)
+    except ValueError:
+        if has_driving:
+            return {}
+        raise
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -438,15 +474,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _add_routes(app: FastAPI, service: _Service) -> None:
+def _add_routes(app: FastAPI, service: _Service, driving: Any = None) -> None:
     """`GET /healthz` and `POST /v1/translate`."""
     translators = service.translators
+    name = next(iter(translators.values())).name if translators else (driving.kind if driving is not None else DEFAULT_NAME)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
         b = service.running()
-        return Health(status="ok", translator=next(iter(translators.values())).name, requests=b.requests, rows=b.rows,
-                      batches=b.batches, queued_rows=b.queued_rows, channels={c: t.channel.to_dict() for c, t in translators.items()})
+        return Health(status="ok", translator=name, requests=b.requests, rows=b.rows, batches=b.batches, queued_rows=b.queued_rows,
+                      channels={c: t.channel.to_dict() for c, t in translators.items()},
+                      driving=None if driving is None else driving.kind)
 
     @app.post("/v1/translate", response_model=TranslateResponse, openapi_extra=_REQUEST_BODY,
               responses={413: {"description": "body or batch too large"}, 503: {"description": "queue full"}})
@@ -509,7 +547,8 @@ def _check_before_workers(run: str | Path, name: str, plays_db: str | Path | Non
     worker that dies at start, forever. Creating the plays database here also spares the workers
     from racing to create its tables."""
     _check_play_options(run, plays_db, play_data)
-    served_channels(run, name)
+    if not _has_driving(run):
+        served_channels(run, name)
     if plays_db is not None:
         PlaysDB(plays_db).close()  # created, or refused when it is not a plays database
         load_play_rounds(play_data)

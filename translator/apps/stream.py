@@ -3,6 +3,7 @@
 Input: one JSON object per line, `{"message": [...]}` (to English) or `{"utterance": "..."}` (to
 neuralese), with an optional `context` (three HSL colours; without it, context-free) and `id`
 (echoed); any other field is an error, so a misspelt `contxt` cannot silently drop the context.
+A translator with its own record parser (`parse`, the driving game's) checks the whole line itself.
 Output: one record per non-blank line, in input order: the translation, divergence, faithfulness
 and alternatives, or `{"line": n, "error": ...}`. Whatever goes wrong with one line becomes its
 error record and the stream goes on; a failure to read the input itself (`ReadError`) is raised
@@ -96,6 +97,8 @@ def _loads_slow(raw: bytes | str) -> Any:
 
 
 def _check_object(translator: Translator, to: str, line: int, obj: Any) -> CheckedLine:
+    if hasattr(translator, "parse"):  # a game whose record carries its own context (driving)
+        return _check_record(translator, to, line, obj)
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     allowed = FIELDS[to]
@@ -114,6 +117,15 @@ def _check_object(translator: Translator, to: str, line: int, obj: Any) -> Check
         return CheckedLine(line, source, None if context is None else translator.check_context(context), rid)
     except ValueError as e:
         raise LineError(str(e), rid) from None
+
+
+def _check_record(translator: Any, to: str, line: int, obj: Any) -> CheckedLine:
+    """A line checked by the translator's own record parser (`DrivingTranslator.parse`)."""
+    try:
+        record = translator.parse(obj, to, line)
+    except ValueError as e:  # `RecordError`: the record names the line, the message the field
+        raise LineError(getattr(e, "detail", str(e)), getattr(e, "id", None)) from None
+    return CheckedLine(line, record, None, record.id)
 
 
 def _check_direction(to: str) -> None:

@@ -44,6 +44,16 @@ class BeliefContext:
         obs = observe(fresh, car).reshape(state.batch, self.samples - 1, -1)
         return torch.from_numpy(np.concatenate([observe(state, car)[:, None], obs], axis=1))
 
+    def states_each(self, state: DriveState, car: int) -> torch.Tensor:
+        """`states`, with each episode's fresh states drawn from a generator seeded with `seed`
+        alone: an episode's translation does not depend on the others in its batch."""
+        rows = []
+        for i in range(state.batch):
+            one = state.take([i])
+            fresh = sample_hidden(one, car, self.samples - 1, np.random.default_rng(self.seed))
+            rows.append(np.concatenate([observe(one, car), observe(fresh, car)]))
+        return torch.from_numpy(np.stack(rows))
+
     def agent_means(self, obs: torch.Tensor, ctx: Said) -> torch.Tensor:
         """(B, N, 64) the agent speaker's message for each fresh state, in its own context."""
         b, n, f = obs.shape
@@ -74,21 +84,30 @@ class BeliefTranslator:
     def __init__(self, context: BeliefContext, pool: torch.Tensor):
         self.c, self.pool = context, pool  # pool: (M, 64) messages agents sent in self-play
 
-    def to_english(self, said: Said, state: DriveState, car: int) -> list[str]:
-        obs = self.c.states(state, car)
-        z_belief = self.c.agent_beliefs(said.z[:, None], self.c.agent_means(obs, said))
-        best = kl(z_belief, self.c.english_beliefs(obs)).argmin(dim=1)
-        classes = self.c.speaker.config.classes
-        return [classes[self.c.candidates[i]] for i in best.tolist()]
+    @property
+    def utterances(self) -> list[str]:
+        """The candidate utterances, in the order of `english_scores`' columns."""
+        return [self.c.speaker.config.classes[i] for i in self.c.candidates]
 
-    def to_neuralese(self, texts: list[str], context: Said, state: DriveState, car: int) -> torch.Tensor:
-        obs = self.c.states(state, car)
+    def english_scores(self, said: Said, obs: torch.Tensor) -> torch.Tensor:
+        """(B, C) KL(beta(z) || beta(u)) for each candidate utterance, over the fresh states `obs`."""
+        z_belief = self.c.agent_beliefs(said.z[:, None], self.c.agent_means(obs, said))
+        return kl(z_belief, self.c.english_beliefs(obs))
+
+    def neuralese_scores(self, texts: list[str], context: Said, obs: torch.Tensor) -> torch.Tensor:
+        """(B, M) KL(beta(u) || beta(z)) for each message of the pool, over the fresh states `obs`."""
         index = {c: i for i, c in enumerate(self.c.candidates)}
         cls = torch.tensor([index.get(self.c.speaker.class_of(t), 0) for t in texts])
         u_belief = self.c.english_beliefs(obs)[torch.arange(len(texts)), :, cls][..., None]
         pool = self.pool.expand(len(texts), -1, -1)
-        best = kl(u_belief, self.c.agent_beliefs(pool, self.c.agent_means(obs, context))).argmin(dim=1)
-        return self.pool[best]
+        return kl(u_belief, self.c.agent_beliefs(pool, self.c.agent_means(obs, context)))
+
+    def to_english(self, said: Said, state: DriveState, car: int) -> list[str]:
+        best = self.english_scores(said, self.c.states(state, car)).argmin(dim=1)
+        return [self.utterances[i] for i in best.tolist()]
+
+    def to_neuralese(self, texts: list[str], context: Said, state: DriveState, car: int) -> torch.Tensor:
+        return self.pool[self.neuralese_scores(texts, context, self.c.states(state, car)).argmin(dim=1)]
 
 
 class DirectTranslator:
