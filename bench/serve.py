@@ -24,6 +24,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "runs" / "demo"
 CACHE = DEMO / "bench_cache" / "serve_belief"
@@ -76,38 +78,28 @@ def run_dir_for(bundle: Path, tmp: Path) -> Path:
 
 
 def machine() -> str:
-    mem = ""
-    try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 2**20:.0f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
+    mem = f", {psutil.virtual_memory().total / 2**30:.0f} GiB"
     return f"{platform.machine()}, {os.cpu_count()} cores{mem}, no GPU, {platform.python_implementation()} {platform.python_version()}"
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    """The server process and its descendants (uvicorn's workers and theirs) that are still alive."""
+    try:
+        top = psutil.Process(pid)
+        return [top, *top.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def rss_mib(pid: int) -> float:
     """Resident memory of the server: the process and its children (uvicorn's workers), MiB."""
-    def one(p: int) -> float:
+    total = 0
+    for p in _family(pid):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
             pass
-        return 0.0
-
-    return one(pid) + sum(one(c) for c in _children(pid))
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
+    return total / 2**20
 
 
 def _free_port() -> int:
@@ -123,14 +115,14 @@ def pct(xs: list[float], q: float) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its descendants (uvicorn's workers and theirs)."""
-    def one(p: int) -> float:
+    total = 0.0
+    for p in _family(pid):
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return 0.0
-
-    return one(pid) + sum(cpu_seconds(c) for c in _children(pid))
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 class RawConnection:

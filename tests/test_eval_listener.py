@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from training.eval_listener import EvalListenerArgs, LengthBucketSampler, save_eval_listener, train_eval_listener
+from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
 from translator.games.colors.corpus import contexts_tensor
 from translator.models.cnn_listener import CNNListener, EvaluationListener
 from translator.models.listener import EnglishListener, ListenerConfig
@@ -134,17 +134,6 @@ def test_training_is_deterministic_for_a_seed(corpus):
     sa, sb, sc = (m.listener.state_dict() for m in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa) and a.temperature == b.temperature
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
-
-
-def test_length_buckets_cover_every_row_once():
-    lengths = [((i * 7) % 23) + 1 for i in range(1000)]
-    batches = list(LengthBucketSampler(lengths, 32, torch.Generator().manual_seed(0), window=4))
-    assert len(batches) == len(LengthBucketSampler(lengths, 32, torch.Generator())) == 32
-    assert sorted(i for b in batches for i in b) == list(range(1000))
-    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
-    assert spread < 8  # a random batch spans about 22
-    again = list(LengthBucketSampler(lengths, 32, torch.Generator().manual_seed(0), window=4))
-    assert again == batches
 
 
 def test_model_rejects_bad_kernel_sizes():

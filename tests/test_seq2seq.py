@@ -13,7 +13,7 @@ import shutil
 import pytest
 import torch
 
-from training.seq2seq import LengthGroupedBatches, Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.models.channels import ChannelConfig, check_message
 from translator.models.tokenizer import Tokenizer
 from translator.storage.bundle import BundleError
@@ -359,13 +359,3 @@ def test_pairs_split_by_game_and_from_collection():
     back = Pairs.from_collection(ds)
     assert torch.equal(back.messages, pairs.messages) and back.texts == pairs.texts and back.game_ids == pairs.game_ids
     torch.testing.assert_close(back.colors, pairs.colors)
-
-
-def test_length_grouped_batches_cover_everything_once():
-    lengths = [1, 9, 2, 8, 3, 7, 4, 6, 5, 5, 1]
-    s = LengthGroupedBatches(lengths, batch_size=3, seed=0, group=2)
-    for _ in range(2):
-        batches = list(s)
-        assert len(batches) == len(s) == 4
-        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    assert list(LengthGroupedBatches(lengths, 3, seed=5)) == list(LengthGroupedBatches(lengths, 3, seed=5))

@@ -13,9 +13,7 @@ exploiting what both memorised of the same games.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from training.calibration import fit_temperature
 from training.english import batches, collate, english_dataset, listener_logits, listener_loss
+from training.length_batches import LengthBatches
 from training.loop import fit
 from translator.games.colors.corpus import Round, split_games
 from translator.models.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
@@ -72,36 +71,6 @@ def select_games(rounds: list[Round], args: EvalListenerArgs) -> list[Round]:
     return held if args.games_part == "held" else rest
 
 
-class LengthBucketSampler(Sampler[list[int]]):
-    """Shuffled batches of utterances of similar length.
-
-    Utterances are short (4 pieces on average) but a few run to the 48-piece cut; padding every
-    batch to its longest member would make the convolutions do several times the needed work.
-    Each epoch shuffles all rows, sorts each window of `window` batches by length, cuts it into
-    batches and shuffles the batches. Deterministic for a given generator state.
-    """
-
-    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, window: int = 50):
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive number, got {batch_size}")
-        self.lengths = torch.as_tensor(lengths)
-        self.batch_size, self.generator, self.window = batch_size, generator, window
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        perm = torch.randperm(len(self.lengths), generator=self.generator)
-        span = self.batch_size * self.window
-        out: list[list[int]] = []
-        for s in range(0, len(perm), span):
-            chunk = perm[s : s + span]
-            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)].tolist()
-            out.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        for i in torch.randperm(len(out), generator=self.generator).tolist():
-            yield out[i]
-
-
 def train_eval_listener(
     train_rounds: list[Round],
     tokenizer: Tokenizer,
@@ -118,7 +87,7 @@ def train_eval_listener(
     train_ds = english_dataset(train_rounds, tokenizer, args.max_len)
     val = batches(english_dataset(val_rounds, tokenizer, args.max_len), 512)
     g = torch.Generator().manual_seed(args.seed)
-    sampler = LengthBucketSampler([len(x) for x in train_ds["input_ids"]], args.batch_size, g)
+    sampler = LengthBatches([len(x) for x in train_ds["input_ids"]], args.batch_size, g)
     loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate)
 
     set_seed(args.seed)
@@ -170,4 +139,4 @@ def save_eval_listener(model: EvaluationListener, run_dir: str | Path, accelerat
     return path
 
 
-__all__ = ["EvalListenerArgs", "LengthBucketSampler", "select_games", "train_eval_listener", "save_eval_listener"]
+__all__ = ["EvalListenerArgs", "select_games", "train_eval_listener", "save_eval_listener"]

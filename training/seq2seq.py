@@ -15,14 +15,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
+from training.length_batches import LengthBatches
 from training.loop import fit
 from translator.games.colors.inputs import check_colors
 from translator.games.split import split_by_game
@@ -91,32 +92,6 @@ class Pairs:
         """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.translate.collection`)."""
         cols = ds.select_columns(["message", "colors"]).with_format("torch")[:]
         return cls(cols["message"], list(ds["utterance"]), cols["colors"].float(), list(ds["game_id"]))
-
-
-class LengthGroupedBatches(Sampler[list[int]]):
-    """Batches of similar length: shuffle, sort chunks of `group` batches by length, shuffle the batches.
-
-    Deterministic for a seed; a new order every epoch.
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group: int = 50):
-        self.lengths = torch.as_tensor(list(lengths))
-        self.batch_size, self.group = batch_size, group
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        perm = torch.randperm(len(self.lengths), generator=self.generator)
-        chunk = self.batch_size * self.group
-        batches = []
-        for s in range(0, len(perm), chunk):
-            part = perm[s : s + chunk]
-            part = part[torch.argsort(self.lengths[part], stable=True)]
-            batches += [part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)]
-        for j in torch.randperm(len(batches), generator=self.generator).tolist():
-            yield batches[j]
 
 
 class _Encoded:
@@ -196,10 +171,10 @@ def train_seq2seq(
         raise ValueError("no training or validation pairs left after dropping empty texts")
     loader = DataLoader(
         range(len(train_enc)),
-        batch_sampler=LengthGroupedBatches(train_enc.lengths.tolist(), args.batch_size, args.seed),
+        batch_sampler=LengthBatches(train_enc.lengths.tolist(), args.batch_size, torch.Generator().manual_seed(args.seed)),
         collate_fn=train_enc.batch,
     )
-    val_batches = [val_enc.batch(idx) for idx in LengthGroupedBatches(val_enc.lengths.tolist(), args.val_batch_size, 0, group=10**9)]
+    val_batches = [val_enc.batch(idx) for idx in LengthBatches(val_enc.lengths.tolist(), args.val_batch_size, torch.Generator().manual_seed(0), window=10**9)]
 
     def loss_fn(m, b) -> torch.Tensor:
         return m(b["source"], b["target"], b.get("colors"))
@@ -236,4 +211,4 @@ def train_seq2seq(
     return model
 
 
-__all__ = ["Pairs", "Seq2SeqTrainArgs", "LengthGroupedBatches", "train_seq2seq"]
+__all__ = ["Pairs", "Seq2SeqTrainArgs", "train_seq2seq"]
