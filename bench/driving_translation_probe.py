@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 
 from eval import driving as ev
-from eval.driving_run import translators
 from training.driving.english import split_games
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import read_logs
+from translator.games.driving.translators import build_translators as translators
 from translator.storage.bundled_data import bundled
 
 
