@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.driving_run import evaluate_driving, is_driving_file
 from eval.language import analyse
 from eval.metrics import expected_calibration_error, reliability
 from eval.report import REPORT_FILES, format_table, write_report
@@ -124,15 +123,14 @@ def prepare_out(out: str | Path) -> Path:
 def evaluate(run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None,
              jobs: int = 1) -> dict:
     """Evaluate everything the run holds on `data` (its first `games` games when given); writes
-    `out/metrics.json` and a report. `jobs`: worker processes scoring translators at once. A driving
-    file (JSON Lines of logged games) is scored by `eval.driving_run` instead."""
+    `out/metrics.json` and a report. `jobs`: worker processes scoring translators at once. This is
+    the colour game's evaluation; `neuralese evaluate` picks each file's game's own
+    (translator/apps/games.py)."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     if not (Path(run) / "english").is_dir() and seed_runs(run):
         return evaluate_seeds(run, data, out, games, plays, jobs)
     out = prepare_out(out)
-    if is_driving_file(data):
-        return evaluate_driving(run, data, out, games=games)
     rounds = load_rounds(data)
     human_play = plays_report(plays) if plays is not None else None  # fails fast on a bad database
     if games is not None:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from eval.driving_run import driving_dir, is_driving_file
-from eval.evaluate import evaluate
 from training.driving.english import examples, split_games, train_driver, train_speaker
+from translator.apps.games import evaluate_file as evaluate
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
 from translator.storage.bundle import BundleError

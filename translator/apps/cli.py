@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from itertools import takewhile
 from pathlib import Path
 
-from translator.apps.driving_cli import add_driving_commands
+from translator.apps import games
 from translator.apps.live_cli import add_live_commands
 from translator.apps.train_cli import THREADS_HELP, add_train_commands
 from translator.settings.checks import int_in, non_negative_int, positive_int
@@ -94,10 +94,7 @@ def _import_messages(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    # deferred: heavy imports, loaded only when this command runs
-    from eval.evaluate import evaluate
-
-    evaluate(args.run, args.data, args.out, games=args.games, plays=args.plays, jobs=args.jobs)
+    games.evaluate_file(args.run, args.data, args.out, games=args.games, plays=args.plays, jobs=args.jobs)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -181,7 +178,7 @@ def _demo_options(demo: argparse.ArgumentParser) -> None:
     )
     demo.add_argument(
         "--game",
-        choices=("all", "colors", "driving"),
+        choices=("all", *games.names()),
         default="all",
         help="which game's pipeline to run (default all: the colour game and the driving game)",
     )
@@ -253,7 +250,7 @@ def build_parser(command: Sequence[str] | None = None) -> argparse.ArgumentParse
             options(cp)
         cp.set_defaults(func=handler)
     add_live_commands(sub)
-    add_driving_commands(sub)
+    games.add_game_commands(sub)
     return p
 
 

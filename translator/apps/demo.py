@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from translator.apps import games
 from translator.models.channels import CHANNEL_KINDS as CHANNELS
 from translator.storage.bundle import write_json
 
@@ -47,27 +48,21 @@ class Step:
     outputs: list[str] = field(default_factory=list)  # what it writes: a rerun skips it only while these exist
 
 
-GAMES = ("all", "colors", "driving")
 # Share of the training games the English models hold out for validation (`EnglishTrainArgs.val_fraction`,
 # split by their seed): the evaluation listener trains on exactly these games.
 ENGLISH_HELD_OUT = 0.1
 
 
 def demo_steps(out: Path, data: Path, quick: bool, jobs: int = 2, game: str = "all", seeds: int = 1) -> list[Step]:
-    """The demo's steps for `game` ("all": both), in the order they are started when their inputs
+    """The demo's steps for `game` ("all": every registered game's), in the order they are started when their inputs
     are ready (long chains first). `data` is the folder of the bundled corpora. `seeds` applies to
-    the colour game; the driving game runs once (its seed 0)."""
-    if game not in GAMES:
-        raise ValueError(f"game {game!r}: expected one of {', '.join(GAMES)}")
+    the colour game; the driving game runs once (its seed 0). Each game's steps come from its entry
+    in the game registry (translator/apps/games.py), in the order of registration."""
+    if game != "all" and game not in games.names():
+        raise ValueError(f"game {game!r}: expected one of {', '.join(('all', *games.names()))}")
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
-    steps: list[Step] = []
-    if game != "driving":
-        steps = color_steps(out, data / "colors_in_context", quick, jobs) if seeds == 1 else seeded_steps(out, data / "colors_in_context", quick, jobs, seeds)
-    if game != "colors":  # one step of three processes: the English models beside the talking and silent agents
-        steps.append(Step("driving", ["driving", "--out", f"{out}/driving", "--data", str(data / "driving")] + (["--quick"] if quick else []),
-                          threads=None, outputs=[f"{out}/driving/metrics.json"]))
-    return steps
+    return games.demo_steps(game, out, data, quick, jobs, seeds)
 
 
 def seeded_steps(out: Path, data: Path, quick: bool, jobs: int, seeds: int) -> list[Step]:

@@ -11,41 +11,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from translator.apps.stream import ReadError, run_stream, run_stream_parallel
+from translator.apps import games
+from translator.apps.stream import ReadError
 from translator.settings.checks import int_in, non_negative_float, positive_int
-from translator.storage.run_layout import DEFAULT_NAME, DIRECTIONS, find_translator
-
-
-def _driving_translator(args: argparse.Namespace):
-    """The driving game's translator of `--run` (checked before any input is read)."""
-    if args.workers > 1:
-        raise ValueError("--workers: the driving game translates in one process")
-    from translator.translate.driving_api import DrivingTranslator  # deferred: heavy import (torch)
-
-    return DrivingTranslator.from_run(args.run, args.translator)
+from translator.storage.run_layout import DEFAULT_NAME, DIRECTIONS
 
 
 def _translate(args: argparse.Namespace) -> None:
-    if args.game == "driving":
-        driving = _driving_translator(args)
-    elif args.channel is None:
-        raise ValueError("--channel is required for the colour game")
-    else:
-        bundle = find_translator(args.run, args.channel, args.translator)
+    translate = games.get(args.game).stream(args)  # the run's translator, checked before any input is read
     if args.input and not Path(args.input).is_file():
         raise ValueError(f"--input {args.input}: no such file")
     inp = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115 - closed below
     try:
-        if args.game == "driving":
-            stats = run_stream(driving, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)  # type: ignore[arg-type]
-        elif args.workers > 1:
-            stats = run_stream_parallel(bundle, args.to, inp, sys.stdout, args.workers, args.batch_size, args.max_wait_ms / 1000,
-                                        args.channel, args.threads or 1)
-        else:
-            from translator.translate.api import Translator  # deferred: heavy import (torch), only for one process
-
-            translator = Translator.from_pretrained(bundle, args.channel)
-            stats = run_stream(translator, args.to, inp, sys.stdout, args.batch_size, args.max_wait_ms / 1000)
+        stats = translate(inp, sys.stdout)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stderr.close()
         return
@@ -84,7 +62,7 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     )
     tr.add_argument("--run", required=True, metavar="RUN", help="run directory (translators in RUN/translators/CHANNEL/NAME; "
                     "driving: RUN/driving or RUN with the driving bundles)")
-    tr.add_argument("--game", default="colors", choices=("colors", "driving"),
+    tr.add_argument("--game", default=games.DEFAULT, choices=games.names(),
                     help="colors (default) or driving: one driving record per line (map, car, message or utterance; docs/driving.md)")
     tr.add_argument("--channel", metavar="C", help="channel whose translator to use (continuous, gumbel, ...); colour game only")
     tr.add_argument("--to", required=True, choices=DIRECTIONS, help="direction: english (messages in) or neuralese (utterances in)")

@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from translator.apps import games
 from translator.apps.play import add_play_routes, load_play_rounds
 from translator.games.colors.plays_db import PlaysDB
 from translator.translate.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translator, load_run_translators, served_channels
@@ -391,11 +392,12 @@ class _Service:
 
 def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_body: int = MAX_BODY, batch_wait: float = BATCH_WAIT,
                name: str = DEFAULT_NAME, translators: dict[str, Translator] | None = None, max_queued: int = MAX_QUEUED,
-               plays_db: str | Path | None = None, play_data: str | Path | None = None, driving: Any = None) -> FastAPI:
+               plays_db: str | Path | None = None, play_data: str | Path | None = None, others: dict[str, Any] | None = None) -> FastAPI:
     """The service for every `RUN/translators/*/<name>` (any kind of translator), or for `translators` given directly.
 
-    `driving` (a `DrivingTranslator`), or the run's driving bundles (`RUN/driving/` or RUN): also
-    `POST /v1/driving/translate` (translator/apps/driving_service.py); a run may hold only those.
+    `others` (game name -> translator), or the translators of every other registered game whose
+    bundles the run holds (translator/apps/games.py): also each game's own routes, such as the
+    driving game's `POST /v1/driving/translate`; a run may hold only those.
 
     `plays_db`: also serve the play page (`/play`, translator/apps/play.py), storing rounds in this SQLite
     file; `play_data`: the corpus CSV its rounds come from (default: the bundled dev.csv).
@@ -404,9 +406,10 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     if translators is None:
         if run is None:
             raise ValueError("create_app: give a run directory or translators")
-        if driving is None:
-            driving = _run_driving(run, name)
-        translators = _run_translators(run, name, driving is not None)
+        if others is None:
+            others = games.served_games(run, name)
+        translators = _run_translators(run, name, bool(others))
+    others = others or {}
     if max_batch < 1 or max_body < 1:
         raise ValueError("max_batch and max_body must be >= 1")
     service = _Service(translators, max_batch, batch_wait, max_queued)
@@ -422,39 +425,23 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     app.add_middleware(BodyLimit, max_body=max_body)
     _document_request(app)
     _add_error_handlers(app)
-    _add_routes(app, service, driving)
-    if driving is not None:
-        from translator.apps.driving_service import add_driving_routes  # deferred: only for a run with the driving game
-
-        add_driving_routes(app, driving, max_batch, _describe)
+    _add_routes(app, service, others)
+    for game, translator in others.items():
+        routes = games.get(game).routes
+        if routes is not None:
+            routes(app, translator, max_batch, _describe)
     if plays_db is not None:
         play = add_play_routes(app, run, plays_db, play_data, translators, submit=service.submit)  # type: ignore[arg-type]
         service.on_stop.append(play.close)
     return app
 
 
-def _has_driving(run: str | Path) -> bool:
-    """The run holds a driving agent and English speaker (in `RUN/driving/` or RUN)."""
-    base = Path(run) / "driving" if (Path(run) / "driving" / "agents").is_dir() else Path(run)
-    return (base / "agents").is_dir() and (base / "english_speaker").is_dir()
-
-
-def _run_driving(run: str | Path, name: str) -> Any:
-    """The run's driving translator (`name` when it is a driving kind, else belief), or None without driving bundles."""
-    if not _has_driving(run):
-        return None
-    from translator.games.driving.translators import KINDS
-    from translator.translate.driving_api import DrivingTranslator
-
-    return DrivingTranslator.from_run(run, name if name in KINDS else DEFAULT_NAME)
-
-
-def _run_translators(run: str | Path, name: str, has_driving: bool) -> dict[str, Translator]:
-    """The colour game's translators of the run; none is an error unless the run has the driving game."""
+def _run_translators(run: str | Path, name: str, has_other_game: bool) -> dict[str, Translator]:
+    """The colour game's translators of the run; none is an error unless the run has another game."""
     try:
         return load_run_translators(run, name)
     except ValueError:
-        if has_driving:
+        if has_other_game:
             return {}
         raise
 
@@ -474,10 +461,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _add_routes(app: FastAPI, service: _Service, driving: Any = None) -> None:
-    """`GET /healthz` and `POST /v1/translate`."""
+def _add_routes(app: FastAPI, service: _Service, others: dict[str, Any]) -> None:
+    """`GET /healthz` and `POST /v1/translate`; `others`: the other games' translators (named in the health answer)."""
     translators = service.translators
-    name = next(iter(translators.values())).name if translators else (driving.kind if driving is not None else DEFAULT_NAME)
+    name = next(iter(translators.values())).name if translators else next((t.kind for t in others.values()), DEFAULT_NAME)
+    driving = others.get("driving")
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
@@ -547,7 +535,7 @@ def _check_before_workers(run: str | Path, name: str, plays_db: str | Path | Non
     worker that dies at start, forever. Creating the plays database here also spares the workers
     from racing to create its tables."""
     _check_play_options(run, plays_db, play_data)
-    if not _has_driving(run):
+    if not games.holds_other_game(run):
         served_channels(run, name)
     if plays_db is not None:
         PlaysDB(plays_db).close()  # created, or refused when it is not a plays database

@@ -66,13 +66,17 @@ class Game(Protocol[State, Obs, Action]):
         """The speaker `agent`'s hidden state, encoded as integers: what beliefs are over."""
         ...
 
-    def sample_hidden(self, state: State, agent: int, n: int, rng: np.random.Generator) -> State:
-        """`n` states that keep everything the *listener* sees and redraw `agent`'s hidden state:
-        the support a belief over `agent`'s hidden state is compared on."""
+    def sample_hidden(self, state: State, agent: int, n: int | None, rng: np.random.Generator) -> State:
+        """The support a belief over `agent`'s hidden state is compared on: per episode (episode-major)
+        states that keep everything the *listener* (the other agent) sees, among them the episode's
+        own. A hidden state of many values is sampled: `n` states, the own one first (driving). One
+        of few values is enumerated, each value once, and `n` is None or that number (the colour
+        game's three targets)."""
         ...
 
     def step(self, state: State, actions: np.ndarray) -> tuple[State, np.ndarray, np.ndarray]:
-        """`(next_state, reward, ended)` after every agent acts."""
+        """`(next_state, reward, ended)` after every agent acts (`actions`: (B, n_agents); an agent
+        that does not act, such as the colour game's speaker, has its entry ignored)."""
         ...
 
     def english(self, split: str) -> Sequence[Episode[State, Action]]:

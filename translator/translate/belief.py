@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from translator.games.beliefs import CRITERIA, choose
 from translator.games.colors.inputs import check_colors
 from translator.models.channels import ChannelConfig, check_message
 from translator.models.english import EnglishModels
@@ -36,7 +37,7 @@ from translator.models.message_model import (
 from translator.models.prerank import BilinearRanker, LowRankDivergence
 from translator.storage.bundle import BundleError
 from translator.translate import faithfulness as faith
-from translator.translate.matching import CRITERIA, CandidateBeliefs, choose, divergence, pointwise_divergence
+from translator.translate.matching import CandidateBeliefs, divergence, pointwise_divergence
 from translator.translate.parts import ConsultsEnglish, load_translator, save_translator
 from translator.translate.registry import BELIEF_KIND
 from translator.translate.translations import Translations, flag

@@ -8,15 +8,20 @@ when the weights come from one side only, e.g. for KL(P ‖ Q) with source weigh
     D = Σ_k w_nk Σ_x P log P  −  (w ⊙ P)(N, 3K) @ log Q(3K, U),
 
 so a batch against ten thousand candidates is a handful of GEMMs, not a Python loop.
-`divergence_loop` is the per-candidate loop it stands for (for tests and the benchmark)."""
+`divergence_loop` is the per-candidate loop it stands for (for tests and the benchmark). The
+game-free pieces (KL over a shared support, the choice with its runners-up) are
+`translator/games/beliefs.py`, which driving's translator uses too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-CRITERIA = ("kl", "reverse_kl", "symmetric")
+from translator.games import beliefs
+from translator.games.beliefs import CRITERIA, Choice, choose, kl
+
+__all__ = ["CRITERIA", "CandidateBeliefs", "Choice", "choose", "divergence", "divergence_loop", "pointwise_divergence",
+           "weighted_kl"]  # fmt: skip
+
 EPS = 1e-6
 GATHER_ELEMENTS = 1 << 22  # candidate rows gathered at once by `source_weighted_at` (16 MB of floats)
 
@@ -63,11 +68,8 @@ def divergence(source: torch.Tensor, cands: torch.Tensor, weights: torch.Tensor,
 
 
 def pointwise_divergence(p: torch.Tensor, q: torch.Tensor, criterion: str) -> torch.Tensor:
-    """Divergence of beliefs over the last dim, broadcasting `p` against `q`."""
-    lp, lq = _log(p), _log(q)
-    kl = (p * (lp - lq)).sum(-1)
-    rkl = (q * (lq - lp)).sum(-1)
-    return {"kl": kl, "reverse_kl": rkl, "symmetric": kl + rkl}[criterion].clamp_min(0)
+    """Divergence of beliefs over the last dim, broadcasting `p` against `q` (logs clamped at `EPS`)."""
+    return beliefs.divergence(_log(p), _log(q), criterion, dim=-1, p=p, q=q)
 
 
 def divergence_loop(source: torch.Tensor, cands: torch.Tensor, weights: torch.Tensor, weights_on: str = "source", criterion: str = "kl") -> torch.Tensor:
@@ -76,9 +78,8 @@ def divergence_loop(source: torch.Tensor, cands: torch.Tensor, weights: torch.Te
     for i, p in enumerate(source):
         for j, q in enumerate(cands):
             w = weights[i] if weights_on == "source" else weights[j]
-            kl = (p * (_log(p) - _log(q))).sum(-1)
-            rkl = (q * (_log(q) - _log(p))).sum(-1)
-            d = {"kl": kl, "reverse_kl": rkl, "symmetric": kl + rkl}[criterion]
+            forward, reverse = kl(_log(p), _log(q), -1, p), kl(_log(q), _log(p), -1, q)
+            d = {"kl": forward, "reverse_kl": reverse, "symmetric": forward + reverse}[criterion]
             out[i, j] = (w * d).sum()
     return out.clamp_min(0)
 
@@ -130,34 +131,3 @@ class CandidateBeliefs:
         rows = max(1, GATHER_ELEMENTS // max(1, index.shape[1] * cols.shape[1]))  # keep the gathered rows small
         out = [torch.bmm(cols[index[s : s + rows]], v[s : s + rows, :, None]).squeeze(2) for s in range(0, len(index), rows)]
         return (const[:, None] + torch.cat(out) if out else v.new_zeros(index.shape)).clamp_min_(0)
-
-
-@dataclass
-class Choice:
-    """Chosen candidate per source row, its divergence, and the next-best alternatives."""
-
-    index: torch.Tensor  # (N,) long
-    divergence: torch.Tensor  # (N,)
-    alternatives: torch.Tensor  # (N, A) long, best first (the choice itself excluded)
-    alternative_divergence: torch.Tensor  # (N, A)
-
-
-def choose(div: torch.Tensor, naturalness: torch.Tensor | None = None, weight: float = 0.0, margin: float = 0.0, alternatives: int = 3) -> Choice:
-    """Pick a candidate per row of `div (N, U)`.
-
-    Plain matching takes the smallest divergence. With a naturalness prior (`weight > 0`, docs/method.md
-    §5) the choice is among candidates within `margin` of the row's best divergence, the one
-    minimising `divergence − weight · naturalness` (naturalness: the English speaker's mean
-    per-token log-likelihood, higher = more like what a person says). The margin keeps the prior
-    from trading meaning for fluency.
-    """
-    best = div.min(dim=1, keepdim=True).values
-    score = div.clone()
-    if weight > 0 and naturalness is not None:
-        score = score - weight * naturalness.to(div.dtype)  # (U,) or per row (N, U)
-        score = score.masked_fill(div > best + margin, float("inf"))
-    idx = score.argmin(dim=1)
-    chosen = div.gather(1, idx[:, None]).squeeze(1)
-    a = max(0, min(alternatives, div.shape[1] - 1))
-    alt_div, alt = div.scatter(1, idx[:, None], float("inf")).topk(a, dim=1, largest=False)
-    return Choice(idx, chosen, alt, alt_div)

@@ -26,6 +26,7 @@ N_MAPS = len(MAPS)
 BASE_SIZE = N_MAPS + 2 * SIZE * SIZE + 1 + 4
 LOOKAHEAD = 3  # features per action, last in the observation
 OBS_SIZE = BASE_SIZE + SIZE * SIZE + 2 + LOOKAHEAD * N_ACTIONS
+SUPPORT = 48  # states a belief is compared on, by default (`DrivingGame.sample_hidden`)
 
 
 def observe(state: DriveState, car: int) -> np.ndarray:
@@ -140,8 +141,13 @@ class DrivingGame:
     def hidden(self, state: DriveState, agent: int) -> np.ndarray:
         return hidden(state, agent)
 
-    def sample_hidden(self, state: DriveState, agent: int, n: int, rng: np.random.Generator) -> DriveState:
-        return sample_hidden(state, agent, n, rng)
+    def sample_hidden(self, state: DriveState, agent: int, n: int | None, rng: np.random.Generator) -> DriveState:
+        """`sample_hidden`'s `n` states (48 when None) per episode, the first of each its own state."""
+        fresh = sample_hidden(state, agent, SUPPORT if n is None else n, rng)
+        first = np.arange(state.batch) * (fresh.batch // max(1, state.batch))
+        for name in ("pos", "heading", "goal", "done"):
+            getattr(fresh, name)[first] = getattr(state, name)
+        return fresh
 
     def step(self, state: DriveState, actions: np.ndarray) -> tuple[DriveState, np.ndarray, np.ndarray]:
         nxt, reward = step(state, actions, self.max_steps)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from translator.games.beliefs import kl
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import OTHER, HumanSpeaker
 from translator.games.driving.env import DriveState
@@ -73,11 +74,6 @@ class BeliefContext:
         """(B, N, M) log belief over the N states for each of M messages z (B, M, 64)."""
         sq = torch.cdist(means, z) ** 2  # (B, N, M)
         return torch.log_softmax(-sq / (2 * self.agent.config.noise**2), dim=1)
-
-
-def kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) over dim 1 for beliefs (B, N, 1) vs (B, N, K) -> (B, K)."""
-    return (log_p.exp() * (log_p - log_q)).sum(dim=1)
 
 
 class BeliefTranslator:
