@@ -135,16 +135,24 @@ def test_several_seeds_are_complete_runs_side_by_side_then_evaluated_together(tm
         demo_steps(out, data, quick=False, seeds=0)
 
 
-def test_the_evaluation_listener_trains_on_games_the_english_models_never_train_on(small_rounds):
+def test_the_evaluation_listener_trains_on_games_the_english_models_never_train_on(small_rounds, tmp_path):
     from training.english import EnglishTrainArgs
     from training.eval_listener import EvalListenerArgs, select_games
-    from translator.apps.demo import ENGLISH_HELD_OUT
+    from translator.apps.demo import ENGLISH_HELD_OUT, JUDGE_SHARE, color_steps
     from translator.games.colors.corpus import split_games
 
     assert ENGLISH_HELD_OUT == EnglishTrainArgs().val_fraction
     rounds = small_rounds["train"]
     for seed in (0, 1, 2):
-        english_train, english_val = split_games(rounds, EnglishTrainArgs(seed=seed).val_fraction, seed=seed)
-        judge = select_games(rounds, EvalListenerArgs(games_fraction=ENGLISH_HELD_OUT, games_seed=seed, games_part="held"))
-        assert {r.game_id for r in judge} == {r.game_id for r in english_val}
-        assert not {r.game_id for r in judge} & {r.game_id for r in english_train}
+        steps = {s.name: s.argv for s in color_steps(tmp_path, tmp_path, quick=False, seed=seed)}
+        assert steps["english"][steps["english"].index("--judge-share") + 1] == str(JUDGE_SHARE)
+        judge_argv = steps["eval-listener"]
+        assert judge_argv[judge_argv.index("--games-part") + 1] == "judge"
+        english_rest, english_val = split_games(rounds, EnglishTrainArgs(seed=seed).val_fraction, seed=seed)
+        english_train = split_games(english_rest, JUDGE_SHARE, seed=seed)[0]  # what train_english keeps
+        judge = select_games(rounds, EvalListenerArgs(games_fraction=ENGLISH_HELD_OUT, games_seed=seed, games_part="judge",
+                                                      judge_share=JUDGE_SHARE))
+        games = lambda rs: {r.game_id for r in rs}  # noqa: E731
+        assert not games(judge) & games(english_train) and not games(judge) & games(english_val)
+        assert games(judge) | games(english_train) == games(english_rest)
+        assert abs(len(games(judge)) - len(games(english_train))) <= 1  # equal halves

@@ -26,7 +26,7 @@ from translator.models.english import EnglishModels
 from translator.models.listener import EnglishListener, ListenerConfig
 from translator.models.speaker import EnglishSpeaker, SpeakerConfig
 from translator.models.tokenizer import PAD, Tokenizer, pad_batch
-from translator.settings.checks import int_in, non_negative_int, positive_int
+from translator.settings.checks import float_in, int_in, non_negative_int, positive_int
 
 
 @dataclass
@@ -41,6 +41,9 @@ class EnglishTrainArgs:
     speaker_epochs: int = field(default=6, metadata={"help": "speaker epochs; cosine schedule, early stopping", "type": positive_int})
     patience: int = 3
     val_fraction: float = 0.1  # of training games, when no validation file is given
+    judge_share: float = field(default=0.0, metadata={
+        "help": "leave this share of the training games (after validation) to the evaluation listener: "
+                "whole games, split with --seed; 0: train on all of them", "type": float_in(0, 0.9), "metavar": "F"})
     max_steps: int | None = field(default=None, metadata={"help": "stop each model after this many steps (quick runs)",
                                                           "type": positive_int})
 
@@ -102,6 +105,8 @@ def train_english(
     if val_rounds is None:
         train_rounds, val_rounds = split_games(train_rounds, args.val_fraction, seed=args.seed)
         val_source = f"{args.val_fraction:.0%} of training games"
+    if args.judge_share:
+        train_rounds = split_games(train_rounds, args.judge_share, seed=args.seed)[0]
     start = time.perf_counter()
     tok = Tokenizer.train([r.text for r in train_rounds], args.vocab_size)
     if jobs >= 2:
@@ -117,7 +122,8 @@ def train_english(
         speaker, sres = fit_speaker(tok, train_rounds, val_rounds, args, accelerator)
     training = {
         "args": asdict(args),
-        "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source},
+        "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source,
+                 "left_to_judge": f"{args.judge_share:.0%} of the other training games"},
         "tokenizer": {"vocab_size": tok.vocab_size},
         "listener": {"best_epoch": lres.best_epoch, "val_accuracy": lres.best_score, "seconds": lres.seconds,
                      "temperature": listener.config.temperature, "calibration": calibration, "history": lres.history},

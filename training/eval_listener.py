@@ -6,9 +6,10 @@ reporting. The tokenizer is the English bundle's, so both listeners read the sam
 
 By default it trains on the same games as the English models. `games_fraction` trains it on a
 share of the training games instead (whole games, `corpus.split_games` with `games_seed`;
-`games_part="rest"` takes the other games of the same split), so that the judge and the listener
-the translators consult can be trained on disjoint games: then a translation cannot pass by
-exploiting what both memorised of the same games.
+`games_part="rest"` takes the other games of the same split; `"judge"` the share of those that
+`train english --judge-share` leaves out), so that the judge and the listener the translators
+consult are trained on disjoint games: a translation cannot pass by exploiting what both
+memorised of the same games.
 """
 
 from __future__ import annotations
@@ -54,13 +55,17 @@ class EvalListenerArgs:
         "type": float_in(0, 1, low_open=True), "metavar": "F"})
     games_seed: int = field(default=0, metadata={"help": "seed of that split", "type": non_negative_int})
     games_part: str = field(default="held", metadata={
-        "help": "'held': the F share of the split; 'rest': the other games", "choices": ("held", "rest")})
+        "help": "'held': the F share of the split; 'rest': the other games; 'judge': the --judge-share of the other games "
+                "that `train english --judge-share` leaves out", "choices": ("held", "rest", "judge")})
+    judge_share: float = field(default=0.5, metadata={
+        "help": "with --games-part judge: the share of the other games (the English models' --judge-share)",
+        "type": float_in(0, 0.9, low_open=True), "metavar": "F"})
 
     def __post_init__(self):
         if self.games_fraction is not None and not 0 < self.games_fraction < 1:
             raise ValueError(f"games_fraction must be between 0 and 1 (exclusive), got {self.games_fraction}")
-        if self.games_part not in ("held", "rest"):
-            raise ValueError(f"games_part must be 'held' or 'rest', got {self.games_part!r}")
+        if self.games_part not in ("held", "rest", "judge"):
+            raise ValueError(f"games_part must be 'held', 'rest' or 'judge', got {self.games_part!r}")
 
 
 def select_games(rounds: list[Round], args: EvalListenerArgs) -> list[Round]:
@@ -68,6 +73,8 @@ def select_games(rounds: list[Round], args: EvalListenerArgs) -> list[Round]:
     if args.games_fraction is None:
         return rounds
     rest, held = split_games(rounds, args.games_fraction, seed=args.games_seed)
+    if args.games_part == "judge":  # what `train english --judge-share` leaves out of its games
+        return split_games(rest, args.judge_share, seed=args.games_seed)[1]
     return held if args.games_part == "held" else rest
 
 
@@ -121,7 +128,8 @@ def train_eval_listener(
         "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds),
                  "games": len({r.game_id for r in games}),
                  "subset": "all training games" if args.games_fraction is None else
-                           f"{args.games_part} part of split_games({args.games_fraction}, seed={args.games_seed})",
+                           f"{args.games_part} part of split_games({args.games_fraction}, seed={args.games_seed})"
+                           + (f", then its {args.judge_share:.0%} left to the judge" if args.games_part == "judge" else ""),
                  "validation": f"{args.val_fraction:.0%} of training games (seed {args.seed})"},
         "tokenizer": {"vocab_size": tokenizer.vocab_size},
         "listener": {"best_epoch": res.best_epoch, "val_accuracy": res.best_score, "seconds": res.seconds,

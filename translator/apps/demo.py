@@ -51,6 +51,7 @@ class Step:
 # Share of the training games the English models hold out for validation (`EnglishTrainArgs.val_fraction`,
 # split by their seed): the evaluation listener trains on exactly these games.
 ENGLISH_HELD_OUT = 0.1
+JUDGE_SHARE = 0.5  # of the games the English models do not hold out: the judge's, disjoint from theirs
 
 
 def demo_steps(out: Path, data: Path, quick: bool, jobs: int = 2, game: str = "all", seeds: int = 1) -> list[Step]:
@@ -82,13 +83,15 @@ def seeded_steps(out: Path, data: Path, quick: bool, jobs: int, seeds: int) -> l
 
 def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2, seed: int = 0, eval_out: Path | None = None) -> list[Step]:
     """The colour game's steps for one seed; `data` holds its train.csv and dev.csv. Every model is
-    seeded with `seed`, and the evaluation listener trains on the training games the English models
-    hold out (the same split, `split_games(train, 0.1, seed)`): disjoint from the games of the
-    listener and speaker that the translators consult. Evaluation goes to `eval_out` (`out/eval`)."""
+    seeded with `seed`. The English models hold out a tenth of the training games (`split_games(train,
+    0.1, seed)`, where every choice is made) and leave half of the others to the evaluation
+    listener: the judge and the listener and speaker the translators consult are trained on disjoint
+    games of equal number. Evaluation goes to `eval_out` (`out/eval`)."""
     train, run = str(data / "train.csv"), str(out)
     q = quick
     seeded = ["--seed", str(seed)] if seed else []  # seed 0 is every command's default
-    steps = [Step("english", ["train", "english", "--train", train, "--out", run, "--jobs", "2"] + seeded
+    steps = [Step("english", ["train", "english", "--train", train, "--out", run, "--jobs", "2",
+                              "--judge-share", str(JUDGE_SHARE)] + seeded
                   + (["--listener-epochs", "1", "--speaker-epochs", "1", "--max-steps", "60"] if q else []),
                   outputs=[f"{run}/english"])]
     channels = ("continuous",) if q else CHANNELS
@@ -114,8 +117,8 @@ def color_steps(out: Path, data: Path, quick: bool, jobs: int = 2, seed: int = 0
                               + (["--contexts", "32", "--min-count", "2", "--epochs", "2"] if q else []),
                               ["english", "collect-continuous"], outputs=[f"{run}/translators/continuous_learned/belief"]))
     steps.append(Step("eval-listener", ["train", "eval-listener", "--train", train, "--out", run, "--seed", str(seed + 1),
-                                        "--games-fraction", str(ENGLISH_HELD_OUT), "--games-seed", str(seed), "--games-part", "held"]
-                      # quick: its ~1,400 rounds make 12 batches an epoch, so 6 epochs to reach the 60 steps
+                                        "--games-fraction", str(ENGLISH_HELD_OUT), "--games-seed", str(seed), "--games-part", "judge",
+                                        "--judge-share", str(JUDGE_SHARE)]
                       + (["--epochs", "6", "--max-steps", "60"] if q else []), ["english"], outputs=[f"{run}/eval_listener"]))
     before_eval = [s.name for s in steps]
     evaluated = str(eval_out or out / "eval")

@@ -18,10 +18,10 @@ from translator.settings.checks import int_in, non_negative_float, positive_floa
 from translator.settings.options import add_fields, field_default, field_values
 
 THREADS_HELP = "torch CPU threads (default: torch's choice)"
-ENGLISH_FIELDS = ("seed", "listener_epochs", "speaker_epochs", "batch_size", "vocab_size", "max_steps")
+ENGLISH_FIELDS = ("seed", "listener_epochs", "speaker_epochs", "batch_size", "vocab_size", "max_steps", "judge_share")
 RUN_FIELDS = ("kind", "name", "message_model", "seq2seq_source")
 BELIEF_FIELDS = ("contexts", "candidates", "min_count", "speaker_samples")
-EVAL_LISTENER_FIELDS = ("epochs", "max_steps", "seed", "games_fraction", "games_seed", "games_part")
+EVAL_LISTENER_FIELDS = ("epochs", "max_steps", "seed", "games_fraction", "games_seed", "games_part", "judge_share")
 # The agents' options that take the channel's preset when not given (`AgentTrainArgs.for_channel`):
 # field -> (argparse type, help, the channel kinds it applies to)
 ALL, DISCRETE = ("continuous", "gumbel", "reinforce"), ("gumbel", "reinforce")
