@@ -72,3 +72,17 @@ def test_talking_agents_beat_silent_ones(tmp_path):
         rates[silent] = (out.success.mean(), out.crash.mean())
     assert rates[False][0] >= rates[True][0] + 0.05, rates
     assert rates[False][1] < rates[True][1], rates
+
+
+def test_the_crash_penalty_shapes_training_rewards_only():
+    from training.driving.rollout import rollout
+
+    agent = DrivingAgent(DrivingAgentConfig(hidden=16))
+    starts = template_starts(64, np.random.default_rng(3))
+    plain = rollout(agent, starts, torch.Generator().manual_seed(0))
+    shaped = rollout(agent, starts, torch.Generator().manual_seed(0), crash_penalty=3.0)
+    crashed = plain.final.crashed
+    assert crashed.any() and not crashed.all()  # seeded: some episodes crash, some do not
+    np.testing.assert_array_equal(plain.total_reward, shaped.total_reward)  # the game's reward is untouched
+    gap = (plain.reward - shaped.reward).sum(dim=0).reshape(2, -1)  # (car, episode)
+    np.testing.assert_allclose(gap.numpy(), 3.0 * np.stack([crashed, crashed]).astype(np.float32), atol=1e-5)

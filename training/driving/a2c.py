@@ -43,6 +43,7 @@ class A2CConfig:
     seed: int = 0
     checkpoint_every: int = 100
     maps: tuple[int, ...] | None = None  # train on these maps only (default: all five)
+    crash_penalty: float = 0.0  # taken from each car's share on a crash, beyond the game's own (training only)
 
 
 def advantages(traj: Trajectory, gamma: float, lam: float) -> torch.Tensor:
@@ -164,7 +165,7 @@ def train_agents(
     began, history = time.perf_counter(), []
     bar = tqdm(range(start, cfg.updates), desc="driving agents", disable=None, leave=False)
     for update in bar:
-        traj = rollout(model, template_starts(cfg.batch, rng, cfg.maps), gen)
+        traj = rollout(model, template_starts(cfg.batch, rng, cfg.maps), gen, crash_penalty=cfg.crash_penalty)
         total, stats = loss(traj, cfg, _entropy_coef(cfg, update))
         opt.zero_grad(set_to_none=True)
         accelerator.backward(total)

@@ -41,8 +41,15 @@ def swap(x: torch.Tensor) -> torch.Tensor:
 
 
 def rollout(
-    agent: DrivingAgent, state: DriveState, generator: torch.Generator, greedy: bool = False, max_steps: int = MAX_STEPS
+    agent: DrivingAgent,
+    state: DriveState,
+    generator: torch.Generator,
+    greedy: bool = False,
+    max_steps: int = MAX_STEPS,
+    crash_penalty: float = 0.0,
 ) -> Trajectory:
+    """One batch of episodes. `crash_penalty` is taken from each car's share on a crash on top of
+    the game's own penalty: a training signal only (`total_reward` stays the game's reward)."""
     b = state.batch
     h = agent.initial_state(2 * b)
     heard = torch.zeros(2 * b, agent.config.message_size)
@@ -53,7 +60,9 @@ def rollout(
         dist = torch.distributions.Categorical(logits=logits)
         action = logits.argmax(dim=1) if greedy else torch.multinomial(dist.probs, 1, generator=generator).squeeze(1)
         acting = torch.from_numpy(np.concatenate([~state.done[:, k] & ~state.over for k in range(N_CARS)]))
+        before = state.crashed
         state, reward, shares = step_cars(state, action.numpy().reshape(N_CARS, b).T, max_steps)
+        shares = shares - crash_penalty * (state.crashed & ~before)[:, None]
         total += reward
         heard = swap(agent.channel(message, generator))
         out["logp"].append(dist.log_prob(action))
