@@ -18,6 +18,7 @@ from itertools import takewhile
 from pathlib import Path
 
 from translator.apps.driving_cli import add_driving_commands
+from translator.apps.driving_import import add_driving_import_options, import_driving
 from translator.apps.live_cli import add_live_commands
 from translator.apps.train_cli import THREADS_HELP, add_train_commands
 from translator.settings.checks import int_in, non_negative_int, positive_int
@@ -75,6 +76,8 @@ def _channel_options(args: argparse.Namespace) -> dict | None:
 
 
 def _import_messages(args: argparse.Namespace) -> None:
+    if args.game == "driving":
+        return import_driving(args)
     # deferred: heavy imports, loaded only when this command runs
     from training.import_messages import import_messages
     from translator.translate.collection import load_collection
@@ -119,7 +122,8 @@ def _import_options(im: argparse.ArgumentParser) -> None:
     from translator.models.channels import CHANNEL_KINDS
 
     im.add_argument("file", metavar="FILE", help="JSON Lines file")
-    im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus is saved")
+    im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus (driving: the import folder) is saved")
+    add_driving_import_options(im)
     im.add_argument(
         "--channel-config",
         metavar="FILE",
