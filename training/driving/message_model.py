@@ -26,11 +26,11 @@ from translator.games.driving.records import to_state
 @dataclass
 class MessageModelArgs:
     seed: int = 0
-    width: int = 256
+    width: int = 64
     layers: int = 2
-    epochs: int = 600
+    epochs: int = 300
     lr: float = 3e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.weight_decay < 0:

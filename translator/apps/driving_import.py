@@ -33,7 +33,7 @@ def add_driving_import_options(im: argparse.ArgumentParser) -> None:
         help="driving: seed of the message model's fit and the translators (default 0)",
     )
     im.add_argument(
-        "--epochs", type=positive_int, default=600, help="driving: full-batch epochs of the message model's fit (default 600)"
+        "--epochs", type=positive_int, default=300, help="driving: full-batch epochs of the message model's fit (default 300)"
     )
 
 

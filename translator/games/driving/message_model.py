@@ -25,7 +25,7 @@ from translator.storage.bundle import Bundled
 @dataclass
 class DrivingMessageModelConfig:
     message_size: int = 64
-    width: int = 256
+    width: int = 64
     layers: int = 2
     obs_size: int = OBS_SIZE
 
