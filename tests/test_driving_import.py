@@ -97,7 +97,7 @@ def test_the_translate_command_reads_the_import(imported, tmp_path, capsys):
     good = {k: step[k] for k in ("map", "car", "message")}
     bad = good | {"message": [0.0] * 3}
     (tmp_path / "in.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
-    main(["translate", "--game", "driving", "--run", str(imported), "--to", "english", "--input", str(tmp_path / "in.jsonl"), "--quiet"])
+    main(["translate", "--game", "driving", "--run", str(imported), "--to", "english", "--input", str(tmp_path / "in.jsonl"), "--quiet"])  # fmt: skip
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert isinstance(rows[0]["translation"], str) and rows[1] == {"line": 2, "error": "message: expected 64 numbers, got 3"}
 
@@ -151,6 +151,8 @@ def test_the_trained_agents_imported_agree_with_their_own_channel(tmp_path):
     info = importer.import_episodes(tmp_path / "agent.jsonl", tmp_path / "imported", TRAINED, MessageModelArgs(epochs=150))
     fit = info["message_model"]
     assert fit["held_out_nll"] < fit["constant_nll"] - 2.0
-    got = translation_agreement(ImportedAgent.load(tmp_path / "imported"), agent, self_play_steps(agent, 60, seed=1000, prefix="t"))
+    got = translation_agreement(
+        ImportedAgent.load(tmp_path / "imported"), agent, self_play_steps(agent, 60, seed=1000, prefix="t")
+    )
     assert got["agreement"]["model"] >= 0.15 and got["agreement"]["model"] > 10 * got["agreement"]["random"]
     assert got["kappa"]["model"] > got["kappa"]["constant"] + 0.05
