@@ -89,8 +89,8 @@ class DrivingTranslator:
 
     def _context(self, records: Sequence[DrivingRecord], messages: torch.Tensor | None = None) -> Said:
         def rows(values: list, size: int) -> torch.Tensor:
-            rows = [v if v is not None else [0.0] * size for v in values]
-            return torch.tensor(rows, dtype=torch.float32).reshape(len(values), size)
+            filled = [v if v is not None else [0.0] * size for v in values]
+            return torch.tensor(filled, dtype=torch.float32).reshape(len(values), size)
 
         heard = rows([r.heard for r in records], self.message_size)
         h = rows([r.recurrent for r in records], self.hidden_size)
