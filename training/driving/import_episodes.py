@@ -9,6 +9,7 @@ it was (absent, or the previous import).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,4 @@ def import_episodes(path: str | Path, out_dir: str | Path, english: str | Path, 
 
 
 def _json_line(obj: dict) -> str:
-    import json
-
     return json.dumps(obj, separators=(",", ":")) + "\n"

@@ -13,6 +13,7 @@ Direct needs the agent's messages said in the human games' states, which an impo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,12 @@ POOL_SIZE = 1000
 
 
 def is_import(folder: str | Path) -> bool:
-    """Whether `folder` is an import folder (its `run.json` is of kind `neuralese.driving_import`)."""
+    """Whether `folder` is an import folder: its `run.json` says kind `neuralese.driving_import`."""
     path = Path(folder) / RUN_FILE
-    if not (path.is_file() and (Path(folder) / MODEL_DIR).is_dir()):
-        return False
     try:
-        read_side_file(path, KIND)
-    except BundleError:
+        return json.loads(path.read_text(encoding="utf-8")).get("kind") == KIND
+    except (OSError, ValueError, AttributeError):
         return False
-    return True
 
 
 @dataclass
