@@ -75,6 +75,9 @@ def _channel_options(args: argparse.Namespace) -> dict | None:
 
 
 def _import_messages(args: argparse.Namespace) -> None:
+    app = games.get(args.game)
+    if app.import_messages is not None:
+        return app.import_messages(args)
     # deferred: heavy imports, loaded only when this command runs
     from training.import_messages import import_messages
     from translator.translate.collection import load_collection
@@ -116,7 +119,11 @@ def _import_options(im: argparse.ArgumentParser) -> None:
     from translator.models.channels import CHANNEL_KINDS
 
     im.add_argument("file", metavar="FILE", help="JSON Lines file")
-    im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus is saved")
+    im.add_argument("--out", required=True, metavar="DIR", help="where the paired corpus (driving: the import folder) is saved")
+    im.add_argument("--game", default=games.DEFAULT, choices=games.names(),
+                    help="whose messages: colors (default: one round per line, docs/message_schema.md) or another game's "
+                         "episodes (driving: one car-step per line, docs/driving.md)")
+    games.add_import_options(im)
     im.add_argument(
         "--channel-config",
         metavar="FILE",

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import IO, Any
 
+from translator.apps.driving_import import add_driving_import_options, import_driving
 from translator.apps.games import GameApp, StreamFn
 
 
@@ -46,7 +47,12 @@ def stream(args: argparse.Namespace) -> StreamFn:
 
 
 def holds(run: Path) -> bool:
-    """The run holds a driving agent and English speaker (in `RUN/driving/` or RUN)."""
+    """The run holds a driving agent and English speaker (in `RUN/driving/` or RUN), or is a
+    foreign agent's import folder (`import-messages --game driving`)."""
+    from translator.games.driving.imported import is_import
+
+    if is_import(run):
+        return True
     base = run / "driving" if (run / "driving" / "agents").is_dir() else run
     return (base / "agents").is_dir() and (base / "english_speaker").is_dir()
 
@@ -81,4 +87,5 @@ def commands(sub: argparse._SubParsersAction) -> None:
 
 
 DRIVING = GameApp(name="driving", recognises=recognises, evaluate=evaluate, stream=stream, holds=holds, served=served,
-                  routes=routes, demo_steps=demo_steps, commands=commands)  # fmt: skip
+                  routes=routes, demo_steps=demo_steps, commands=commands,
+                  import_options=add_driving_import_options, import_messages=import_driving)  # fmt: skip

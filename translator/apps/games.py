@@ -37,6 +37,9 @@ class GameApp:
     routes: Callable[..., None] | None = None  # (app, translator, max_batch, describe): its HTTP routes
     demo_steps: Callable[..., list] | None = None  # (out, data folder, quick, jobs, seeds) -> demo `Step`s
     commands: Callable[[argparse._SubParsersAction], None] | None = None  # its own `neuralese` commands
+    # `import-messages --game NAME`: its options on that command, and its handler (default: the colour import)
+    import_options: Callable[[argparse.ArgumentParser], None] | None = None
+    import_messages: Callable[[argparse.Namespace], None] | None = None
 
 
 _GAMES: dict[str, GameApp] = {}
@@ -101,6 +104,13 @@ def demo_steps(game: str, out: Path, data: Path, quick: bool, jobs: int, seeds: 
     """The demo's steps for `game` ("all": every registered game's, in the order of registration)."""
     chosen = list(_GAMES.values()) if game == "all" else [get(game)]
     return [s for app in chosen if app.demo_steps is not None for s in app.demo_steps(out, data, quick, jobs, seeds)]
+
+
+def add_import_options(parser: argparse.ArgumentParser) -> None:
+    """The games' own options of `import-messages` (the colour game's are the command's own)."""
+    for app in _GAMES.values():
+        if app.import_options is not None:
+            app.import_options(parser)
 
 
 def add_game_commands(sub: argparse._SubParsersAction) -> None:

@@ -22,6 +22,7 @@ import torch
 
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanSpeaker
+from translator.games.driving.imported import ImportedAgent, build_imported_translator, is_import
 from translator.games.driving.logs import read_logs
 from translator.games.driving.play import Said
 from translator.games.driving.records import DrivingRecord, RecordError, parse_record, to_state
@@ -41,7 +42,10 @@ class DrivingTranslator:
     @classmethod
     def from_run(cls, run: str | Path, translator: str = "belief", seed: int | None = None) -> DrivingTranslator:
         """The translator `translator` of a driving run (`RUN/driving/` or RUN holding `agents/` and
-        `english_speaker/`), rebuilt as the evaluation builds it (training logs and seed of its `run.json`)."""
+        `english_speaker/`), rebuilt as the evaluation builds it (training logs and seed of its `run.json`);
+        or of a foreign agent's import folder (`from_import`)."""
+        if is_import(run):
+            return cls.from_import(run, translator, seed)
         if translator not in KINDS:
             raise ValueError(f"translator {translator!r}: expected one of {', '.join(KINDS)}")
         base = driving_dir(run, ("agents", "english_speaker"))
@@ -52,13 +56,20 @@ class DrivingTranslator:
         seed = info.seed if seed is None else seed
         return cls(translator, agent, build_translator(translator, agent, speaker, games, seed))
 
+    @classmethod
+    def from_import(cls, folder: str | Path, translator: str = "belief", seed: int | None = None) -> DrivingTranslator:
+        """The translator `translator` (belief, random or silent) of a foreign agent imported with
+        `neuralese import-messages --game driving` (translator/games/driving/imported.py)."""
+        agent = ImportedAgent.load(folder, seed)
+        return cls(translator, agent.model, build_imported_translator(translator, agent))  # type: ignore[arg-type]
+
     @property
     def message_size(self) -> int:
         return self.agent.config.message_size
 
     @property
     def hidden_size(self) -> int:
-        return self.agent.config.hidden
+        return getattr(self.agent.config, "hidden", 0)  # an imported agent's recurrent state is unknown
 
     def parse(self, obj: Any, to: str, line: int | None = None) -> DrivingRecord:
         """One checked record from a decoded JSON object; `RecordError` naming `line` and field."""
@@ -78,7 +89,8 @@ class DrivingTranslator:
 
     def _context(self, records: Sequence[DrivingRecord], messages: torch.Tensor | None = None) -> Said:
         def rows(values: list, size: int) -> torch.Tensor:
-            return torch.tensor([v if v is not None else [0.0] * size for v in values], dtype=torch.float32).reshape(-1, size)
+            filled = [v if v is not None else [0.0] * size for v in values]
+            return torch.tensor(filled, dtype=torch.float32).reshape(len(values), size)
 
         heard = rows([r.heard for r in records], self.message_size)
         h = rows([r.recurrent for r in records], self.hidden_size)
