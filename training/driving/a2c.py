@@ -43,7 +43,7 @@ class A2CConfig:
     seed: int = 0
     checkpoint_every: int = 100
     maps: tuple[int, ...] | None = None  # train on these maps only (default: all five)
-    crash_penalty: float = 0.0  # taken from each car's share on a crash, beyond the game's own (training only)
+    crash_penalty: float = 2.0  # taken from each car's share on a crash, beyond the game's own (training only)
 
 
 def advantages(traj: Trajectory, gamma: float, lam: float) -> torch.Tensor:
