@@ -128,8 +128,9 @@ def _model(seed: int = 0) -> DrivingFaithfulness:
     return DrivingFaithfulness(models, "synthetic", rates, {"games": 0})
 
 
-def test_probability_falls_as_the_divergence_grows_and_the_threshold_meets_its_precision():
+def test_probability_falls_as_the_divergence_grows_the_threshold_meets_its_precision_and_fits_repeat():
     model, rows = _model(), _synthetic_rows()
+    assert _model().models == model.models  # the same rows fit the same models
     grid = torch.full((7, WIDTH), 0.5)
     grid[:, 0] = torch.linspace(0, 3, 7)
     for inside in (True, False):
@@ -199,6 +200,7 @@ def test_api_stream_and_service_carry_the_probability_with_the_bundle_and_null_w
     assert [r["faithfulness"] for r in body["results"]] == [None, None]
 
 
+@pytest.mark.slow
 def test_fitting_on_a_tiny_run_is_deterministic_and_the_evaluation_reports_every_direction(tiny_driving_run):
     base = tiny_driving_run / "driving"
     agent, speaker = DrivingAgent.from_pretrained(base / "agents"), HumanSpeaker.from_pretrained(base / "english_speaker")

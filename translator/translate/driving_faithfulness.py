@@ -3,8 +3,9 @@
 Features are what a belief translator knows without any listener, read over the fresh speaker
 states it compares beliefs on: the divergence of the translation, its excess over the best
 candidate's, the margin between the best candidate and the runner-up, the (normalised) entropy of
-the source's and the translation's beliefs, and whether either is silence. One logistic regression
-per direction (`FlagModel`, as the colour game's) maps them to the probability; `faithful` is the
+the source's and the translation's beliefs, and whether either is silence; in context (the
+listening car known) also that car's situation where the message was said. One logistic
+regression per direction and mode (`FlagModel`, as the colour game's); `faithful` is the
 probability at or above a threshold chosen on held-out training games for `PRECISION`.
 
 The models live in a bundle of their own, `RUN/driving/faithfulness/` (`config.json` of kind
