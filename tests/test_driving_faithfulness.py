@@ -15,17 +15,16 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from eval.driving_faithfulness import driving_faithfulness
+from eval.evaluate import evaluate
 from training.driving.english import word_vocabulary
 from training.driving.faithfulness import DrivingFaithfulnessArgs, fit_direction, fit_driving_faithfulness
 from translator.apps.service import create_app
 from translator.apps.stream import run_stream
-from translator.games.driving.agents import DrivingAgent
+from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.english import HumanDriver, HumanDriverConfig, HumanSpeaker
 from translator.games.driving.env import N_ACTIONS
 from translator.games.driving.env import new_state as make_state
 from translator.games.driving.logs import read_logs
-from translator.games.driving.translators import build_translators
 from translator.storage.bundle import BundleError, reseal
 from translator.translate.driving_api import DrivingTranslator
 from translator.translate.driving_faithfulness import (
@@ -201,8 +200,10 @@ def test_api_stream_and_service_carry_the_probability_with_the_bundle_and_null_w
 
 
 @pytest.mark.slow
-def test_fitting_on_a_tiny_run_is_deterministic_and_the_evaluation_reports_every_direction(tiny_driving_run):
-    base = tiny_driving_run / "driving"
+def test_fitting_on_a_tiny_run_is_deterministic_and_evaluate_reports_every_direction(tiny_driving_run, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_driving_run, run)
+    base = run / "driving"
     agent, speaker = DrivingAgent.from_pretrained(base / "agents"), HumanSpeaker.from_pretrained(base / "english_speaker")
     train = read_logs(DATA / "train.jsonl")[:12]
     torch.manual_seed(0)
@@ -210,15 +211,16 @@ def test_fitting_on_a_tiny_run_is_deterministic_and_the_evaluation_reports_every
     args = DrivingFaithfulnessArgs(held_out=0.5, seed=1)
     first, second = (fit_driving_faithfulness(agent, speaker, driver, train, args) for _ in range(2))
     assert first.models == second.models and first.training == second.training
-    assert (
-        first.training["games"] == 6
-        and first.training["to_english"]["rows"] == 4 * first.training["to_english"]["belief_rows"] > 0
-    )
-    metrics = driving_faithfulness(
-        first, build_translators(agent, speaker, train[:6], 1), agent, driver, read_logs(DATA / "dev.jsonl")[:3], 1
-    )
+    assert first.training["games"] == 6
+    assert first.training["to_english"]["rows"] == 4 * first.training["to_english"]["belief_rows"] > 0
+    driver.save_pretrained(base / "english_driver")
+    DrivingAgent(DrivingAgentConfig(hidden=16, silent=True)).save_pretrained(base / "agents_silent")
+    first.save_pretrained(base / FOLDER)
+    metrics = evaluate(run, DATA / "dev.jsonl", tmp_path / "out", games=3)
     for direction in ("to_english", "to_neuralese"):
         m = metrics[f"driving.faithfulness.{direction}"]
         assert set(m["by_translator"]) == {"belief", "direct", "random", "silent"} and m["games"] == 3
         assert 0 <= m["ece"] <= 1 and 0 <= m["translation_matters"] <= 1 and m["rows"] > 0
         assert m["baselines"]["prior"]["auroc"] in (0.5, None)
+        assert m["rows"] == sum(t["rows"] for t in m["by_translator"].values())
+    assert "driving.faithfulness.to_english" in (tmp_path / "out" / "report.md").read_text()
