@@ -69,8 +69,7 @@ def score(
         "driving.agents_silent": ev.agents(silent, games, seed),
         "driving.agents_messages_cut": ev.agents(agent, games, seed, messages_cut=True),
     }
-    translators = build_translators(agent, speaker, train_games, seed)
-    for name, tr in translators.items():
+    for name, tr in build_translators(agent, speaker, train_games, seed).items():
         key = f"driving.translation.{CHANNEL}.{name}"
         metrics[f"{key}.to_neuralese"] = ev.human_to_robot(agent, tr, games, seed)
         metrics[f"{key}.to_english"] = ev.robot_to_human(agent, driver, tr, games, seed)
@@ -78,7 +77,8 @@ def score(
             BeliefContext(agent, speaker, seed=seed + 1), tr, agent, games, seed
         )
     if faithfulness is not None:
-        metrics.update(driving_faithfulness(faithfulness, translators, agent, driver, games, seed))
+        fresh = build_translators(agent, speaker, train_games, seed)  # random's draws as built, not as left above
+        metrics.update(driving_faithfulness(faithfulness, fresh, agent, driver, games, seed))
     return metrics
 
 
