@@ -5,7 +5,8 @@ The run's driving folder (`RUN/driving/`, or RUN itself) holds the talking and s
 the English speaker and driver; the translators are rebuilt from them and the training logs named
 in its `run.json` (seeded, so the same run gives the same translators). Writes `metrics.json` with
 `driving.people`, `driving.agents`, `driving.agents_silent`, `driving.agents_messages_cut`,
-`driving.translation.<channel>.<translator>.{to_neuralese,to_english}` and `driving.replay`.
+`driving.translation.<channel>.<translator>.{to_neuralese,to_english}`, `driving.replay` and, for a
+run with faithfulness models (`RUN/driving/faithfulness/`), `driving.faithfulness.<direction>`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import torch
 
 from eval import driving as ev
+from eval.driving_faithfulness import driving_faithfulness
+from eval.driving_faithfulness import table as faithfulness_table
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import LoggedGame, read_logs
@@ -24,6 +27,7 @@ from translator.games.driving.translate import BeliefContext
 from translator.games.driving.translators import build_translators, driving_dir, run_info
 from translator.storage.atomic import atomic_write
 from translator.storage.bundle import write_json
+from translator.translate.driving_faithfulness import DrivingFaithfulness, load_optional
 
 CHANNEL = "continuous"
 
@@ -52,8 +56,10 @@ def score(
     train_games: Sequence[LoggedGame],
     games: Sequence[LoggedGame],
     seed: int = 0,
+    faithfulness: DrivingFaithfulness | None = None,
 ) -> dict:
-    """Every driving number on `games` (held out), translators built from `train_games`."""
+    """Every driving number on `games` (held out), translators built from `train_games`; with the
+    run's faithfulness models, `driving.faithfulness.*` too (eval/driving_faithfulness.py)."""
     torch.set_num_threads(1)
     people, replay = ev.people(games)
     metrics = {
@@ -70,6 +76,9 @@ def score(
         metrics[f"{key}.to_english"]["belief_agreement"] = ev.belief_agreement(
             BeliefContext(agent, speaker, seed=seed + 1), tr, agent, games, seed
         )
+    if faithfulness is not None:
+        fresh = build_translators(agent, speaker, train_games, seed)  # random's draws as built, not as left above
+        metrics.update(driving_faithfulness(faithfulness, fresh, agent, driver, games, seed))
     return metrics
 
 
@@ -78,7 +87,7 @@ def table(metrics: dict) -> str:
     for key, m in metrics.items():
         if isinstance(m, dict) and "success" in m:
             rows.append(f"{key:56s} {m['success']:8.3f} {m['crash']:6.3f} {m['reward']:7.2f}  {m['ci95_success']}")
-    return "\n".join(rows)
+    return "\n".join(filter(None, [*rows, faithfulness_table(metrics)]))
 
 
 def evaluate_driving(run: str | Path, data: str | Path, out: Path, games: int | None = None) -> dict:
@@ -99,6 +108,7 @@ def evaluate_driving(run: str | Path, data: str | Path, out: Path, games: int | 
             read_logs(info.train),
             held,
             info.seed,
+            load_optional(base),
         )
     )
     write_json(out / "metrics.json", metrics)

@@ -1,7 +1,8 @@
 """The driving game end to end: `python -m translator.apps.driving_demo --out RUN/driving`.
 
 Reads the human logs, checks the environment replays them, fits the English models, trains the
-talking and the silent agents, builds the translators, and evaluates everything on the held-out
+talking and the silent agents, builds the translators, fits the faithfulness models on held-out
+training games (`RUN/driving/faithfulness/`), and evaluates everything on the held-out
 games (dev), writing `metrics.json` beside the bundles. Nothing is fitted or tuned on dev.
 """
 
@@ -21,6 +22,7 @@ from eval import driving as ev
 from eval.driving_run import score, table
 from training.driving.a2c import A2CConfig, train_agents
 from training.driving.english import examples, split_games, train_driver, train_speaker
+from training.driving.faithfulness import DrivingFaithfulnessArgs, train_faithfulness
 from translator.apps.driving_cli import add_arguments
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
@@ -68,7 +70,8 @@ def run(out: Path, data_dir: Path, a2c: A2CConfig, seed: int = 0, english_epochs
     )
     speaker, driver, english_info = agent.pop("english")
     write_json(out / "run.json", {"train": str(train_file.resolve()), "seed": seed})
-    metrics = score(agent["agent"], silent, speaker, driver, train_games, dev_games, seed)
+    faithfulness = train_faithfulness(out, agent["agent"], speaker, driver, train_games, DrivingFaithfulnessArgs(seed=seed))
+    metrics = score(agent["agent"], silent, speaker, driver, train_games, dev_games, seed, faithfulness)
     metrics["driving.replay"] = {
         "transitions": metrics["driving.replay"]["transitions"] + train_check.transitions,
         "reproduced": metrics["driving.replay"]["reproduced"] + train_check.reproduced,

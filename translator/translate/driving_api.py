@@ -28,6 +28,13 @@ from translator.games.driving.play import Said
 from translator.games.driving.records import DrivingRecord, RecordError, parse_record, to_state
 from translator.games.driving.translate import BeliefTranslator
 from translator.games.driving.translators import KINDS, build_translator, driving_dir, run_info
+from translator.translate.driving_faithfulness import (
+    DrivingFaithfulness,
+    load_optional,
+    read_english,
+    read_neuralese,
+    with_probability,
+)
 from translator.translate.translations import Alternative, Translation
 
 ALTERNATIVES = 3
@@ -36,8 +43,8 @@ ALTERNATIVES = 3
 class DrivingTranslator:
     """One driving translator (`kind`: belief, direct, random or silent) with the agent whose messages it reads."""
 
-    def __init__(self, kind: str, agent: DrivingAgent, inner: Any):
-        self.kind, self.agent, self.inner = kind, agent.eval(), inner
+    def __init__(self, kind: str, agent: DrivingAgent, inner: Any, faithfulness: DrivingFaithfulness | None = None):
+        self.kind, self.agent, self.inner, self.faithfulness = kind, agent.eval(), inner, faithfulness
 
     @classmethod
     def from_run(cls, run: str | Path, translator: str = "belief", seed: int | None = None) -> DrivingTranslator:
@@ -54,7 +61,8 @@ class DrivingTranslator:
         speaker = HumanSpeaker.from_pretrained(base / "english_speaker")
         games = read_logs(info.train) if translator == "direct" else []
         seed = info.seed if seed is None else seed
-        return cls(translator, agent, build_translator(translator, agent, speaker, games, seed))
+        faithfulness = load_optional(base) if translator == "belief" else None  # RUN/driving/faithfulness/
+        return cls(translator, agent, build_translator(translator, agent, speaker, games, seed), faithfulness)
 
     @classmethod
     def from_import(cls, folder: str | Path, translator: str = "belief", seed: int | None = None) -> DrivingTranslator:
@@ -112,18 +120,18 @@ class DrivingTranslator:
         state = to_state(records)
         if not isinstance(self.inner, BeliefTranslator):
             return [Translation(t, None, True) for t in self.inner.to_english(said, state, 0)]
-        with torch.no_grad():
-            scores = self.inner.english_scores(said, self.inner.c.states_each(state, 0))
-        return _ranked(scores, lambda i: self.inner.utterances[i])
+        reading = read_english(self.inner, said, self.inner.c.states_each(state, 0))
+        ranked = _ranked(reading.scores, lambda i: self.inner.utterances[i])
+        return with_probability(ranked, reading, state, self.faithfulness, "to_english")
 
     def neuralese_checked(self, records: list[DrivingRecord], contexts: None = None) -> list[Translation]:
         texts = [str(r.source) for r in records]
         context, state = self._context(records), to_state(records)
         if not isinstance(self.inner, BeliefTranslator):
             return [Translation(z, None, True) for z in self.inner.to_neuralese(texts, context, state, 0).tolist()]
-        with torch.no_grad():
-            scores = self.inner.neuralese_scores(texts, context, self.inner.c.states_each(state, 0))
-        return _ranked(scores, lambda i: self.inner.pool[i].tolist())
+        reading = read_neuralese(self.inner, texts, context, self.inner.c.states_each(state, 0))
+        ranked = _ranked(reading.scores, lambda i: self.inner.pool[i].tolist())
+        return with_probability(ranked, reading, state, self.faithfulness, "to_neuralese")
 
     def __repr__(self) -> str:
         return f"DrivingTranslator({self.kind}, message_size={self.message_size})"
