@@ -122,8 +122,8 @@ def train_english(
         speaker, sres = fit_speaker(tok, train_rounds, val_rounds, args, accelerator)
     training = {
         "args": asdict(args),
-        "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source,
-                 "left_to_judge": f"{args.judge_share:.0%} of the other training games"},
+        "data": {"train_rounds": len(train_rounds), "val_rounds": len(val_rounds), "validation": val_source}
+        | ({"left_to_judge": f"{args.judge_share:.0%} of the other training games"} if args.judge_share else {}),
         "tokenizer": {"vocab_size": tok.vocab_size},
         "listener": {"best_epoch": lres.best_epoch, "val_accuracy": lres.best_score, "seconds": lres.seconds,
                      "temperature": listener.config.temperature, "calibration": calibration, "history": lres.history},

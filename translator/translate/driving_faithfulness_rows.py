@@ -12,9 +12,7 @@ listening car's state (docs/metrics.md, "Driving faithfulness"):
   other car. Label: the agent's action hearing the translated message equals the model-human
   driver's action, in the same seat, hearing the utterance.
 
-The played translator drives the episode; `extras` are other translations of the same message
-read in the same state (rows for fitting that cover what other translators say). "belief" is
-translated as the Python API translates (each row's fresh states from the seed alone).
+`extras`: other translations of the same message in the same state, for fitting.
 """
 
 from __future__ import annotations
