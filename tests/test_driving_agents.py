@@ -61,8 +61,9 @@ def test_self_play_is_seeded():
 
 @pytest.mark.slow
 def test_talking_agents_beat_silent_ones(tmp_path):
-    """A fixed setup: the demo's agents at 500 updates instead of 2000 (several minutes of CPU);
-    success on 400 fresh starts must be clearly higher when the cars can talk."""
+    """A fixed setup: the demo's agents at 500 updates instead of 2000 (several minutes of CPU).
+    On 400 fresh starts the talking cars must crash clearly less than the silent ones (the preset's
+    crash penalty teaches the silent ones to reach their goals about as often, by conventions)."""
     cfg = A2CConfig(updates=500, seed=0)
     rates = {}
     for silent in (False, True):
@@ -70,8 +71,8 @@ def test_talking_agents_beat_silent_ones(tmp_path):
         state = template_starts(400, np.random.default_rng(7))
         out = play(state, [AgentDriver(agent, 1), AgentDriver(agent, 2)], [unchanged, unchanged], 20)
         rates[silent] = (out.success.mean(), out.crash.mean())
-    assert rates[False][0] >= rates[True][0] + 0.05, rates
-    assert rates[False][1] < rates[True][1], rates
+    assert rates[False][1] <= rates[True][1] - 0.05, rates
+    assert rates[False][0] >= rates[True][0] - 0.02, rates
 
 
 def test_the_crash_penalty_shapes_training_rewards_only():

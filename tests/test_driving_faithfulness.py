@@ -15,9 +15,9 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from eval.evaluate import evaluate
 from training.driving.english import word_vocabulary
 from training.driving.faithfulness import DrivingFaithfulnessArgs, fit_direction, fit_driving_faithfulness
+from translator.apps.games import evaluate_file as evaluate
 from translator.apps.service import create_app
 from translator.apps.stream import run_stream
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
