@@ -28,6 +28,7 @@ import torch
 from eval.driving import summary
 from training.driving.english import examples, split_games, train_speaker
 from translator.games.driving.agents import DrivingAgent
+from translator.games.driving.collection import logged_starts_parked
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.env import MAX_STEPS, N_ACTIONS, N_CARS, DriveState, occupancy, step
 from translator.games.driving.game import logged_starts, observe, sample_hidden
@@ -108,8 +109,7 @@ def with_person(listener, games: list) -> dict:
     """The listener beside each logged person (either car), hearing the person's own words."""
     outs = []
     for person in range(N_CARS):
-        state = logged_starts(games)
-        state.park[:] = [g.park for g in games]
+        state = logged_starts_parked(games)
         drivers = [None, None]
         drivers[person], drivers[1 - person] = ReplayDriver(games), listener
         relays = [lambda said, st, car: said[0] if isinstance(said, tuple) else None] * 2

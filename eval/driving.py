@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from translator.games.driving.agents import DrivingAgent
+from translator.games.driving.collection import logged_starts_parked
 from translator.games.driving.english import HumanDriver
 from translator.games.driving.env import MAX_STEPS, N_CARS, DriveState
 from translator.games.driving.game import logged_starts
@@ -88,8 +89,7 @@ def human_to_robot(agent: DrivingAgent, translator, games: Sequence[LoggedGame],
     """H->R: the person's car replays the log; `translator.to_neuralese` carries its words."""
     results = []
     for person in range(N_CARS):
-        state = logged_starts(games)
-        state.park[:] = [g.park for g in games]
+        state = logged_starts_parked(games)
         drivers = [None, None]
         drivers[person] = ReplayDriver(games, shadow=agent)
         drivers[1 - person] = AgentDriver(agent, seed)

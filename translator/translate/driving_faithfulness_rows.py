@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from translator.games.driving.agents import DrivingAgent
+from translator.games.driving.collection import logged_starts_parked
 from translator.games.driving.english import HumanDriver
 from translator.games.driving.env import MAX_STEPS, N_CARS, DriveState
 from translator.games.driving.game import logged_starts, observe
@@ -201,8 +202,7 @@ def neuralese_rows(
         return Heard(read[played][0], texts, read, ~st.done[:, car] & ~st.over, context_features(st, car))
 
     for person in range(N_CARS):
-        state = logged_starts(games)
-        state.park[:] = [g.park for g in games]
+        state = logged_starts_parked(games)
         drivers: list[Any] = [None, None]
         drivers[person] = ReplayDriver(games, shadow=agent)
         drivers[1 - person] = AgentListener(agent, driver, rows, ids, seed)
