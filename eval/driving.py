@@ -13,6 +13,7 @@ Each number comes with a 95% bootstrap interval over games and a break-down per 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -61,6 +62,20 @@ def summary(reward: np.ndarray, success: np.ndarray, crash: np.ndarray, maps: np
     return out
 
 
+@dataclass(frozen=True)
+class Played:
+    """Episodes of one protocol, each with its map and the index of its logged game."""
+
+    reward: np.ndarray
+    success: np.ndarray
+    crash: np.ndarray
+    maps: np.ndarray
+    games: np.ndarray
+
+    def summary(self) -> dict:
+        return summary(self.reward, self.success, self.crash, self.maps, self.games)
+
+
 def people(games: Sequence[LoggedGame]) -> tuple[dict, dict]:
     """H/H summary and the replay check `{transitions, reproduced}`."""
     out = replay_games(games)
@@ -87,6 +102,11 @@ def agents(agent: DrivingAgent, games: Sequence[LoggedGame], seed: int = 0, mess
 
 def human_to_robot(agent: DrivingAgent, translator, games: Sequence[LoggedGame], seed: int = 0) -> dict:
     """H->R: the person's car replays the log; `translator.to_neuralese` carries its words."""
+    return play_human_to_robot(agent, translator, games, seed).summary()
+
+
+def play_human_to_robot(agent: DrivingAgent, translator, games: Sequence[LoggedGame], seed: int = 0) -> Played:
+    """The episodes of `human_to_robot`, the person as either car."""
     results = []
     for person in range(N_CARS):
         state = logged_starts_parked(games)
@@ -109,6 +129,13 @@ def human_to_robot(agent: DrivingAgent, translator, games: Sequence[LoggedGame],
 
 def robot_to_human(agent: DrivingAgent, driver: HumanDriver, translator, games: Sequence[LoggedGame], seed: int = 0) -> dict:
     """R->H: `translator.to_english` carries the agent's messages to the model-human driver."""
+    return play_robot_to_human(agent, driver, translator, games, seed).summary()
+
+
+def play_robot_to_human(
+    agent: DrivingAgent, driver: HumanDriver, translator, games: Sequence[LoggedGame], seed: int = 0
+) -> Played:
+    """The episodes of `robot_to_human`, the agent as either car."""
     results = []
     for robot in range(N_CARS):
         state = logged_starts(games)
@@ -127,11 +154,11 @@ def robot_to_human(agent: DrivingAgent, driver: HumanDriver, translator, games: 
     return _merge(results, games)
 
 
-def _merge(results: list, games: Sequence[LoggedGame]) -> dict:
+def _merge(results: list, games: Sequence[LoggedGame]) -> Played:
     maps = np.array([g.map_id for g in games] * len(results))
     ids = np.concatenate([np.arange(len(games))] * len(results))
     cat = lambda name: np.concatenate([getattr(r, name) for r in results])  # noqa: E731
-    return summary(cat("reward"), cat("success"), cat("crash"), maps, ids)
+    return Played(cat("reward"), cat("success"), cat("crash"), maps, ids)
 
 
 def belief_agreement(
