@@ -67,7 +67,7 @@ def test_belief_translation_equals_the_evaluations_translator(run):
     assert len(cases) > 20 and len(tr.inner.utterances) > 1
     api = tr.to_english([rec for rec, *_ in cases])  # one batch: each row as if alone
     for (_, state, car, said), got in zip(cases, api):
-        evaluation.c.rng = np.random.default_rng(SEED)  # as built: its first draw
+        evaluation.c.matcher.rng = np.random.default_rng(SEED)  # as built: its first draw
         assert got.translation == evaluation.to_english(said, state, car)[0]
         assert (
             got.divergence is not None and got.divergence >= 0 and len(got.alternatives) == min(3, len(tr.inner.utterances) - 1)
@@ -76,7 +76,7 @@ def test_belief_translation_equals_the_evaluations_translator(run):
     rec, state, car, said = cases[5]
     utter = {k: v for k, v in rec.items() if k != "message"} | {"utterance": "going north"}
     z = tr.to_neuralese([utter])[0].translation
-    evaluation.c.rng = np.random.default_rng(SEED)
+    evaluation.c.matcher.rng = np.random.default_rng(SEED)
     assert z == evaluation.to_neuralese(["going north"], said, state, car)[0].tolist()
 
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from translator.games.beliefs import kl
 from translator.games.driving.env import DriveState, distance
 from translator.games.driving.game import LOOKAHEAD, observe
 from translator.games.driving.maps import SIZE
 from translator.games.driving.play import Said
-from translator.games.driving.translate import BeliefTranslator, kl
+from translator.games.driving.translate import BeliefTranslator
 from translator.models.logistic import Logistic
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import BundleError, check_header, read_json, read_side_file, write_config, write_side_file

@@ -142,12 +142,15 @@ class DrivingGame:
         return hidden(state, agent)
 
     def sample_hidden(self, state: DriveState, agent: int, n: int | None, rng: np.random.Generator) -> DriveState:
-        """`sample_hidden`'s `n` states (48 when None) per episode, the first of each its own state."""
-        fresh = sample_hidden(state, agent, SUPPORT if n is None else n, rng)
-        first = np.arange(state.batch) * (fresh.batch // max(1, state.batch))
+        """`n` states (48 when None) per episode, episode-major: its own state first, then `n - 1`
+        drawn by `sample_hidden` (the order belief matching draws them in)."""
+        n = SUPPORT if n is None else n
+        fresh = sample_hidden(state, agent, n - 1, rng)
+        out = state.take(np.repeat(np.arange(state.batch), n))
+        drawn = np.arange(out.batch) % n != 0
         for name in ("pos", "heading", "goal", "done"):
-            getattr(fresh, name)[first] = getattr(state, name)
-        return fresh
+            getattr(out, name)[drawn] = getattr(fresh, name)
+        return out
 
     def step(self, state: DriveState, actions: np.ndarray) -> tuple[DriveState, np.ndarray, np.ndarray]:
         nxt, reward = step(state, actions, self.max_steps)

@@ -39,9 +39,9 @@ class ModelBeliefContext(BeliefContext):
         with torch.no_grad():
             return self.agent.means(obs)
 
-    def agent_beliefs(self, z: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-        """(B, N, M) log belief over the N states for each of M messages z (B, M, D)."""
+    def agent_log_lik(self, z: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        """(B, N, M) log p(z | state), up to a constant, of each of M messages z (B, M, D)."""
         with torch.no_grad():
             std = self.agent.std
             sq = torch.cdist(means / std, z / std) ** 2
-        return torch.log_softmax(-sq / 2, dim=1)
+        return -sq / 2

@@ -20,40 +20,36 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from translator.games.beliefs import kl
+from translator.games.belief_matching import BeliefMatcher
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import OTHER, HumanSpeaker
 from translator.games.driving.env import DriveState
-from translator.games.driving.game import observe, sample_hidden
+from translator.games.driving.game import DrivingGame
 from translator.games.driving.play import Said
 
 
 @dataclass
 class BeliefContext:
+    """The driving game's two speaker likelihoods over the support `BeliefMatcher` draws: the
+    agent's Gaussian channel around its mean message, and the English speaker model."""
+
     agent: DrivingAgent
     speaker: HumanSpeaker
     samples: int = 48
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
+        self.matcher = BeliefMatcher(DrivingGame(), self.samples, self.seed)
         self.candidates = [i for i, u in enumerate(self.speaker.config.classes) if u != OTHER]
 
     def states(self, state: DriveState, car: int) -> torch.Tensor:
         """(B, N, obs) observations of the speaker `car` in N fresh states; index 0 the true one."""
-        fresh = sample_hidden(state, car, self.samples - 1, self.rng)
-        obs = observe(fresh, car).reshape(state.batch, self.samples - 1, -1)
-        return torch.from_numpy(np.concatenate([observe(state, car)[:, None], obs], axis=1))
+        return self.matcher.support(state, car)
 
     def states_each(self, state: DriveState, car: int) -> torch.Tensor:
         """`states`, with each episode's fresh states drawn from a generator seeded with `seed`
         alone: an episode's translation does not depend on the others in its batch."""
-        rows = []
-        for i in range(state.batch):
-            one = state.take([i])
-            fresh = sample_hidden(one, car, self.samples - 1, np.random.default_rng(self.seed))
-            rows.append(np.concatenate([observe(one, car), observe(fresh, car)]))
-        return torch.from_numpy(np.stack(rows))
+        return self.matcher.support_each(state, car, lambda s, i: s.take([i]))
 
     def agent_means(self, obs: torch.Tensor, ctx: Said) -> torch.Tensor:
         """(B, N, 64) the agent speaker's message for each fresh state, in its own context."""
@@ -64,16 +60,23 @@ class BeliefContext:
             )
         return mean.reshape(b, n, -1)
 
+    def english_log_lik(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) log p_H(u | state) of each candidate utterance class in each of the N states."""
+        with torch.no_grad():
+            return self.speaker.log_probs(obs)[..., self.candidates]
+
     def english_beliefs(self, obs: torch.Tensor) -> torch.Tensor:
         """(B, N, C) log belief over the N states for each candidate utterance class."""
-        with torch.no_grad():
-            logp = self.speaker.log_probs(obs)[..., self.candidates]
-        return torch.log_softmax(logp, dim=1)
+        return torch.log_softmax(self.english_log_lik(obs), dim=1)
+
+    def agent_log_lik(self, z: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        """(B, N, M) log p(z | state), up to a constant, of each of M messages z (B, M, 64)."""
+        sq = torch.cdist(means, z) ** 2  # (B, N, M)
+        return -sq / (2 * self.agent.config.noise**2)
 
     def agent_beliefs(self, z: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
         """(B, N, M) log belief over the N states for each of M messages z (B, M, 64)."""
-        sq = torch.cdist(means, z) ** 2  # (B, N, M)
-        return torch.log_softmax(-sq / (2 * self.agent.config.noise**2), dim=1)
+        return torch.log_softmax(self.agent_log_lik(z, means), dim=1)
 
 
 class BeliefTranslator:
@@ -87,16 +90,16 @@ class BeliefTranslator:
 
     def english_scores(self, said: Said, obs: torch.Tensor) -> torch.Tensor:
         """(B, C) KL(beta(z) || beta(u)) for each candidate utterance, over the fresh states `obs`."""
-        z_belief = self.c.agent_beliefs(said.z[:, None], self.c.agent_means(obs, said))
-        return kl(z_belief, self.c.english_beliefs(obs))
+        z_lik = self.c.agent_log_lik(said.z[:, None], self.c.agent_means(obs, said))
+        return self.c.matcher.divergences(z_lik, self.c.english_log_lik(obs))
 
     def neuralese_scores(self, texts: list[str], context: Said, obs: torch.Tensor) -> torch.Tensor:
         """(B, M) KL(beta(u) || beta(z)) for each message of the pool, over the fresh states `obs`."""
         index = {c: i for i, c in enumerate(self.c.candidates)}
         cls = torch.tensor([index.get(self.c.speaker.class_of(t), 0) for t in texts])
-        u_belief = self.c.english_beliefs(obs)[torch.arange(len(texts)), :, cls][..., None]
+        u_lik = self.c.english_log_lik(obs)[torch.arange(len(texts)), :, cls]
         pool = self.pool.expand(len(texts), -1, -1)
-        return kl(u_belief, self.c.agent_beliefs(pool, self.c.agent_means(obs, context)))
+        return self.c.matcher.divergences(u_lik, self.c.agent_log_lik(pool, self.c.agent_means(obs, context)))
 
     def to_english(self, said: Said, state: DriveState, car: int) -> list[str]:
         best = self.english_scores(said, self.c.states(state, car)).argmin(dim=1)
