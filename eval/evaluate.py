@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eval.colors.report import REPORT_FILES, format_table, write_report
+from eval.colors.run_models import load_english
+from eval.colors.translation import evaluate_translation
 from eval.language import analyse
 from eval.metrics import expected_calibration_error, reliability
-from eval.report import REPORT_FILES, format_table, write_report
-from eval.run_models import load_english
 from eval.seeds import aggregate, file_sha256, is_current, seed_runs
-from eval.translation import evaluate_translation
 from translator.games.accuracy import accuracy_report
 from translator.games.colors.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.games.colors.plays_db import format_plays, plays_report

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval.driving_import import translation_agreement
+from eval.driving.import_agreement import translation_agreement
 from training.driving import import_episodes as importer
 from training.driving.message_model import MessageModelArgs
 from translator.apps.cli import main

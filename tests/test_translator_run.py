@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from eval.translation import NAMES, evaluate_translation, load_translators
+from eval.colors.translation import NAMES, evaluate_translation, load_translators
 from training.faithfulness import calibrate_bundle
 from training.seq2seq import Seq2SeqTrainArgs
 from training.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator

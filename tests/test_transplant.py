@@ -1,4 +1,4 @@
-"""Transplanted contexts (`eval.transplant`) and the message-blind baseline (`eval.blind`).
+"""Transplanted contexts (`eval.colors.transplant`) and the message-blind baseline (`eval.colors.blind`).
 
 A toy world first, where messages and utterances name a hue and every listener picks the colour
 nearest it: copying the source agrees with the agent's pick in any context, describing the
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval.blind import MessageBlind
-from eval.transplant import Transplant, transplant_permutation
+from eval.colors.blind import MessageBlind
+from eval.colors.transplant import Transplant, transplant_permutation
 from translator.games.colors.corpus import CONDITIONS
 
 N = 3000
@@ -166,7 +166,7 @@ def test_message_blind_sends_the_agents_own_message(tiny_belief_translator, tiny
 @pytest.mark.slow
 def test_a_channel_evaluation_reports_both_and_the_blind_baseline_loses_transplanted(
         tiny_belief_translator, tiny_agents, english_models, game_slice, tmp_path):  # fmt: skip
-    from eval.translation import evaluate_channel
+    from eval.colors.translation import evaluate_channel
     from translator.games.colors.corpus import load_rounds
     from translator.translate.collection import collect
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from eval import driving as ev
-from eval.driving_run import score, table
+from eval.driving import evaluate as ev
+from eval.driving.run import score, table
 from training.driving.a2c import A2CConfig, train_agents
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from training.driving.faithfulness import DrivingFaithfulnessArgs, train_faithfulness

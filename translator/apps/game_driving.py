@@ -1,6 +1,6 @@
 """The driving game's entry in the apps' game registry (translator/apps/games.py).
 
-A driving file is JSON Lines of logged games (`eval/driving_run.py`); its stream and its HTTP route
+A driving file is JSON Lines of logged games (`eval/driving/run.py`); its stream and its HTTP route
 (`POST /v1/driving/translate`, translator/apps/driving_service.py) read one driving record per item
 with the run's `DrivingTranslator`; its demo is one step, `neuralese driving`, its own command.
 """
@@ -16,7 +16,7 @@ from translator.apps.games import GameApp, StreamFn
 
 
 def recognises(path: Path) -> bool:
-    from eval.driving_run import is_driving_file  # deferred: heavy import (torch)
+    from eval.driving.run import is_driving_file  # deferred: heavy import (torch)
 
     return is_driving_file(path)
 
@@ -25,7 +25,7 @@ def evaluate(
     run: str | Path, data: str | Path, out: str | Path, games: int | None = None, plays: str | Path | None = None, jobs: int = 1
 ) -> dict:
     """The run's driving bundles scored on the logged games of `data` (`plays` and `jobs` do not apply)."""
-    from eval.driving_run import evaluate_driving
+    from eval.driving.run import evaluate_driving
     from eval.evaluate import prepare_out
 
     return evaluate_driving(run, data, prepare_out(out), games=games)

@@ -48,7 +48,7 @@ AGENT_CHANNEL_OPTIONS = {
 
 def _train_english(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
-    from eval.report import write_training_report
+    from eval.colors.report import write_training_report
     from training.english import EnglishTrainArgs, save_english, train_english
     from translator.games.colors.corpus import load_rounds
 

@@ -1,6 +1,6 @@
 """The gallery rows of `report.html`: evaluation rounds with the message, what its own listener
 reconstructs from it, each translation and who picked what, in the round's context and in the
-transplanted one (`eval.transplant`).
+transplanted one (`eval.colors.transplant`).
 
 Rounds are a seeded random sample, the same number from each condition (not the first rounds of
 the file), so reruns show the same rounds and every unit of a channel draws the same ones.
@@ -60,7 +60,7 @@ def gallery(
     same rounds as the agents read them (`translator.games.colors.record.PlayedRounds`).
     `shown[name]`: a translator's `text`, `faithful` and `choice` (the evaluation listener's pick)
     per round, and `moved_text` and `moved_choice` in the transplanted context; `transplant`: the
-    channel's `eval.transplant.Transplant`."""
+    channel's `eval.colors.transplant.Transplant`."""
     rows = sample_rows(ds["condition"]) if rows is None else rows
     pick = torch.as_tensor(rows, dtype=torch.long)
     recon = reconstructed_colors(agents, messages[pick], colors[pick])

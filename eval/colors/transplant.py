@@ -1,7 +1,7 @@
 """Transplanted contexts: each message (and each utterance) read in another round's context.
 
 In its own round a translation can be right by recovering the agent's target and describing it,
-without carrying what the message says (`eval.blind` does exactly that). Read in another round's
+without carrying what the message says (`eval.colors.blind` does exactly that). Read in another round's
 context (round `i` in that of `perm[i]`, a seeded random cycle, so no round keeps its own), the
 original target means nothing and what is left is what the message says about colours:
 

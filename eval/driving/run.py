@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from eval import driving as ev
-from eval.driving_faithfulness import driving_faithfulness
-from eval.driving_faithfulness import table as faithfulness_table
+from eval.driving import evaluate as ev
+from eval.driving.faithfulness import driving_faithfulness
+from eval.driving.faithfulness import table as faithfulness_table
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import LoggedGame, read_logs
@@ -59,7 +59,7 @@ def score(
     faithfulness: DrivingFaithfulness | None = None,
 ) -> dict:
     """Every driving number on `games` (held out), translators built from `train_games`; with the
-    run's faithfulness models, `driving.faithfulness.*` too (eval/driving_faithfulness.py)."""
+    run's faithfulness models, `driving.faithfulness.*` too (eval/driving/faithfulness.py)."""
     torch.set_num_threads(1)
     people, replay = ev.people(games)
     metrics = {

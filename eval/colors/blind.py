@@ -5,7 +5,7 @@ then describing that colour, which needs no grasp of what the message says. This
 only the describing, from the round's true target: neuralese → English says the candidate
 utterance the consulted English listener `H_l` is surest picks the target in the round's context;
 English → neuralese sends the message the agent speaker most likely sends for the target there.
-Where knowing the target is useless (transplanted contexts, `eval.transplant`) it sits at chance,
+Where knowing the target is useless (transplanted contexts, `eval.colors.transplant`) it sits at chance,
 and a real translator must beat it.
 """
 

@@ -7,11 +7,11 @@ Per channel the agents play each evaluation round; then, per translator (docs/me
   BLEU/chrF, distinct translations, naturalness, the share flagged faithful, and how well the
   faithfulness probability predicts the judge's errors (`eval.faithfulness`).
 - to_neuralese (H→R): the person's utterance, translated, is read by the agents' listener.
-- transplanted: the same in another round's context, scored by agreement (`eval.transplant`);
+- transplanted: the same in another round's context, scored by agreement (`eval.colors.transplant`);
   belief_kl: mean KL(message belief ‖ translation belief) over freshly sampled contexts.
 
 Baselines scored the same way: `random`, and `message_blind`, which never reads the source and
-only describes the round's target (`eval.blind`); ablations: `*_no_prior` (no naturalness prior),
+only describes the round's target (`eval.colors.blind`); ablations: `*_no_prior` (no naturalness prior),
 `seq2seq_*_greedy` (no n-best reranking). Scoring runs in worker processes, one unit each."""
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from datasets import Dataset
 from sacrebleu.metrics import BLEU, CHRF
 from tqdm.auto import tqdm
 
-from eval.blind import MessageBlind
+from eval.colors.blind import MessageBlind
+from eval.colors.gallery import gallery
+from eval.colors.run_models import eval_listener_dir, load_english, load_eval_listener
+from eval.colors.transplant import Transplant
 from eval.faithfulness import ChannelFaithfulness
-from eval.gallery import gallery
-from eval.run_models import eval_listener_dir, load_english, load_eval_listener
-from eval.transplant import Transplant
 from translator.games.accuracy import accuracy_report
 from translator.games.colors.record import PlayedRounds
 from translator.games.colors.sampling import sample_contexts
@@ -62,7 +62,7 @@ KL_CONTEXTS, KL_MESSAGES = 64, 1000
 
 class EvaluatedTranslator:
     """One named translator under evaluation as a pair of batch functions `(sources, colors) -> Translations`;
-    a `blind` one is given the rounds' targets in place of the sources (`eval.blind`)."""
+    a `blind` one is given the rounds' targets in place of the sources (`eval.colors.blind`)."""
 
     def __init__(self, to_english: Callable, to_neuralese: Callable | None, blind: bool = False):
         self.to_english, self.to_neuralese, self.blind = to_english, to_neuralese, blind
@@ -293,7 +293,7 @@ def faithfulness_reports(faith: ChannelFaithfulness | None, direction: str, tran
 
 def score_to_english(name: str, tr: EvaluatedTranslator, r: ChannelRounds, faith: ChannelFaithfulness | None = None) -> tuple[dict, dict]:
     """R→H metrics of one translator, in the rounds' contexts and transplanted, and what the
-    gallery shows of it (`eval.gallery.gallery`)."""
+    gallery shows of it (`eval.colors.gallery.gallery`)."""
     context_free = name in CONTEXT_FREE
     source = r.targets if tr.blind else r.messages
     eng = _to_english(tr, source, None if context_free else r.colors)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from eval.translation_report import (
+from eval.colors.translation_report import (
     MISSING,
     fmt,
     fmt_acc,
