@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
+from training.colors.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from translator.games.colors.corpus import load_rounds
 from translator.models.channels import ChannelConfig
 from translator.translate.collection import collect

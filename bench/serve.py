@@ -43,7 +43,7 @@ def bench_bundle() -> tuple[Path, str]:
         return real, str(real.relative_to(ROOT))
     if not (CACHE / "config.json").is_file():
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-        from training.translators import BeliefBuildArgs, build_belief_translator
+        from training.colors.translators import BeliefBuildArgs, build_belief_translator
         from translator.models.agents import Agents
         from translator.models.english import EnglishModels
         from translator.models.message_model import ExactMessageModel

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from training.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
+from training.colors.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
 from translator.models.agents import Agents
 from translator.models.english import EnglishModels
 from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs

@@ -100,7 +100,7 @@ def small_rounds(game_slice):
 @pytest.fixture(scope="session")
 def english_models(small_rounds):
     """One small English bundle (tokenizer, listener, speaker), trained once for the session."""
-    from training.english import EnglishTrainArgs, train_english
+    from training.colors.english import EnglishTrainArgs, train_english
 
     args = EnglishTrainArgs(seed=0, vocab_size=200, batch_size=32, max_steps=60, listener_epochs=1, speaker_epochs=1)
     return train_english(small_rounds["train"], small_rounds["val"], args)
@@ -120,7 +120,7 @@ def saved_english(english_models, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_agents(game_slice):
     """Continuous agents trained briefly on 30 games (beat chance clearly, not perfect)."""
-    from training.agents import AgentTrainArgs, train_agents
+    from training.colors.agents import AgentTrainArgs, train_agents
     from translator.games.colors.corpus import load_rounds
 
     args = AgentTrainArgs.for_channel("continuous", steps=150, batch_size=64, eval_every=0, progress=False)
@@ -139,7 +139,7 @@ def tiny_pairs(tiny_agents, game_slice):
 @pytest.fixture(scope="session")
 def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
     """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
-    from training.translators import BeliefBuildArgs, build_belief_translator
+    from training.colors.translators import BeliefBuildArgs, build_belief_translator
     from translator.models.message_model import ExactMessageModel
     from translator.translate.belief import BeliefTranslatorConfig
 

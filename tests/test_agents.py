@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.agent_batches import FreshContexts as _FreshContexts
-from training.agents import (
+from training.colors.agent_batches import FreshContexts as _FreshContexts
+from training.colors.agents import (
     AgentTrainArgs,
     _step_loss,
     accuracy_by_condition,

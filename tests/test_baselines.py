@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from training.translators import _key, build_direct_translator
+from training.colors.translators import _key, build_direct_translator
 from translator.models.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
 from translator.translate.baselines import DirectTranslator, RandomTranslator

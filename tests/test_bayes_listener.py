@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
+from training.colors.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from translator.models.agents import AgentConfig, AgentListener, Agents, to_speaker_order
 from translator.models.channels import CHANNEL_KINDS, ChannelConfig
 

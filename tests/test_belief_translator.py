@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
 
-from training.translators import split_pairs
+from training.colors.translators import split_pairs
 from translator.storage.bundle import BundleError, reseal
 from translator.translate.belief import BeliefTranslator
 from translator.translate.matching import divergence

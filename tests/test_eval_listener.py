@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
+from training.colors.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
 from translator.games.colors.corpus import contexts_tensor
 from translator.models.cnn_listener import CNNListener, EvaluationListener
 from translator.models.listener import EnglishListener, ListenerConfig
@@ -144,7 +144,7 @@ def test_model_rejects_bad_kernel_sizes():
 
 
 def test_game_subsets_split_whole_games_and_complement_each_other(corpus):
-    from training.eval_listener import select_games
+    from training.colors.eval_listener import select_games
 
     train = corpus[0]
     assert select_games(train, EvalListenerArgs()) is train

@@ -10,8 +10,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from training.agents import AgentTrainArgs, train_agents
-from training.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_message_model
+from training.colors.agents import AgentTrainArgs, train_agents
+from training.colors.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_message_model
 from translator.games.colors.corpus import load_rounds
 from translator.games.colors.sampling import sample_contexts
 from translator.games.split import split_by_game

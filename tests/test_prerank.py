@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 import torch
 
-from training.translators import split_pairs
+from training.colors.translators import split_pairs
 from translator.models.message_model import beliefs_from_log_probs, row_log_probs
 from translator.models.prerank import LowRankDivergence
 from translator.translate.matching import pointwise_divergence

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.apps.service import Result, create_app
 from translator.models.message_model import ExactMessageModel
 from translator.storage.bundle import CONFIG_FILE, FILES_KEY, BundleError, record_files
@@ -57,7 +57,7 @@ def pair(english_models, tiny_agents, tiny_pairs) -> Seq2SeqPair:
 @pytest.fixture(scope="module")
 def bundles(pair, saved_belief_translator, english_models, tiny_agents, tiny_pairs, tmp_path_factory) -> dict[str, Path]:
     """One saved bundle of every kind."""
-    from training.translators import build_direct_translator
+    from training.colors.translators import build_direct_translator
 
     root = tmp_path_factory.mktemp("kinds")
     shutil.copytree(saved_belief_translator, root / "belief")

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.models.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
 from translator.translate.matching import pointwise_divergence

@@ -111,7 +111,7 @@ def calibrate_bundle(
 ) -> Faithfulness:
     """Fit and attach the faithfulness models of a saved belief translator (one built before them):
     on the games it held out, from the pairs it was built from (its `training.json`) unless given."""
-    from training.translators import split_pairs
+    from training.colors.translators import split_pairs
 
     b = BeliefTranslator.from_pretrained(bundle)
     pairs_dir = pairs_dir or b.training.get("pairs_dir")

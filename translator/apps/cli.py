@@ -50,7 +50,7 @@ def _collect(args: argparse.Namespace) -> None:
 def _channel_options(args: argparse.Namespace) -> dict | None:
     """The channel fields given by `--channel-config FILE` and the flags (flags win); None: none given."""
     # deferred: heavy imports, loaded only when this command runs
-    from training.import_messages import given_channel
+    from training.colors.import_messages import given_channel
 
     fields: dict = {}
     if args.channel_config:
@@ -79,7 +79,7 @@ def _import_messages(args: argparse.Namespace) -> None:
     if app.import_messages is not None:
         return app.import_messages(args)
     # deferred: heavy imports, loaded only when this command runs
-    from training.import_messages import import_messages
+    from training.colors.import_messages import import_messages
     from translator.translate.collection import load_collection
 
     ds = import_messages(args.file, args.out, _channel_options(args))

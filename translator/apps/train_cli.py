@@ -49,7 +49,7 @@ AGENT_CHANNEL_OPTIONS = {
 def _train_english(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
     from eval.colors.report import write_training_report
-    from training.english import EnglishTrainArgs, save_english, train_english
+    from training.colors.english import EnglishTrainArgs, save_english, train_english
     from translator.games.colors.corpus import load_rounds
 
     train = load_rounds(args.train)
@@ -67,7 +67,7 @@ def _train_english(args: argparse.Namespace) -> None:
 
 def _english_options(te: argparse.ArgumentParser) -> None:
     # deferred: heavy import (torch), only when this command is parsed
-    from training.english import EnglishTrainArgs
+    from training.colors.english import EnglishTrainArgs
 
     te.add_argument("--train", required=True, metavar="CSV", help="training corpus (round-per-row CSV or filteredCorpus.csv)")
     te.add_argument(
@@ -92,7 +92,7 @@ def _train_agents(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
     from accelerate import PartialState
 
-    from training.agents import AgentTrainArgs, train_agents
+    from training.colors.agents import AgentTrainArgs, train_agents
     from translator.games.colors.corpus import load_rounds
     from translator.models.channels import ChannelConfig
 
@@ -115,7 +115,7 @@ def _train_agents(args: argparse.Namespace) -> None:
 def _presets(value: Callable[[object], object], kinds: tuple[str, ...]) -> str:
     """` (default: the channel's preset: continuous X, ...)` of one setting, read from the presets of `kinds`."""
     # deferred: heavy import (torch), only when this command is parsed
-    from training.agents import AgentTrainArgs
+    from training.colors.agents import AgentTrainArgs
 
     shown = ", ".join(f"{kind} {value(AgentTrainArgs.for_channel(kind))}" for kind in kinds)
     return f" (default: the channel's preset: {shown})".replace("%", "%%")
@@ -123,7 +123,7 @@ def _presets(value: Callable[[object], object], kinds: tuple[str, ...]) -> str:
 
 def _agents_options(ta: argparse.ArgumentParser) -> None:
     # deferred: heavy imports (torch), only when this command is parsed
-    from training.agents import AgentTrainArgs
+    from training.colors.agents import AgentTrainArgs
     from translator.models.agents import LISTENER_KINDS
     from translator.models.channels import CHANNEL_KINDS
 
@@ -157,9 +157,9 @@ def _agents_options(ta: argparse.ArgumentParser) -> None:
 
 def _train_translator(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
-    from training.seq2seq import Seq2SeqTrainArgs
-    from training.translator_run import TranslatorRunArgs, train_translator
-    from training.translators import BeliefBuildArgs
+    from training.colors.seq2seq import Seq2SeqTrainArgs
+    from training.colors.translator_run import TranslatorRunArgs, train_translator
+    from training.colors.translators import BeliefBuildArgs
     from translator.translate.reranked_seq2seq import RerankConfig
 
     english = args.english or Path(args.out) / "english"
@@ -187,10 +187,10 @@ def _train_translator(args: argparse.Namespace) -> None:
 
 def _translator_options(tt: argparse.ArgumentParser) -> None:
     # deferred: heavy imports (torch), only when this command is parsed
-    from training.learned_speaker import LearnedSpeakerArgs
-    from training.seq2seq import Seq2SeqTrainArgs
-    from training.translator_run import TranslatorRunArgs
-    from training.translators import BeliefBuildArgs
+    from training.colors.learned_speaker import LearnedSpeakerArgs
+    from training.colors.seq2seq import Seq2SeqTrainArgs
+    from training.colors.translator_run import TranslatorRunArgs
+    from training.colors.translators import BeliefBuildArgs
     from translator.translate.reranked_seq2seq import RerankConfig
 
     to_english = TranslatorRunArgs().seq2seq_to_english
@@ -224,7 +224,7 @@ def _translator_options(tt: argparse.ArgumentParser) -> None:
 
 def _train_eval_listener(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
-    from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
+    from training.colors.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
     from translator.games.colors.corpus import load_rounds
     from translator.models.english import EnglishModels
 
@@ -238,7 +238,7 @@ def _train_eval_listener(args: argparse.Namespace) -> None:
 
 def _eval_listener_options(tl: argparse.ArgumentParser) -> None:
     # deferred: heavy import (torch), only when this command is parsed
-    from training.eval_listener import EvalListenerArgs
+    from training.colors.eval_listener import EvalListenerArgs
 
     tl.add_argument("--train", required=True, metavar="CSV", help="training corpus")
     tl.add_argument("--english", metavar="DIR", help="English bundle whose tokenizer it shares (default RUN/english)")

@@ -2,7 +2,7 @@
 
 Agents built elsewhere are known only through a corpus of rounds (context, target, message).
 Beliefs (docs/method.md §4) need `log p(m | c, x)` for any message, context and target, so we fit
-a model of the foreign speaker by maximum likelihood (`training.learned_speaker`) and use it
+a model of the foreign speaker by maximum likelihood (`training.colors.learned_speaker`) and use it
 wherever `ExactMessageModel` would go (the same `MessageModel` protocol).
 
 - Continuous: an isotropic Gaussian `m ~ N(μ(c, x), σ² I)`, as Andreas et al. (2017); `μ` predicts

@@ -11,7 +11,7 @@ target): each direction picks the candidate whose beliefs match the source's.
   minimising `divergence − prior_weight · naturalness` (English speaker log-likelihood).
 
 Everything independent of the input (contexts, candidate beliefs and encodings, the message pool's
-log-probabilities) is precomputed at build time (`training/translators.py`) and saved (layout:
+log-probabilities) is precomputed at build time (`training/colors/translators.py`) and saved (layout:
 `parts.py`), so translating a batch is a few matrix products (`matching.py`)."""
 
 from __future__ import annotations

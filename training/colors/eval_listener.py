@@ -25,7 +25,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from training.calibration import fit_temperature
-from training.english import batches, collate, english_dataset, listener_logits, listener_loss
+from training.colors.english import batches, collate, english_dataset, listener_logits, listener_loss
 from training.length_batches import LengthBatches
 from training.loop import fit
 from translator.games.colors.corpus import Round, split_games

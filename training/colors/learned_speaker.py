@@ -1,6 +1,6 @@
 """Fit `p(m | c, x)` of agents known only through a collected corpus (`LearnedMessageModel`).
 
-The corpus is a collection (`translator.translate.collection`, or `training.import_messages` for agents built
+The corpus is a collection (`translator.translate.collection`, or `training.colors.import_messages` for agents built
 elsewhere): columns `colors` (listener order), `target`, `message` and `game_id`. Whole games are
 held out for validation (10% by default, `translator.games.split.split_by_game`); the
 model is trained by maximum likelihood with early stopping on the validation NLL

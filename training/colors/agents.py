@@ -1,6 +1,6 @@
 """Self-play training of the agent speaker and listener, with `accelerate`.
 
-Each step plays one batch of colour games (`training.agent_batches`): corpus rounds mixed with
+Each step plays one batch of colour games (`training.colors.agent_batches`): corpus rounds mixed with
 freshly sampled contexts of the same three conditions. The listener is trained with cross-entropy
 on the target; the speaker gets the same gradient through the channel (continuous, gumbel) or
 learns from the channel's `policy_loss` (REINFORCE, reward = the listener's log-probability of the
@@ -26,7 +26,6 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from training.agent_batches import CorpusStream, FreshContexts, fingerprint, step_batch
 from training.checkpoint import (
     load_optimizer,
     load_rng,
@@ -37,6 +36,7 @@ from training.checkpoint import (
     set_python_rng_state,
     swap_in,
 )
+from training.colors.agent_batches import CorpusStream, FreshContexts, fingerprint, step_batch
 from translator.games.colors.corpus import CONDITIONS, Round, split_games
 from translator.games.colors.features import color_features
 from translator.models.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
-from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
-from training.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
+from training.colors.learned_speaker import LearnedSpeakerArgs, fit_message_model
+from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.colors.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
 from translator.games.colors.record import PlayedRounds
 from translator.models.agents import Agents
 from translator.models.channels import ChannelConfig
