@@ -31,7 +31,7 @@ import torch
 from training.colors.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from translator.games.colors.corpus import load_rounds
 from translator.models.channels import ChannelConfig
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"continuous": 0.98, "gumbel": 0.98, "reinforce": 0.90}

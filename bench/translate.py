@@ -31,8 +31,8 @@ from training.colors.translators import BeliefBuildArgs, build_belief_translator
 from translator.models.agents import Agents
 from translator.models.english import EnglishModels
 from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
-from translator.translate.belief import BeliefTranslator, BeliefTranslatorConfig
-from translator.translate.collection import load_collection
+from translator.translate.colors.belief import BeliefTranslator, BeliefTranslatorConfig
+from translator.translate.colors.collection import load_collection
 from translator.translate.matching import choose, divergence_loop, pointwise_divergence
 
 ROOT = Path(__file__).resolve().parents[1]

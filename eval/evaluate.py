@@ -21,7 +21,7 @@ from translator.games.colors.plays_db import format_plays, plays_report
 from translator.models.agents import Agents
 from translator.models.english import EnglishModels
 from translator.storage.bundle import read_json, write_json
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 
 def data_summary(path: str | Path, rounds: list[Round]) -> dict:

@@ -131,7 +131,7 @@ def tiny_agents(game_slice):
 def tiny_pairs(tiny_agents, game_slice):
     """The agents' paired corpus (a collection) on the English bundle's 40 training games."""
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     return collect(tiny_agents, load_rounds(game_slice(*TRAIN_GAMES)))
 
@@ -141,7 +141,7 @@ def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
     """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
     from training.colors.translators import BeliefBuildArgs, build_belief_translator
     from translator.models.message_model import ExactMessageModel
-    from translator.translate.belief import BeliefTranslatorConfig
+    from translator.translate.colors.belief import BeliefTranslatorConfig
 
     args = BeliefBuildArgs(contexts=16, candidates=300, pool=256, min_count=1)
     config = BeliefTranslatorConfig(channel=tiny_agents.channel.to_dict(), criterion="kl", plausibility=0.05, prior_margin=0.1)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from translator.storage.bundle import BundleError
-from translator.translate.api import MAX_UTTERANCE_CHARS, Translation, Translator, UtteranceTruncated
+from translator.translate.colors.api import MAX_UTTERANCE_CHARS, Translation, Translator, UtteranceTruncated
 
 
 @pytest.fixture(scope="module")

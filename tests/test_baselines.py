@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from training.colors.translators import _key, build_direct_translator
 from translator.models.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
-from translator.translate.baselines import DirectTranslator, RandomTranslator
+from translator.translate.colors.baselines import DirectTranslator, RandomTranslator
 
 R = 200  # training rounds translated per test
 

@@ -141,7 +141,7 @@ def test_bayes_self_play_learns_fast_and_resumes(small_rounds, tmp_path):
 def test_cli_trains_a_single_symbol_gumbel_pair_with_a_bayes_listener(game_slice, tmp_path, capsys):
     from translator.apps.cli import main
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     main(["train", "agents", "--channel", "gumbel", "--listener", "bayes", "--max-len", "1", "--temperature", "2",
           "--train", str(game_slice(0, 10)), "--out", str(tmp_path), "--steps", "6", "--batch-size", "16", "--threads", "1"])  # fmt: skip

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from training.colors.translators import split_pairs
 from translator.storage.bundle import BundleError, reseal
-from translator.translate.belief import BeliefTranslator
+from translator.translate.colors.belief import BeliefTranslator
 from translator.translate.matching import divergence
 from translator.translate.translations import Translations
 
@@ -318,7 +318,7 @@ def test_messages_unlike_the_agents_are_flagged_more_than_genuine_ones(divergenc
 def _fresh(agents, game_slice) -> tuple[torch.Tensor, torch.Tensor]:
     """200 genuine messages and their contexts from games neither the build nor its calibration saw."""
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     fresh = collect(agents, load_rounds(game_slice(48, 56)), seed=1)
     return torch.tensor(fresh["message"][:200]), torch.tensor(fresh["colors"][:200], dtype=torch.float32)

@@ -20,8 +20,8 @@ from translator.games.colors.corpus import load_rounds
 from translator.models.channels import canonical_symbols
 from translator.models.learned_speaker import LearnedMessageModel
 from translator.models.message_model import beam_search
-from translator.translate.api import Translator
-from translator.translate.belief import BeliefTranslator
+from translator.translate.colors.api import Translator
+from translator.translate.colors.belief import BeliefTranslator
 
 torch.set_num_threads(1)
 

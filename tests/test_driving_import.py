@@ -21,7 +21,7 @@ from translator.games.driving.episodes import EpisodeError
 from translator.games.driving.export import self_play_steps, write_episode_file
 from translator.games.driving.imported import ImportedAgent, is_import
 from translator.storage.bundle import read_json
-from translator.translate.driving_api import DrivingTranslator
+from translator.translate.driving.api import DrivingTranslator
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from translator.games.colors.corpus import CorpusError, load_rounds
 from translator.games.colors.record import features
 from translator.models.agents import Agents
 from translator.models.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
-from translator.translate.collection import collect, load_collection
+from translator.translate.colors.collection import collect, load_collection
 
 torch.set_num_threads(1)
 

@@ -19,7 +19,7 @@ from translator.models.channels import ChannelConfig
 from translator.models.learned_speaker import LearnedMessageModel
 from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 from translator.storage.bundle import BundleError
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 torch.set_num_threads(1)
 

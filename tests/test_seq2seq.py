@@ -1,4 +1,4 @@
-"""Sequence-to-sequence translators (`translator.translate.seq2seq`, `training.colors.seq2seq`): tiny models only.
+"""Sequence-to-sequence translators (`translator.translate.colors.seq2seq`, `training.colors.seq2seq`): tiny models only.
 
 The learning tests train small encoder-decoders on synthetic mappings (four distinct messages <->
 four distinct phrases) until they must get every one right: a translator that ignores its input
@@ -17,7 +17,7 @@ from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.models.channels import ChannelConfig, check_message
 from translator.models.tokenizer import Tokenizer
 from translator.storage.bundle import BundleError
-from translator.translate.seq2seq import KIND, Seq2SeqConfig, Seq2SeqTranslator
+from translator.translate.colors.seq2seq import KIND, Seq2SeqConfig, Seq2SeqTranslator
 
 torch.set_num_threads(1)
 

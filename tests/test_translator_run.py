@@ -16,9 +16,9 @@ from training.faithfulness import calibrate_bundle
 from translator.games.colors.corpus import load_rounds
 from translator.models.learned_speaker import LearnedMessageModel
 from translator.storage.bundle import CONFIG_FILE, check_header, read_json
-from translator.translate.belief import BeliefTranslator
-from translator.translate.collection import save_collection
-from translator.translate.seq2seq_pair import KIND as PAIR_KIND
+from translator.translate.colors.belief import BeliefTranslator
+from translator.translate.colors.collection import save_collection
+from translator.translate.colors.seq2seq_pair import KIND as PAIR_KIND
 
 SMALL = BeliefBuildArgs(contexts=16, min_count=2)
 

@@ -168,7 +168,7 @@ def test_a_channel_evaluation_reports_both_and_the_blind_baseline_loses_transpla
         tiny_belief_translator, tiny_agents, english_models, game_slice, tmp_path):  # fmt: skip
     from eval.colors.translation import evaluate_channel
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     tiny_belief_translator.save_pretrained(tmp_path / "continuous" / "belief")
     ds = collect(tiny_agents, load_rounds(game_slice(48, 68)))  # games no model saw

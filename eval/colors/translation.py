@@ -44,12 +44,12 @@ from translator.models.english import EnglishModels
 from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs
 from translator.models.prerank import BilinearRanker
 from translator.storage.run_layout import TRANSLATORS_DIR, channel_translators
-from translator.translate import registry
-from translator.translate.baselines import DirectTranslator, RandomTranslator
-from translator.translate.belief import BeliefTranslator
-from translator.translate.collection import collect
-from translator.translate.reranked_seq2seq import RerankedSeq2Seq
-from translator.translate.seq2seq_pair import Seq2SeqPair
+from translator.translate.colors import registry
+from translator.translate.colors.baselines import DirectTranslator, RandomTranslator
+from translator.translate.colors.belief import BeliefTranslator
+from translator.translate.colors.collection import collect
+from translator.translate.colors.reranked_seq2seq import RerankedSeq2Seq
+from translator.translate.colors.seq2seq_pair import Seq2SeqPair
 from translator.translate.translations import Translations
 
 NAMES = ("belief", "belief_context_free", "belief_no_prior", "belief_context_free_no_prior", "direct", "seq2seq_cooccurrence",

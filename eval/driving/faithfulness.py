@@ -3,7 +3,7 @@
 For each translator (belief as the Python API translates, direct, random, silent) the R→H and H→R
 episodes are played on the games' starts with that translator, and each heard message gives a row:
 the probability from the run's faithfulness models and the label, as defined for fitting
-(`translator/translate/driving_faithfulness_rows.py`). `metrics.json` holds under
+(`translator/translate/driving/faithfulness_rows.py`). `metrics.json` holds under
 `driving.faithfulness.<direction>`: the report over every translator's rows with the partner car
 known (`in_context`) and without it (`context_free`), per translator, the cheating baselines (the
 held-out prior as a constant; the held-out rate of silent and spoken rows, "silence only"; the
@@ -22,8 +22,8 @@ from eval.faithfulness import auroc, binary_ece, faithfulness_report
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver
 from translator.games.driving.logs import LoggedGame
-from translator.translate.driving_faithfulness import FEATURES, DrivingFaithfulness
-from translator.translate.driving_faithfulness_rows import (
+from translator.translate.driving.faithfulness import FEATURES, DrivingFaithfulness
+from translator.translate.driving.faithfulness_rows import (
     BELIEF,
     english_of,
     english_rows,

@@ -27,7 +27,7 @@ from translator.games.driving.translate import BeliefContext
 from translator.games.driving.translators import build_translators, driving_dir, run_info
 from translator.storage.atomic import atomic_write
 from translator.storage.bundle import write_json
-from translator.translate.driving_faithfulness import DrivingFaithfulness, load_optional
+from translator.translate.driving.faithfulness import DrivingFaithfulness, load_optional
 
 CHANNEL = "continuous"
 

@@ -26,7 +26,7 @@ from translator.games.colors.difference import color_distance
 from translator.games.colors.record import features
 from translator.games.colors.sampling import THETA
 from translator.models.channels import EOS, MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig, canonical_symbols, message_lengths
-from translator.translate.collection import save_collection
+from translator.translate.colors.collection import save_collection
 
 FORMAT = "neuralese.messages.jsonl/1"
 REQUIRED = ("colors", "target", "message")

@@ -1,6 +1,6 @@
 """Fit `p(m | c, x)` of agents known only through a collected corpus (`LearnedMessageModel`).
 
-The corpus is a collection (`translator.translate.collection`, or `training.colors.import_messages` for agents built
+The corpus is a collection (`translator.translate.colors.collection`, or `training.colors.import_messages` for agents built
 elsewhere): columns `colors` (listener order), `target`, `message` and `game_id`. Whole games are
 held out for validation (10% by default, `translator.games.split.split_by_game`); the
 model is trained by maximum likelihood with early stopping on the validation NLL
@@ -36,7 +36,7 @@ from translator.models.agents import Agents
 from translator.models.channels import ChannelConfig, check_message
 from translator.models.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
 from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 REQUIRED_COLUMNS = ("colors", "target", "message", "game_id")
 

@@ -1,7 +1,7 @@
-"""Train a sequence-to-sequence translator (`translator.translate.seq2seq`) on parallel pairs.
+"""Train a sequence-to-sequence translator (`translator.translate.colors.seq2seq`) on parallel pairs.
 
 Pairs are `(message, utterance[, colours])` rows: the co-occurrence pairs of a collection (agents
-and people playing the same rounds, `translator.translate.collection`) or belief-matched pairs. Validation (early
+and people playing the same rounds, `translator.translate.colors.collection`) or belief-matched pairs. Validation (early
 stopping) uses whole held-out *training* games by default (`val_fraction` of the games in
 `Pairs.game_ids`), so the dev games stay untouched for reporting; pass `val` to use other pairs.
 
@@ -30,7 +30,7 @@ from translator.games.split import split_by_game
 from translator.models.channels import ChannelConfig, check_message
 from translator.models.message_model import MessageModel
 from translator.models.tokenizer import Tokenizer, pad_batch
-from translator.translate.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
+from translator.translate.colors.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Pairs:
 
     @classmethod
     def from_collection(cls, ds) -> Pairs:
-        """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.translate.collection`)."""
+        """Pairs `(message, utterance, colours, game)` of a collected corpus (`translator.translate.colors.collection`)."""
         cols = ds.select_columns(["message", "colors"]).with_format("torch")[:]
         return cls(cols["message"], list(ds["utterance"]), cols["colors"].float(), list(ds["game_id"]))
 

@@ -28,12 +28,12 @@ from translator.models.english import EnglishModels
 from translator.models.message_model import ExactMessageModel, MessageModel
 from translator.settings.checks import non_negative_int
 from translator.storage.run_layout import translator_path
-from translator.translate import parts
-from translator.translate.belief import BeliefTranslator
-from translator.translate.collection import load_collection
-from translator.translate.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
-from translator.translate.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
-from translator.translate.seq2seq_pair import Seq2SeqPair
+from translator.translate.colors import parts
+from translator.translate.colors.belief import BeliefTranslator
+from translator.translate.colors.collection import load_collection
+from translator.translate.colors.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
+from translator.translate.colors.seq2seq import DIRECTION_DIRS, Seq2SeqConfig
+from translator.translate.colors.seq2seq_pair import Seq2SeqPair
 
 KINDS = ("belief", "direct", "seq2seq")
 SEQ2SEQ_SOURCES = ("cooccurrence", "belief")

@@ -21,8 +21,8 @@ from translator.games.split import split_by_game
 from translator.models.english import EnglishModels
 from translator.models.message_model import MessageModel
 from translator.settings.checks import non_negative_int, positive_int
-from translator.translate.baselines import DirectConfig, DirectTranslator
-from translator.translate.belief import BeliefTranslator, BeliefTranslatorConfig
+from translator.translate.colors.baselines import DirectConfig, DirectTranslator
+from translator.translate.colors.belief import BeliefTranslator, BeliefTranslatorConfig
 
 
 @dataclass

@@ -27,7 +27,7 @@ def _collect(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
     from translator.games.colors.corpus import load_rounds
     from translator.models.agents import Agents
-    from translator.translate.collection import collect, save_collection
+    from translator.translate.colors.collection import collect, save_collection
 
     agents = Agents.from_pretrained(args.agents)
     rounds = load_rounds(args.data)
@@ -80,7 +80,7 @@ def _import_messages(args: argparse.Namespace) -> None:
         return app.import_messages(args)
     # deferred: heavy imports, loaded only when this command runs
     from training.colors.import_messages import import_messages
-    from translator.translate.collection import load_collection
+    from translator.translate.colors.collection import load_collection
 
     ds = import_messages(args.file, args.out, _channel_options(args))
     info = load_collection(args.out)[1]
@@ -142,7 +142,7 @@ def _import_options(im: argparse.ArgumentParser) -> None:
 
 def _collect_options(co: argparse.ArgumentParser) -> None:
     # deferred: heavy import (torch), only when this command is parsed
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     co.add_argument("--agents", required=True, metavar="DIR", help="agents bundle (RUN/agents/CHANNEL)")
     co.add_argument("--data", required=True, metavar="CSV", help="corpus file to play")

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from translator.games.driving.records import RecordError
-from translator.translate.driving_api import DrivingTranslator
+from translator.translate.driving.api import DrivingTranslator
 
 
 class DrivingRequest(BaseModel):

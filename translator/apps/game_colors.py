@@ -41,7 +41,7 @@ def stream(args: argparse.Namespace) -> StreamFn:
         if args.workers > 1:
             return run_stream_parallel(bundle, args.to, inp, out, args.workers, args.batch_size, args.max_wait_ms / 1000,
                                        args.channel, args.threads or 1)  # fmt: skip
-        from translator.translate.api import Translator  # deferred: heavy import (torch), only for one process
+        from translator.translate.colors.api import Translator  # deferred: heavy import (torch), only for one process
 
         translator = Translator.from_pretrained(bundle, args.channel)
         return run_stream(translator, args.to, inp, out, args.batch_size, args.max_wait_ms / 1000)

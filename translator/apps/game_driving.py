@@ -36,7 +36,7 @@ def stream(args: argparse.Namespace) -> StreamFn:
     if args.workers > 1:
         raise ValueError("--workers: the driving game translates in one process")
     from translator.apps.stream import run_stream
-    from translator.translate.driving_api import DrivingTranslator  # deferred: heavy import (torch)
+    from translator.translate.driving.api import DrivingTranslator  # deferred: heavy import (torch)
 
     translator = DrivingTranslator.from_run(args.run, args.translator)
 
@@ -61,7 +61,7 @@ def served(run: Path, name: str) -> Any:
     """The run's driving translator: `name` when it is a driving kind, else belief."""
     from translator.games.driving.translators import KINDS
     from translator.storage.run_layout import DEFAULT_NAME
-    from translator.translate.driving_api import DrivingTranslator
+    from translator.translate.driving.api import DrivingTranslator
 
     return DrivingTranslator.from_run(run, name if name in KINDS else DEFAULT_NAME)
 

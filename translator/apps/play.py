@@ -31,7 +31,7 @@ from translator.games.colors.corpus import Round, load_rounds
 from translator.games.colors.plays_db import PlaysDB
 from translator.models.agents import Agents
 from translator.storage.bundled_data import bundled
-from translator.translate.api import Translator, load_run_translators
+from translator.translate.colors.api import Translator, load_run_translators
 from translator.translate.translations import Translation
 
 PLAY_HTML = Path(__file__).resolve().parent / "static" / "play.html"

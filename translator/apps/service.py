@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from translator.apps import games
 from translator.apps.play import add_play_routes, load_play_rounds
 from translator.games.colors.plays_db import PlaysDB
-from translator.translate.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translator, load_run_translators, served_channels
+from translator.translate.colors.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translator, load_run_translators, served_channels
 from translator.translate.translations import Translation
 
 MAX_BATCH = 256  # rows per request, and per translator call

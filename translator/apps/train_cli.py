@@ -160,7 +160,7 @@ def _train_translator(args: argparse.Namespace) -> None:
     from training.colors.seq2seq import Seq2SeqTrainArgs
     from training.colors.translator_run import TranslatorRunArgs, train_translator
     from training.colors.translators import BeliefBuildArgs
-    from translator.translate.reranked_seq2seq import RerankConfig
+    from translator.translate.colors.reranked_seq2seq import RerankConfig
 
     english = args.english or Path(args.out) / "english"
     belief = BeliefBuildArgs(seed=args.seed, **field_values(args, BELIEF_FIELDS))
@@ -191,7 +191,7 @@ def _translator_options(tt: argparse.ArgumentParser) -> None:
     from training.colors.seq2seq import Seq2SeqTrainArgs
     from training.colors.translator_run import TranslatorRunArgs
     from training.colors.translators import BeliefBuildArgs
-    from translator.translate.reranked_seq2seq import RerankConfig
+    from translator.translate.colors.reranked_seq2seq import RerankConfig
 
     to_english = TranslatorRunArgs().seq2seq_to_english
     add_fields(tt, TranslatorRunArgs, ("kind",), kind={"required": True, "default": None})

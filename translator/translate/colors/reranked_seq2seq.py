@@ -34,9 +34,9 @@ from translator.storage.bundle import (
     write_config,
     write_side_file,
 )
+from translator.translate.colors.registry import RERANK_FILE, RERANKED_KIND, is_legacy_reranked
+from translator.translate.colors.seq2seq import Seq2SeqTranslator
 from translator.translate.matching import CRITERIA, pointwise_divergence
-from translator.translate.registry import RERANK_FILE, RERANKED_KIND, is_legacy_reranked
-from translator.translate.seq2seq import Seq2SeqTranslator
 from translator.translate.translations import Translations
 
 KIND = RERANKED_KIND

@@ -25,8 +25,8 @@ import torch
 
 from translator.models.channels import ChannelConfig, check_message
 from translator.storage.run_layout import DEFAULT_NAME, DIRECTIONS, TRANSLATORS_DIR, check_name, find_translator, run_channels  # noqa: F401 - re-exported
-from translator.translate import registry
-from translator.translate.residuals import ResidualCheck, check_residuals
+from translator.translate.colors import registry
+from translator.translate.colors.residuals import ResidualCheck, check_residuals
 from translator.translate.translations import Alternative, Translation  # noqa: F401 - re-exported: what the API returns
 
 # Utterances: the English models read the first `listener.max_len` tokens (48) of any utterance, in
@@ -179,7 +179,7 @@ class Translator:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, channel_name: str | None = None) -> Translator:
-        """Load a translator bundle of any kind (`translator.translate.registry`)."""
+        """Load a translator bundle of any kind (`translator.translate.colors.registry`)."""
         return cls(registry.load(directory), channel_name)
 
     @classmethod
@@ -190,7 +190,7 @@ class Translator:
     # -- checks -------------------------------------------------------------------------------
     def check_code(self, messages: Sequence[Any], contexts: Sequence[Any]) -> ResidualCheck:
         """Whether a batch of continuous messages, with their contexts, carries a code this translator's
-        model of the agents does not know (`translator/translate/residuals.py`): something a planted signal
+        model of the agents does not know (`translator/translate/colors/residuals.py`): something a planted signal
         hides from every per-message flag shows over a few hundred messages."""
         rows = _each("messages", _rows("messages", messages), self.check_message)
         colors = self._contexts(contexts, len(rows))

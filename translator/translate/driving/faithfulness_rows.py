@@ -32,7 +32,7 @@ from translator.games.driving.game import logged_starts, observe
 from translator.games.driving.logs import LoggedGame
 from translator.games.driving.play import AgentDriver, ReplayDriver, Said, play
 from translator.games.driving.translate import BeliefTranslator
-from translator.translate.driving_faithfulness import (
+from translator.translate.driving.faithfulness import (
     CONTEXT_FEATURES,
     FEATURES,
     Reading,

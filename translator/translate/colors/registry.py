@@ -19,11 +19,11 @@ from translator.storage.bundle import CONFIG_FILE, LAYOUT_3_SINCE, BundleError, 
 from translator.storage.run_layout import LEGACY_PAIR_FILE
 
 if TYPE_CHECKING:
-    from translator.translate.baselines import DirectTranslator
-    from translator.translate.belief import BeliefTranslator
-    from translator.translate.reranked_seq2seq import RerankedSeq2Seq
-    from translator.translate.seq2seq import Seq2SeqTranslator
-    from translator.translate.seq2seq_pair import Seq2SeqPair
+    from translator.translate.colors.baselines import DirectTranslator
+    from translator.translate.colors.belief import BeliefTranslator
+    from translator.translate.colors.reranked_seq2seq import RerankedSeq2Seq
+    from translator.translate.colors.seq2seq import Seq2SeqTranslator
+    from translator.translate.colors.seq2seq_pair import Seq2SeqPair
 
     AnyTranslator = BeliefTranslator | DirectTranslator | Seq2SeqPair | RerankedSeq2Seq | Seq2SeqTranslator
 
@@ -35,11 +35,11 @@ SEQ2SEQ_KIND = "neuralese.seq2seq"
 RERANK_FILE = "rerank.json"  # a reranked seq2seq bundle's settings
 
 TRANSLATORS = Registry("translator", {
-    BELIEF_KIND: "translator.translate.belief:BeliefTranslator",
-    DIRECT_KIND: "translator.translate.baselines:DirectTranslator",
-    PAIR_KIND: "translator.translate.seq2seq_pair:Seq2SeqPair",
-    RERANKED_KIND: "translator.translate.reranked_seq2seq:RerankedSeq2Seq",
-    SEQ2SEQ_KIND: "translator.translate.seq2seq:Seq2SeqTranslator",
+    BELIEF_KIND: "translator.translate.colors.belief:BeliefTranslator",
+    DIRECT_KIND: "translator.translate.colors.baselines:DirectTranslator",
+    PAIR_KIND: "translator.translate.colors.seq2seq_pair:Seq2SeqPair",
+    RERANKED_KIND: "translator.translate.colors.reranked_seq2seq:RerankedSeq2Seq",
+    SEQ2SEQ_KIND: "translator.translate.colors.seq2seq:Seq2SeqTranslator",
 })  # fmt: skip
 
 

@@ -23,8 +23,8 @@ from translator.models.channels import ChannelConfig, check_message
 from translator.models.english import EnglishModels
 from translator.models.message_model import ContextGrid, MessageModel
 from translator.storage.bundle import BundleError
-from translator.translate.parts import ConsultsEnglish, load_translator, save_translator
-from translator.translate.registry import DIRECT_KIND
+from translator.translate.colors.parts import ConsultsEnglish, load_translator, save_translator
+from translator.translate.colors.registry import DIRECT_KIND
 from translator.translate.translations import Translations
 
 RANDOM_KIND = "neuralese.random_translator"

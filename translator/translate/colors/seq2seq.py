@@ -39,8 +39,8 @@ from translator.models.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, pad_batch
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import CONFIG_FILE, BundleError, check_header, read_json, write_config, write_tensors
 from translator.storage.run_layout import DIRECTIONS
-from translator.translate.parts import MESSAGE_MODEL_DIR, load_message_model, message_model_kind
-from translator.translate.registry import SEQ2SEQ_KIND
+from translator.translate.colors.parts import MESSAGE_MODEL_DIR, load_message_model, message_model_kind
+from translator.translate.colors.registry import SEQ2SEQ_KIND
 from translator.translate.translations import Translations
 
 KIND = SEQ2SEQ_KIND

@@ -17,9 +17,9 @@ from translator.models.tokenizer import Tokenizer
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import CONFIG_FILE, BundleError, check_header, read_json, write_config
 from translator.storage.run_layout import LEGACY_PAIR_FILE
-from translator.translate.registry import PAIR_KIND
-from translator.translate.reranked_seq2seq import RerankedSeq2Seq
-from translator.translate.seq2seq import Seq2SeqTranslator
+from translator.translate.colors.registry import PAIR_KIND
+from translator.translate.colors.reranked_seq2seq import RerankedSeq2Seq
+from translator.translate.colors.seq2seq import Seq2SeqTranslator
 from translator.translate.translations import Translations
 
 KIND = PAIR_KIND

@@ -37,9 +37,9 @@ from translator.models.message_model import (
 from translator.models.prerank import BilinearRanker, LowRankDivergence
 from translator.storage.bundle import BundleError
 from translator.translate import faithfulness as faith
+from translator.translate.colors.parts import ConsultsEnglish, load_translator, save_translator
+from translator.translate.colors.registry import BELIEF_KIND
 from translator.translate.matching import CandidateBeliefs, divergence, pointwise_divergence
-from translator.translate.parts import ConsultsEnglish, load_translator, save_translator
-from translator.translate.registry import BELIEF_KIND
 from translator.translate.translations import Translations, flag
 
 KIND = BELIEF_KIND

@@ -28,7 +28,7 @@ from translator.games.driving.play import Said
 from translator.games.driving.records import DrivingRecord, RecordError, parse_record, to_state
 from translator.games.driving.translate import BeliefTranslator
 from translator.games.driving.translators import KINDS, build_translator, driving_dir, run_info
-from translator.translate.driving_faithfulness import (
+from translator.translate.driving.faithfulness import (
     DrivingFaithfulness,
     load_optional,
     read_english,
