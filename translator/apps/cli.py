@@ -2,7 +2,7 @@
 
 Only the commands being parsed get their options (`build_parser(command)`), and handlers import
 the training and evaluation code inside, so `neuralese --help` and the live commands start without
-torch. The training commands are in `translator.apps.train_cli`, the live ones in `translator.apps.live_cli`.
+torch. The training commands are in `translator.apps.colors.train_cli`, the live ones in `translator.apps.live_cli`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from itertools import takewhile
 from pathlib import Path
 
 from translator.apps import games
+from translator.apps.colors.train_cli import THREADS_HELP, add_train_commands
 from translator.apps.live_cli import add_live_commands
-from translator.apps.train_cli import THREADS_HELP, add_train_commands
 from translator.settings.checks import int_in, non_negative_int, positive_int
 
 

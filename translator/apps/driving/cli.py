@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
-    from translator.apps.driving_demo import run_from_args
+    from translator.apps.driving.demo import run_from_args
 
     run_from_args(args)
 

@@ -1,4 +1,4 @@
-"""The driving game end to end: `python -m translator.apps.driving_demo --out RUN/driving`.
+"""The driving game end to end: `python -m translator.apps.driving.demo --out RUN/driving`.
 
 Reads the human logs, checks the environment replays them, fits the English models, trains the
 talking and the silent agents, builds the translators, fits the faithfulness models on held-out
@@ -23,7 +23,7 @@ from eval.driving.run import score, table
 from training.driving.a2c import A2CConfig, train_agents
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from training.driving.faithfulness import DrivingFaithfulnessArgs, train_faithfulness
-from translator.apps.driving_cli import add_arguments
+from translator.apps.driving.cli import add_arguments
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.logs import read_logs
 from translator.storage.bundle import write_json

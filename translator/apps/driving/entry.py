@@ -1,7 +1,7 @@
 """The driving game's entry in the apps' game registry (translator/apps/games.py).
 
 A driving file is JSON Lines of logged games (`eval/driving/run.py`); its stream and its HTTP route
-(`POST /v1/driving/translate`, translator/apps/driving_service.py) read one driving record per item
+(`POST /v1/driving/translate`, translator/apps/driving/service.py) read one driving record per item
 with the run's `DrivingTranslator`; its demo is one step, `neuralese driving`, its own command.
 """
 
@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import IO, Any
 
-from translator.apps.driving_import import add_driving_import_options, import_driving
+from translator.apps.driving.import_messages import add_driving_import_options, import_driving
 from translator.apps.games import GameApp, StreamFn
 
 
@@ -67,7 +67,7 @@ def served(run: Path, name: str) -> Any:
 
 
 def routes(app: Any, translator: Any, max_batch: int, describe: Any) -> None:
-    from translator.apps.driving_service import add_driving_routes  # deferred: only for a run with the driving game
+    from translator.apps.driving.service import add_driving_routes  # deferred: only for a run with the driving game
 
     add_driving_routes(app, translator, max_batch, describe)
 
@@ -81,7 +81,7 @@ def demo_steps(out: Path, data: Path, quick: bool, jobs: int, seeds: int) -> lis
 
 
 def commands(sub: argparse._SubParsersAction) -> None:
-    from translator.apps.driving_cli import add_driving_commands
+    from translator.apps.driving.cli import add_driving_commands
 
     add_driving_commands(sub)
 
