@@ -44,9 +44,9 @@ def bench_bundle() -> tuple[Path, str]:
     if not (CACHE / "config.json").is_file():
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
         from training.colors.translators import BeliefBuildArgs, build_belief_translator
-        from translator.models.agents import Agents
-        from translator.models.english import EnglishModels
-        from translator.models.message_model import ExactMessageModel
+        from translator.models.colors.agents import Agents
+        from translator.models.colors.english import EnglishModels
+        from translator.models.colors.message_model import ExactMessageModel
         from translator.translate.colors.collection import load_collection
 
         print(f"building the benchmark translator in {CACHE.relative_to(ROOT)} (once) ...", file=sys.stderr)

@@ -18,8 +18,8 @@ from eval.seeds import aggregate, file_sha256, is_current, seed_runs
 from translator.games.accuracy import accuracy_report
 from translator.games.colors.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.games.colors.plays_db import format_plays, plays_report
-from translator.models.agents import Agents
-from translator.models.english import EnglishModels
+from translator.models.colors.agents import Agents
+from translator.models.colors.english import EnglishModels
 from translator.storage.bundle import read_json, write_json
 from translator.translate.colors.collection import collect
 
@@ -66,7 +66,7 @@ def evaluate_judge(run: str | Path, rounds: list[Round]) -> dict | None:
     """The evaluation listener's accuracy on the people's utterances (None when the run has none):
     what judging translations by it costs against the people's own listeners. Rounds whose
     utterance has no token it knows are left out (`skipped_empty`)."""
-    from translator.models.cnn_listener import DIRECTORY, EvaluationListener
+    from translator.models.colors.cnn_listener import DIRECTORY, EvaluationListener
 
     if not (Path(run) / DIRECTORY / "config.json").is_file():
         return None

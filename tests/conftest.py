@@ -140,7 +140,7 @@ def tiny_pairs(tiny_agents, game_slice):
 def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
     """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
     from training.colors.translators import BeliefBuildArgs, build_belief_translator
-    from translator.models.message_model import ExactMessageModel
+    from translator.models.colors.message_model import ExactMessageModel
     from translator.translate.colors.belief import BeliefTranslatorConfig
 
     args = BeliefBuildArgs(contexts=16, candidates=300, pool=256, min_count=1)

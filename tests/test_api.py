@@ -91,7 +91,7 @@ def test_from_run_and_unknown_channels(run_dir, rows):
 
 def test_from_pretrained_dispatches_on_kind(english_models, tiny_agents, tiny_pairs, tmp_path, rows):
     from training.colors.translators import build_direct_translator
-    from translator.models.message_model import ExactMessageModel
+    from translator.models.colors.message_model import ExactMessageModel
 
     build_direct_translator(english_models, ExactMessageModel(tiny_agents), tiny_pairs).save_pretrained(tmp_path / "direct")
     tr = Translator.from_pretrained(tmp_path / "direct")

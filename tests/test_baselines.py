@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from training.colors.translators import _key, build_direct_translator
-from translator.models.message_model import ExactMessageModel
+from translator.models.colors.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
 from translator.translate.colors.baselines import DirectTranslator, RandomTranslator
 

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from training.colors.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
-from translator.models.agents import AgentConfig, AgentListener, Agents, to_speaker_order
 from translator.models.channels import CHANNEL_KINDS, ChannelConfig
+from translator.models.colors.agents import AgentConfig, AgentListener, Agents, to_speaker_order
 
 torch.set_num_threads(1)
 
@@ -97,7 +97,7 @@ def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
 
 def test_cli_offers_the_library_listener_kinds():
     from translator.apps.cli import build_parser
-    from translator.models.agents import LISTENER_KINDS
+    from translator.models.colors.agents import LISTENER_KINDS
 
     agents = build_parser(("train", "agents"))._subparsers._group_actions[0].choices["train"]
     agents = agents._subparsers._group_actions[0].choices["agents"]

@@ -326,7 +326,7 @@ def _fresh(agents, game_slice) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_in_context_english_to_neuralese_says_what_the_agent_would_say_there(tiny_belief_translator, rounds):
     """By default the candidates are the agent's own most likely messages for the round's three colours."""
-    from translator.models.message_model import most_likely_messages
+    from translator.models.colors.message_model import most_likely_messages
 
     t = tiny_belief_translator
     _, colors, _, texts = (x[:20] for x in rounds)

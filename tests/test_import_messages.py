@@ -13,8 +13,8 @@ from training.colors.import_messages import MAX_LINE_BYTES, import_messages, rea
 from training.colors.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from translator.games.colors.corpus import CorpusError, load_rounds
 from translator.games.colors.record import features
-from translator.models.agents import Agents
 from translator.models.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
+from translator.models.colors.agents import Agents
 from translator.translate.colors.collection import collect, load_collection
 
 torch.set_num_threads(1)

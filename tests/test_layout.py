@@ -65,4 +65,4 @@ def test_the_check_sees_a_wrong_arrow(tmp_path: Path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from translator.apps.cli import main\n")
     assert [(line, t) for line, t in imports(bad)] == [(2, "translator.apps.cli")]
-    assert layer_of(part_of("translator.apps.cli")) > layer_of(part_of("translator.models.listener"))
+    assert layer_of(part_of("translator.apps.cli")) > layer_of(part_of("translator.models.colors.listener"))

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from translator.games.colors.corpus import contexts_tensor
-from translator.models.listener import EnglishListener, ListenerConfig
-from translator.models.speaker import EnglishSpeaker, SpeakerConfig
+from translator.models.colors.listener import EnglishListener, ListenerConfig
+from translator.models.colors.speaker import EnglishSpeaker, SpeakerConfig
 from translator.models.tokenizer import BOS, EOS, PAD, pad_batch
 
 VOCAB = 40

@@ -12,7 +12,7 @@ import pytest
 
 from training.colors.agents import self_play_accuracy
 from translator.games.colors.corpus import load_rounds
-from translator.models.agents import Agents
+from translator.models.colors.agents import Agents
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.apps.service import Result, create_app
-from translator.models.message_model import ExactMessageModel
+from translator.models.colors.message_model import ExactMessageModel
 from translator.storage.bundle import CONFIG_FILE, FILES_KEY, BundleError, record_files
 from translator.storage.run_layout import LEGACY_PAIR_FILE
 from translator.translate.colors.api import Translator

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
-from translator.models.message_model import ExactMessageModel
+from translator.models.colors.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
 from translator.translate.colors.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
 from translator.translate.colors.seq2seq import Seq2SeqConfig

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from translator.games.colors.corpus import load_rounds
-from translator.models.agents import Agents, to_speaker_order
 from translator.models.channels import ChannelConfig
+from translator.models.colors.agents import Agents, to_speaker_order
 from translator.translate.colors.api import Translator
 from translator.translate.colors.residuals import check_residuals
 

@@ -145,8 +145,8 @@ def test_belief_input_reads_the_message_models_belief(tok, tmp_path):
     """Phrase = the hue of the colour an (untrained) agent speaker's message points at: the encoder
     is told each colour's belief, learns to name the one believed in, and the bundle carries its
     message model."""
-    from translator.models.agents import AgentConfig, Agents
-    from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+    from translator.models.colors.agents import AgentConfig, Agents
+    from translator.models.colors.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
     torch.manual_seed(0)
     channel = ChannelConfig(kind="continuous", dim=16, noise=0.001)  # little noise: sharp beliefs

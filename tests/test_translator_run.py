@@ -14,7 +14,7 @@ from training.colors.translator_run import TranslatorRunArgs, belief_matched_pai
 from training.colors.translators import BeliefBuildArgs
 from training.faithfulness import calibrate_bundle
 from translator.games.colors.corpus import load_rounds
-from translator.models.learned_speaker import LearnedMessageModel
+from translator.models.colors.learned_speaker import LearnedMessageModel
 from translator.storage.bundle import CONFIG_FILE, check_header, read_json
 from translator.translate.colors.belief import BeliefTranslator
 from translator.translate.colors.collection import save_collection

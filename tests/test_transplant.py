@@ -125,7 +125,7 @@ def test_message_blind_is_at_chance_transplanted(world):
 
 @pytest.fixture(scope="module")
 def rounds_tensors(small_rounds):
-    from translator.models.agents import Agents
+    from translator.models.colors.agents import Agents
 
     colors, _, targets = Agents.round_inputs(small_rounds["test"])
     return colors, targets
@@ -142,7 +142,7 @@ def test_message_blind_says_what_the_listener_is_surest_of(tiny_belief_translato
     picked = b.english.listen(eng.translations, colors).argmax(-1)
     assert (picked == targets).float().mean() > 0.9  # the consulted listener follows it
     # the ranker's shortlist finds the same candidate (or one as sure) almost always
-    from translator.models.prerank import BilinearRanker
+    from translator.models.colors.prerank import BilinearRanker
 
     ranker = BilinearRanker(b.tables["cand_beliefs"], b.english.encode_colors(b.tables["contexts"]),
                             b.english.listener.config.temperature, b.config.prerank_rank)  # fmt: skip
@@ -151,7 +151,7 @@ def test_message_blind_says_what_the_listener_is_surest_of(tiny_belief_translato
 
 
 def test_message_blind_sends_the_agents_own_message(tiny_belief_translator, tiny_agents, rounds_tensors):
-    from translator.models.message_model import most_likely_messages
+    from translator.models.colors.message_model import most_likely_messages
 
     b = tiny_belief_translator
     colors, targets = rounds_tensors

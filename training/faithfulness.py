@@ -23,8 +23,8 @@ import torch
 from datasets import Dataset
 
 from translator.games.colors.record import PlayedRounds
+from translator.models.colors.message_model import beliefs_from_log_probs, row_log_probs
 from translator.models.logistic import fit_logistic
-from translator.models.message_model import beliefs_from_log_probs, row_log_probs
 from translator.translate.colors.belief import BeliefTranslator
 from translator.translate.colors.collection import load_collection
 from translator.translate.colors.faithfulness_reading import english_features, neuralese_features

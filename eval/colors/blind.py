@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from translator.models.english import EnglishModels
-from translator.models.message_model import MessageModel, most_likely_messages
-from translator.models.prerank import BilinearRanker
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import MessageModel, most_likely_messages
+from translator.models.colors.prerank import BilinearRanker
 from translator.translate.translations import Translations
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from translator.models.cnn_listener import EvaluationListener
-from translator.models.english import EnglishModels
+from translator.models.colors.cnn_listener import EvaluationListener
+from translator.models.colors.english import EnglishModels
 from translator.storage.bundle import BundleError
 
 

@@ -39,10 +39,10 @@ from eval.faithfulness import ChannelFaithfulness
 from translator.games.accuracy import accuracy_report
 from translator.games.colors.record import PlayedRounds
 from translator.games.colors.sampling import sample_contexts
-from translator.models.agents import Agents
-from translator.models.english import EnglishModels
-from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs
-from translator.models.prerank import BilinearRanker
+from translator.models.colors.agents import Agents
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import ExactMessageModel, beliefs_from_log_probs
+from translator.models.colors.prerank import BilinearRanker
 from translator.storage.run_layout import TRANSLATORS_DIR, channel_translators
 from translator.translate.colors import registry
 from translator.translate.colors.baselines import DirectTranslator, RandomTranslator

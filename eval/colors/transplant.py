@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from translator.games.accuracy import agreement_report
-from translator.models.english import EnglishModels
+from translator.models.colors.english import EnglishModels
 
 SEED = 0
 

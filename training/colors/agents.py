@@ -39,8 +39,8 @@ from training.checkpoint import (
 from training.colors.agent_batches import CorpusStream, FreshContexts, fingerprint, step_batch
 from translator.games.colors.corpus import CONDITIONS, Round, split_games
 from translator.games.colors.features import color_features
-from translator.models.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.models.channels import ChannelConfig
+from translator.models.colors.agents import LISTENER_KINDS, AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.settings.checks import non_negative_int
 from translator.storage.bundle import BundleError, read_side_file, write_side_file
 
@@ -99,7 +99,7 @@ class AgentTrainArgs:
     reconstruction_weight: float = 0.0
     # discrete channels: the speaker's first symbol sees the target's colour alone (AgentConfig)
     absolute_first_symbol: bool = False
-    # "learned" or "bayes": a listener that is the posterior under the speaker (translator.models.agents)
+    # "learned" or "bayes": a listener that is the posterior under the speaker (translator.models.colors.agents)
     listener: str = "learned"
     progress: bool = True  # tqdm progress bar
 

@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader
 from training.calibration import calibrate
 from training.loop import FitResult, fit
 from translator.games.colors.corpus import Round, split_games, to_dataset
-from translator.models.english import EnglishModels
-from translator.models.listener import EnglishListener, ListenerConfig
-from translator.models.speaker import EnglishSpeaker, SpeakerConfig
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.listener import EnglishListener, ListenerConfig
+from translator.models.colors.speaker import EnglishSpeaker, SpeakerConfig
 from translator.models.tokenizer import PAD, Tokenizer, pad_batch
 from translator.settings.checks import float_in, int_in, non_negative_int, positive_int
 

@@ -29,7 +29,7 @@ from training.colors.english import batches, collate, english_dataset, listener_
 from training.length_batches import LengthBatches
 from training.loop import fit
 from translator.games.colors.corpus import Round, split_games
-from translator.models.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
+from translator.models.colors.cnn_listener import DIRECTORY, CNNListener, CNNListenerConfig, EvaluationListener
 from translator.models.tokenizer import Tokenizer
 from translator.settings.checks import float_in, non_negative_int, positive_int
 

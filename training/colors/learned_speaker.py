@@ -11,7 +11,7 @@ model is trained by maximum likelihood with early stopping on the validation NLL
 - discrete: teacher-forced NLL of the symbols, EOS included.
 
 `compare_beliefs` measures how close a model's beliefs come to a reference's (the exact model of
-our own agents); the numbers are in `translator/models/learned_speaker.py`'s docstring.
+our own agents); the numbers are in `translator/models/colors/learned_speaker.py`'s docstring.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from training.loop import fit
 from translator.games.colors.corpus import load_rounds
 from translator.games.colors.inputs import check_colors, check_targets
 from translator.games.split import split_by_game
-from translator.models.agents import Agents
 from translator.models.channels import ChannelConfig, check_message
-from translator.models.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
-from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+from translator.models.colors.agents import Agents
+from translator.models.colors.learned_speaker import LearnedMessageModel, LearnedSpeakerConfig
+from translator.models.colors.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 from translator.translate.colors.collection import collect
 
 REQUIRED_COLUMNS = ("colors", "target", "message", "game_id")
@@ -217,7 +217,7 @@ def measure_against_exact(agents_dir: str, data: str = "data/colors_in_context/t
                           seed: int = 0, args: LearnedSpeakerArgs | None = None) -> dict:
     """Collect our own agents' messages on `data`, fit a model on all but `held_out` of the games and
     compare its beliefs with the exact ones on the held-out rounds (the numbers in the docstring of
-    `translator/models/learned_speaker.py`)."""
+    `translator/models/colors/learned_speaker.py`)."""
     agents = Agents.from_pretrained(agents_dir)
     ds = collect(agents, load_rounds(data))
     rest, held = split_by_game([str(g) for g in ds["game_id"]], held_out, seed=0)  # fixed: the same rounds for every seed

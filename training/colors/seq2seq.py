@@ -28,7 +28,7 @@ from training.loop import fit
 from translator.games.colors.inputs import check_colors
 from translator.games.split import split_by_game
 from translator.models.channels import ChannelConfig, check_message
-from translator.models.message_model import MessageModel
+from translator.models.colors.message_model import MessageModel
 from translator.models.tokenizer import Tokenizer, pad_batch
 from translator.translate.colors.seq2seq import IGNORE, Seq2SeqConfig, Seq2SeqTranslator
 

@@ -22,10 +22,10 @@ from training.colors.learned_speaker import LearnedSpeakerArgs, fit_message_mode
 from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from training.colors.translators import BeliefBuildArgs, build_belief_translator, build_direct_translator
 from translator.games.colors.record import PlayedRounds
-from translator.models.agents import Agents
 from translator.models.channels import ChannelConfig
-from translator.models.english import EnglishModels
-from translator.models.message_model import ExactMessageModel, MessageModel
+from translator.models.colors.agents import Agents
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import ExactMessageModel, MessageModel
 from translator.settings.checks import non_negative_int
 from translator.storage.run_layout import translator_path
 from translator.translate.colors import parts

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from translator.games.colors.record import PlayedRounds
 from translator.games.split import split_by_game
-from translator.models.english import EnglishModels
-from translator.models.message_model import MessageModel
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import MessageModel
 from translator.settings.checks import non_negative_int, positive_int
 from translator.translate.colors.baselines import DirectConfig, DirectTranslator
 from translator.translate.colors.belief import BeliefTranslator, BeliefTranslatorConfig

@@ -26,7 +26,7 @@ from translator.settings.checks import int_in, non_negative_int, positive_int
 def _collect(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
     from translator.games.colors.corpus import load_rounds
-    from translator.models.agents import Agents
+    from translator.models.colors.agents import Agents
     from translator.translate.colors.collection import collect, save_collection
 
     agents = Agents.from_pretrained(args.agents)

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from translator.games.colors.corpus import Round, load_rounds
 from translator.games.colors.plays_db import PlaysDB
-from translator.models.agents import Agents
+from translator.models.colors.agents import Agents
 from translator.storage.bundled_data import bundled
 from translator.translate.colors.api import Translator, load_run_translators
 from translator.translate.translations import Translation

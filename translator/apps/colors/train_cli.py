@@ -124,8 +124,8 @@ def _presets(value: Callable[[object], object], kinds: tuple[str, ...]) -> str:
 def _agents_options(ta: argparse.ArgumentParser) -> None:
     # deferred: heavy imports (torch), only when this command is parsed
     from training.colors.agents import AgentTrainArgs
-    from translator.models.agents import LISTENER_KINDS
     from translator.models.channels import CHANNEL_KINDS
+    from translator.models.colors.agents import LISTENER_KINDS
 
     ta.add_argument("--channel", required=True, choices=CHANNEL_KINDS, help="message channel")
     ta.add_argument("--train", required=True, metavar="CSV", help="training corpus whose contexts the agents play on")
@@ -226,7 +226,7 @@ def _train_eval_listener(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
     from training.colors.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
     from translator.games.colors.corpus import load_rounds
-    from translator.models.english import EnglishModels
+    from translator.models.colors.english import EnglishModels
 
     english = EnglishModels.from_pretrained(args.english or Path(args.out) / "english")
     model = train_eval_listener(

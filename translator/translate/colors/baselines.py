@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from translator.models.channels import ChannelConfig, check_message
-from translator.models.english import EnglishModels
-from translator.models.message_model import ContextGrid, MessageModel
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import ContextGrid, MessageModel
 from translator.storage.bundle import BundleError
 from translator.translate.colors.parts import ConsultsEnglish, load_translator, save_translator
 from translator.translate.colors.registry import DIRECT_KIND

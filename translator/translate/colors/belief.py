@@ -26,15 +26,15 @@ import torch
 from translator.games.beliefs import CRITERIA, choose
 from translator.games.colors.inputs import check_colors
 from translator.models.channels import ChannelConfig, check_message
-from translator.models.english import EnglishModels
-from translator.models.message_model import (
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import (
     ContextGrid,
     MessageModel,
     beliefs_from_log_probs,
     most_likely_messages,
     row_log_probs,
 )
-from translator.models.prerank import BilinearRanker, LowRankDivergence
+from translator.models.colors.prerank import BilinearRanker, LowRankDivergence
 from translator.storage.bundle import BundleError
 from translator.translate import faithfulness as faith
 from translator.translate.colors.parts import ConsultsEnglish, load_translator, save_translator

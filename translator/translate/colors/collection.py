@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from translator.games.colors.corpus import Round
 from translator.games.colors.record import conform, features, message_is_discrete
-from translator.models.agents import Agents
+from translator.models.colors.agents import Agents
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import read_side_file, write_side_file
 

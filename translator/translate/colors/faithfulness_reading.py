@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from translator.models.message_model import beliefs_from_log_probs, row_log_probs
+from translator.models.colors.message_model import beliefs_from_log_probs, row_log_probs
 from translator.translate.faithfulness import FEATURES, agreement_features
 
 BATCH = 512

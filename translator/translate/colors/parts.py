@@ -22,9 +22,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from translator.games.colors.corpus import GAME
-from translator.models.english import EnglishModels
-from translator.models.learned_speaker import LearnedMessageModel
-from translator.models.message_model import ExactMessageModel, MessageModel
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.learned_speaker import LearnedMessageModel
+from translator.models.colors.message_model import ExactMessageModel, MessageModel
 from translator.models.tokenizer import Tokenizer
 from translator.storage.atomic import atomic_bundle_dir, atomic_write
 from translator.storage.bundle import (

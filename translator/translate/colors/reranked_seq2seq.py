@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from translator.games.colors.inputs import check_colors
-from translator.models.english import EnglishModels
+from translator.models.colors.english import EnglishModels
 from translator.models.tokenizer import Tokenizer
 from translator.settings.checks import positive_int
 from translator.storage.atomic import atomic_bundle_dir

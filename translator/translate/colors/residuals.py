@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from translator.games.colors.inputs import check_colors
-from translator.models.message_model import MessageModel
+from translator.models.colors.message_model import MessageModel
 
 
 @dataclass

@@ -34,7 +34,7 @@ from translator.games.colors.features import COLOR_DIM, color_features
 from translator.games.colors.inputs import check_colors
 from translator.models.channels import EOS as SYMBOL_EOS
 from translator.models.channels import ChannelConfig, alive_mask, canonical_symbols, check_message, message_lengths
-from translator.models.message_model import MessageModel, beliefs_from_log_probs, row_log_probs
+from translator.models.colors.message_model import MessageModel, beliefs_from_log_probs, row_log_probs
 from translator.models.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, pad_batch
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import CONFIG_FILE, BundleError, check_header, read_json, write_config, write_tensors

@@ -27,7 +27,7 @@ from torch import nn
 from translator.games.colors.features import ContextEncoder
 from translator.games.colors.inputs import check_colors, check_targets
 from translator.models.channels import ChannelConfig, check_message, make_channel
-from translator.models.message_model import beam_search, discrete_log_prob_grid, gaussian_log_prob_grid
+from translator.models.colors.message_model import beam_search, discrete_log_prob_grid, gaussian_log_prob_grid
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import TRAINING_FILE, TRAINING_KIND, Bundled, BundleError, read_training, write_side_file
 
@@ -56,7 +56,7 @@ class LearnedSpeakerConfig:
 
 
 class LearnedMessageModel(nn.Module, Bundled):
-    """`p(m | c, x)` fitted to a corpus; a `MessageModel` (see `translator.models.message_model`).
+    """`p(m | c, x)` fitted to a corpus; a `MessageModel` (see `translator.models.colors.message_model`).
 
     Inputs everywhere are colours in *listener* order (the foreign speaker's own screen order is
     unknown; the context encoder is symmetric in the distractors).
@@ -153,7 +153,7 @@ class LearnedMessageModel(nn.Module, Bundled):
     def row_log_probs(self, messages, colors) -> torch.Tensor:
         """`(N, 3)`: `log p(messages[n] | colors[n], x)` for each x, each message in its own context.
 
-        The fast path `translator.models.message_model.row_log_probs` takes for this model: one batched
+        The fast path `translator.models.colors.message_model.row_log_probs` takes for this model: one batched
         decoder pass over the `3N` (message, context, target) rows instead of a grid per message.
         """
         m = check_message(self.channel, messages)
@@ -164,7 +164,7 @@ class LearnedMessageModel(nn.Module, Bundled):
     @torch.no_grad()
     def most_likely_messages(self, colors, width: int = 8) -> torch.Tensor:
         """The most likely message for each target of each context, `(K, 3, ...)`: the mean
-        (continuous) or the beam-search best (discrete, `translator.models.message_model.beam_search`)."""
+        (continuous) or the beam-search best (discrete, `translator.models.colors.message_model.beam_search`)."""
         if not self.channel.discrete:
             return self.means(colors)
         colors = check_colors(colors).to(self.device)

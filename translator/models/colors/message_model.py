@@ -6,7 +6,7 @@ A belief over the target needs `log p(m | c, x)` for every message, context and 
     log_prob_grid(messages (N, ...), colors (K, 3, 3)) -> (N, K, 3)
 
 with colours in listener order. `ExactMessageModel` wraps our own agents, whose speaker gives it
-exactly; `translator.models.learned_speaker.LearnedMessageModel` is fitted to a collected corpus, for agents
+exactly; `translator.models.colors.learned_speaker.LearnedMessageModel` is fitted to a collected corpus, for agents
 known only through what they said. For the continuous channel both are Gaussians around `μ(c, x)`
 and also expose `means(colors)` and `noise`: the grid is then one matrix product
 (`gaussian_log_prob_grid`), which is what makes context-free translation fast."""
@@ -19,8 +19,8 @@ from typing import Protocol
 import torch
 
 from translator.games.colors.inputs import check_colors
-from translator.models.agents import Agents
 from translator.models.channels import EOS, ChannelConfig, DiscreteChannel, canonical_symbols, check_message
+from translator.models.colors.agents import Agents
 from translator.storage.bundle import inference
 
 

@@ -21,8 +21,8 @@ import torch
 
 from translator.games.colors.corpus import GAME
 from translator.games.colors.inputs import check_colors, check_targets
-from translator.models.listener import EnglishListener
-from translator.models.speaker import EnglishSpeaker
+from translator.models.colors.listener import EnglishListener
+from translator.models.colors.speaker import EnglishSpeaker
 from translator.models.tokenizer import Tokenizer, pad_batch
 from translator.storage.atomic import atomic_bundle_dir
 from translator.storage.bundle import BundleError, inference, read_composite, write_composite
