@@ -1,7 +1,7 @@
 """Labelled faithfulness rows of driving translations, from episodes played on logged games' starts.
 
 A row is one translated message heard by a car still driving: its features (what the belief
-translator knows, `driving_faithfulness.Reading`) and its label, a one-step counterfactual in the
+translator knows, `faithfulness.Reading`) and its label, a one-step counterfactual in the
 listening car's state (docs/metrics.md, "Driving faithfulness"):
 
 - R→H: an agent drives one car and its messages, translated to English, go to the model-human
