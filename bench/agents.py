@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
+from training.colors.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from translator.games.colors.corpus import load_rounds
 from translator.models.channels import ChannelConfig
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"continuous": 0.98, "gumbel": 0.98, "reinforce": 0.90}
@@ -44,7 +44,7 @@ CHANNEL_FIELDS = {f.name for f in dataclasses.fields(ChannelConfig)}
 VARIANTS = {
     "continuous-discrimination": {"reconstruction_weight": 0.0, "steps": 600, "batch_size": 256, "lr": 4e-3},
     "continuous-noiseless": {"reconstruction_weight": 0.0, "steps": 300, "batch_size": 256, "lr": 4e-3, "noise": 0.0, "eval_every": 10},
-    # the bayes listener (translator/models/agents.py) gets there in ~60 steps; lr 8e-3 chosen over 4e-3
+    # the bayes listener (translator/models/colors/agents.py) gets there in ~60 steps; lr 8e-3 chosen over 4e-3
     # and 1.2e-2, batch 256 over 192 and 384, on held-out training games (seeds 0-4)
     "continuous-bayes": {"reconstruction_weight": 0.0, "listener": "bayes", "steps": 400, "batch_size": 256, "lr": 8e-3,
                          "eval_every": 10},

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from eval.language import color_attributes, color_coordinates, mutual_information, rows
-from training.agents import accuracy_by_condition, self_play_accuracy
+from training.colors.agents import accuracy_by_condition, self_play_accuracy
 from translator.games.colors.corpus import load_rounds, split_games
-from translator.models.agents import Agents
+from translator.models.colors.agents import Agents
 
 ROOT = Path(__file__).resolve().parents[1]
 

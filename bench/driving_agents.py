@@ -1,7 +1,7 @@
 """Benchmark: training the driving agents (talking and silent), as the driving demo trains them.
 
 Target: both agents trained in under 5 minutes on 2 CPU cores (one process and one torch thread
-per agent, side by side, as `translator.apps.driving_demo` runs them). Reports wall seconds and each
+per agent, side by side, as `translator.apps.driving.demo` runs them). Reports wall seconds and each
 process's CPU seconds (CPU time does not grow when other work shares the cores), and the load
 average, and writes `bench/results/driving_agents.json`.
 

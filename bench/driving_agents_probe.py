@@ -17,7 +17,7 @@ from dataclasses import fields
 import numpy as np
 import torch
 
-from eval.driving import cut
+from eval.driving.evaluate import cut
 from training.driving.a2c import A2CConfig, train_agents
 from translator.games.driving.agents import DrivingAgentConfig
 from translator.games.driving.env import MAX_STEPS

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from eval.driving_import import translation_agreement
+from eval.driving.import_agreement import translation_agreement
 from training.driving.import_episodes import import_episodes
 from training.driving.message_model import MessageModelArgs
 from translator.games.driving.agents import DrivingAgent

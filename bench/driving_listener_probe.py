@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eval.driving import summary
+from eval.driving.evaluate import summary
 from training.driving.english import examples, split_games, train_speaker
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.collection import logged_starts_parked

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from eval import driving as ev
+from eval.driving import evaluate as ev
 from training.driving.english import split_games
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver, HumanSpeaker

@@ -1,6 +1,6 @@
 """Probe: how fast an EGG-like *flat* agent pair learns the colour game, noise on and off.
 
-Not the project's agents (`translator/models/agents.py`): the speaker is an MLP of the target's colour
+Not the project's agents (`translator/models/colors/agents.py`): the speaker is an MLP of the target's colour
 features and the sum and absolute difference of the other two; the listener embeds each colour
 on its own and scores it by a dot product with a linear map of the message, as EGG's
 discriminative games do. The continuous channel is the project's: L2-normalised 64-d `z` plus
@@ -24,7 +24,7 @@ from torch import nn
 from translator.games.colors.corpus import load_rounds, split_games
 from translator.games.colors.features import COLOR_DIM, color_features
 from translator.games.colors.sampling import sample_contexts
-from translator.models.agents import Agents, to_speaker_order
+from translator.models.colors.agents import Agents, to_speaker_order
 
 ROOT = Path(__file__).resolve().parents[1]
 

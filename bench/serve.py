@@ -43,11 +43,11 @@ def bench_bundle() -> tuple[Path, str]:
         return real, str(real.relative_to(ROOT))
     if not (CACHE / "config.json").is_file():
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-        from training.translators import BeliefBuildArgs, build_belief_translator
-        from translator.models.agents import Agents
-        from translator.models.english import EnglishModels
-        from translator.models.message_model import ExactMessageModel
-        from translator.translate.collection import load_collection
+        from training.colors.translators import BeliefBuildArgs, build_belief_translator
+        from translator.models.colors.agents import Agents
+        from translator.models.colors.english import EnglishModels
+        from translator.models.colors.message_model import ExactMessageModel
+        from translator.translate.colors.collection import load_collection
 
         print(f"building the benchmark translator in {CACHE.relative_to(ROOT)} (once) ...", file=sys.stderr)
         english = EnglishModels.from_pretrained(DEMO / "english")
@@ -61,7 +61,7 @@ def bench_bundle() -> tuple[Path, str]:
 def bench_rows(n: int) -> tuple[list[list[float]], list[list[list[float]]]]:
     """Real agent messages and their contexts from the demo run's paired corpus (cycled to `n`)."""
     # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-    from translator.translate.collection import load_collection
+    from translator.translate.colors.collection import load_collection
 
     pairs, _ = load_collection(DEMO / "pairs" / "continuous")
     sel = pairs.select(range(min(n, len(pairs))))

@@ -60,7 +60,7 @@ def good_rows(run: Path, kind: str, channel: dict[str, Any], n: int, rng: random
     pairs = run / "pairs" / kind
     if pairs.is_dir():
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-        from translator.translate.collection import load_collection
+        from translator.translate.colors.collection import load_collection
 
         ds, _ = load_collection(pairs)
         sel = ds.select(range(min(n, len(ds))))

@@ -94,7 +94,7 @@ def main() -> None:
         same = all(o == outputs[0] for o in outputs)
 
         # deferred: heavy imports (torch), loaded only when needed; the benchmark's client side stays light
-        from translator.translate.api import Translator
+        from translator.translate.colors.api import Translator
 
         layer = layer_only(src, Translator.from_pretrained(bundle))
     result = {

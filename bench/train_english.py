@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from training.english import EnglishTrainArgs, train_english
+from training.colors.english import EnglishTrainArgs, train_english
 from translator.games.colors.corpus import load_rounds
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
-from training.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
-from translator.models.agents import Agents
-from translator.models.english import EnglishModels
-from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
-from translator.translate.belief import BeliefTranslator, BeliefTranslatorConfig
-from translator.translate.collection import load_collection
+from training.colors.translators import BeliefBuildArgs, build_belief_translator, calibrate_thresholds, split_pairs
+from translator.models.colors.agents import Agents
+from translator.models.colors.english import EnglishModels
+from translator.models.colors.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+from translator.translate.colors.belief import BeliefTranslator, BeliefTranslatorConfig
+from translator.translate.colors.collection import load_collection
 from translator.translate.matching import choose, divergence_loop, pointwise_divergence
 
 ROOT = Path(__file__).resolve().parents[1]

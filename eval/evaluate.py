@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eval.colors.report import REPORT_FILES, format_table, write_report
+from eval.colors.run_models import load_english
+from eval.colors.translation import evaluate_translation
 from eval.language import analyse
 from eval.metrics import expected_calibration_error, reliability
-from eval.report import REPORT_FILES, format_table, write_report
-from eval.run_models import load_english
 from eval.seeds import aggregate, file_sha256, is_current, seed_runs
-from eval.translation import evaluate_translation
 from translator.games.accuracy import accuracy_report
 from translator.games.colors.corpus import CONDITIONS, Round, contexts_tensor, load_rounds
 from translator.games.colors.plays_db import format_plays, plays_report
-from translator.models.agents import Agents
-from translator.models.english import EnglishModels
+from translator.models.colors.agents import Agents
+from translator.models.colors.english import EnglishModels
 from translator.storage.bundle import read_json, write_json
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 
 def data_summary(path: str | Path, rounds: list[Round]) -> dict:
@@ -66,7 +66,7 @@ def evaluate_judge(run: str | Path, rounds: list[Round]) -> dict | None:
     """The evaluation listener's accuracy on the people's utterances (None when the run has none):
     what judging translations by it costs against the people's own listeners. Rounds whose
     utterance has no token it knows are left out (`skipped_empty`)."""
-    from translator.models.cnn_listener import DIRECTORY, EvaluationListener
+    from translator.models.colors.cnn_listener import DIRECTORY, EvaluationListener
 
     if not (Path(run) / DIRECTORY / "config.json").is_file():
         return None

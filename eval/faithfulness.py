@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
+from translator.translate.colors.faithfulness_reading import message_beliefs, text_beliefs
 from translator.translate.faithfulness import FlagModel, agreement_features
-from translator.translate.faithfulness_reading import message_beliefs, text_beliefs
 
 ECE_BINS = 15
 
@@ -75,7 +75,7 @@ CHUNK = 2048  # rows per feature computation: over 256 contexts, the double-prec
 
 class ChannelFaithfulness:
     """Faithfulness probabilities of any translator's output on one channel's evaluation rounds,
-    from the channel's belief translator's models (`translator/translate/faithfulness_reading.py`). Each
+    from the channel's belief translator's models (`translator/translate/colors/faithfulness_reading.py`). Each
     source (the messages; the readable utterances) is read once and kept for every translator."""
 
     def __init__(self, b, messages: torch.Tensor, colors: torch.Tensor, utterances: list[str], usable: torch.Tensor):
@@ -85,7 +85,7 @@ class ChannelFaithfulness:
     @classmethod
     def load(cls, channel_dir: Path, messages, colors, utterances, usable) -> ChannelFaithfulness | None:
         """None where the channel has no belief translator or it has no faithfulness models."""
-        from translator.translate.belief import BeliefTranslator
+        from translator.translate.colors.belief import BeliefTranslator
 
         path = channel_dir / "belief"
         if not (path / "config.json").is_file():

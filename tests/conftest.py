@@ -100,7 +100,7 @@ def small_rounds(game_slice):
 @pytest.fixture(scope="session")
 def english_models(small_rounds):
     """One small English bundle (tokenizer, listener, speaker), trained once for the session."""
-    from training.english import EnglishTrainArgs, train_english
+    from training.colors.english import EnglishTrainArgs, train_english
 
     args = EnglishTrainArgs(seed=0, vocab_size=200, batch_size=32, max_steps=60, listener_epochs=1, speaker_epochs=1)
     return train_english(small_rounds["train"], small_rounds["val"], args)
@@ -120,7 +120,7 @@ def saved_english(english_models, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_agents(game_slice):
     """Continuous agents trained briefly on 30 games (beat chance clearly, not perfect)."""
-    from training.agents import AgentTrainArgs, train_agents
+    from training.colors.agents import AgentTrainArgs, train_agents
     from translator.games.colors.corpus import load_rounds
 
     args = AgentTrainArgs.for_channel("continuous", steps=150, batch_size=64, eval_every=0, progress=False)
@@ -131,7 +131,7 @@ def tiny_agents(game_slice):
 def tiny_pairs(tiny_agents, game_slice):
     """The agents' paired corpus (a collection) on the English bundle's 40 training games."""
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     return collect(tiny_agents, load_rounds(game_slice(*TRAIN_GAMES)))
 
@@ -139,9 +139,9 @@ def tiny_pairs(tiny_agents, game_slice):
 @pytest.fixture(scope="session")
 def tiny_belief_translator(english_models, tiny_agents, tiny_pairs):
     """A `BeliefTranslator` with small tables (16 contexts, 300 candidates, 256 pooled messages)."""
-    from training.translators import BeliefBuildArgs, build_belief_translator
-    from translator.models.message_model import ExactMessageModel
-    from translator.translate.belief import BeliefTranslatorConfig
+    from training.colors.translators import BeliefBuildArgs, build_belief_translator
+    from translator.models.colors.message_model import ExactMessageModel
+    from translator.translate.colors.belief import BeliefTranslatorConfig
 
     args = BeliefBuildArgs(contexts=16, candidates=300, pool=256, min_count=1)
     config = BeliefTranslatorConfig(channel=tiny_agents.channel.to_dict(), criterion="kl", plausibility=0.05, prior_margin=0.1)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.agent_batches import FreshContexts as _FreshContexts
-from training.agents import (
+from training.colors.agent_batches import FreshContexts as _FreshContexts
+from training.colors.agents import (
     AgentTrainArgs,
     _step_loss,
     accuracy_by_condition,
@@ -18,8 +18,8 @@ from training.agents import (
 from translator.games.colors.difference import color_distance
 from translator.games.colors.features import COLOR_DIM, color_features
 from translator.games.colors.sampling import THETA, sample_contexts
-from translator.models.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.models.channels import CHANNEL_KINDS, ChannelConfig
+from translator.models.colors.agents import AgentConfig, AgentListener, Agents, AgentSpeaker, to_speaker_order
 from translator.storage.bundle import BundleError, reseal
 
 torch.set_num_threads(1)

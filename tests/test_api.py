@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from translator.storage.bundle import BundleError
-from translator.translate.api import MAX_UTTERANCE_CHARS, Translation, Translator, UtteranceTruncated
+from translator.translate.colors.api import MAX_UTTERANCE_CHARS, Translation, Translator, UtteranceTruncated
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,8 @@ def test_from_run_and_unknown_channels(run_dir, rows):
 
 
 def test_from_pretrained_dispatches_on_kind(english_models, tiny_agents, tiny_pairs, tmp_path, rows):
-    from training.translators import build_direct_translator
-    from translator.models.message_model import ExactMessageModel
+    from training.colors.translators import build_direct_translator
+    from translator.models.colors.message_model import ExactMessageModel
 
     build_direct_translator(english_models, ExactMessageModel(tiny_agents), tiny_pairs).save_pretrained(tmp_path / "direct")
     tr = Translator.from_pretrained(tmp_path / "direct")

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import translator.storage.atomic as atomic
-from translator.models.english import EnglishModels
+from translator.models.colors.english import EnglishModels
 from translator.storage.atomic import atomic_bundle_dir, atomic_write, remove_stale
-from translator.translate.belief import BeliefTranslator
+from translator.translate.colors.belief import BeliefTranslator
 
 
 def tree(root: Path) -> dict[str, bytes]:

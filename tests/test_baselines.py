@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from training.translators import _key, build_direct_translator
-from translator.models.message_model import ExactMessageModel
+from training.colors.translators import _key, build_direct_translator
+from translator.models.colors.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
-from translator.translate.baselines import DirectTranslator, RandomTranslator
+from translator.translate.colors.baselines import DirectTranslator, RandomTranslator
 
 R = 200  # training rounds translated per test
 

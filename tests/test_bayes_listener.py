@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
-from translator.models.agents import AgentConfig, AgentListener, Agents, to_speaker_order
+from training.colors.agents import AgentTrainArgs, accuracy_by_condition, self_play_accuracy, train_agents
 from translator.models.channels import CHANNEL_KINDS, ChannelConfig
+from translator.models.colors.agents import AgentConfig, AgentListener, Agents, to_speaker_order
 
 torch.set_num_threads(1)
 
@@ -97,7 +97,7 @@ def test_bundle_with_an_unknown_listener_kind_is_refused(tmp_path):
 
 def test_cli_offers_the_library_listener_kinds():
     from translator.apps.cli import build_parser
-    from translator.models.agents import LISTENER_KINDS
+    from translator.models.colors.agents import LISTENER_KINDS
 
     agents = build_parser(("train", "agents"))._subparsers._group_actions[0].choices["train"]
     agents = agents._subparsers._group_actions[0].choices["agents"]
@@ -141,7 +141,7 @@ def test_bayes_self_play_learns_fast_and_resumes(small_rounds, tmp_path):
 def test_cli_trains_a_single_symbol_gumbel_pair_with_a_bayes_listener(game_slice, tmp_path, capsys):
     from translator.apps.cli import main
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     main(["train", "agents", "--channel", "gumbel", "--listener", "bayes", "--max-len", "1", "--temperature", "2",
           "--train", str(game_slice(0, 10)), "--out", str(tmp_path), "--steps", "6", "--batch-size", "16", "--threads", "1"])  # fmt: skip

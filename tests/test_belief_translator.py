@@ -17,9 +17,9 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
 
-from training.translators import split_pairs
+from training.colors.translators import split_pairs
 from translator.storage.bundle import BundleError, reseal
-from translator.translate.belief import BeliefTranslator
+from translator.translate.colors.belief import BeliefTranslator
 from translator.translate.matching import divergence
 from translator.translate.translations import Translations
 
@@ -318,7 +318,7 @@ def test_messages_unlike_the_agents_are_flagged_more_than_genuine_ones(divergenc
 def _fresh(agents, game_slice) -> tuple[torch.Tensor, torch.Tensor]:
     """200 genuine messages and their contexts from games neither the build nor its calibration saw."""
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     fresh = collect(agents, load_rounds(game_slice(48, 56)), seed=1)
     return torch.tensor(fresh["message"][:200]), torch.tensor(fresh["colors"][:200], dtype=torch.float32)
@@ -326,7 +326,7 @@ def _fresh(agents, game_slice) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_in_context_english_to_neuralese_says_what_the_agent_would_say_there(tiny_belief_translator, rounds):
     """By default the candidates are the agent's own most likely messages for the round's three colours."""
-    from translator.models.message_model import most_likely_messages
+    from translator.models.colors.message_model import most_likely_messages
 
     t = tiny_belief_translator
     _, colors, _, texts = (x[:20] for x in rounds)

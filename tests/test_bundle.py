@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from translator.games.colors.corpus import contexts_tensor
-from translator.models.english import GAME, KIND, EnglishModels
-from translator.models.listener import EnglishListener, ListenerConfig
-from translator.models.speaker import EnglishSpeaker
+from translator.models.colors.english import GAME, KIND, EnglishModels
+from translator.models.colors.listener import EnglishListener, ListenerConfig
+from translator.models.colors.speaker import EnglishSpeaker
 from translator.storage.bundle import CONFIG_FILE, FILES_KEY, FORMAT_VERSION, WEIGHTS_FILE, BundleError, reseal
 
 

@@ -72,7 +72,7 @@ def test_calibrate_skips_too_few_rounds_and_clamps_absurd_temperatures():
 
 
 def test_train_english_on_a_tiny_validation_set_warns_and_keeps_temperature_one(game_slice):
-    from training.english import EnglishTrainArgs, train_english
+    from training.colors.english import EnglishTrainArgs, train_english
     from translator.games.colors.corpus import load_rounds
 
     rounds = load_rounds(game_slice(0, 3))

@@ -9,7 +9,7 @@ import pytest
 
 from translator.apps.cli import main
 from translator.games.colors.corpus import load_rounds
-from translator.translate.collection import load_collection
+from translator.translate.colors.collection import load_collection
 
 COLUMNS = {
     "round_id", "game_id", "condition", "colors", "speaker_order", "target", "message", "message_length",

@@ -8,7 +8,7 @@ import pytest
 from datasets import Dataset
 
 from translator.storage.bundle import FORMAT_VERSION, BundleError
-from translator.translate.collection import COLLECTION_FILE, COLLECTION_KIND, load_collection, save_collection
+from translator.translate.colors.collection import COLLECTION_FILE, COLLECTION_KIND, load_collection, save_collection
 
 INFO = {"agents": "runs/x/agents/continuous", "channel": "continuous", "rounds": 2}
 

@@ -136,8 +136,8 @@ def test_several_seeds_are_complete_runs_side_by_side_then_evaluated_together(tm
 
 
 def test_the_evaluation_listener_trains_on_games_the_english_models_never_train_on(small_rounds, tmp_path):
-    from training.english import EnglishTrainArgs
-    from training.eval_listener import EvalListenerArgs, select_games
+    from training.colors.english import EnglishTrainArgs
+    from training.colors.eval_listener import EvalListenerArgs, select_games
     from translator.apps.demo import ENGLISH_HELD_OUT, JUDGE_SHARE, color_steps
     from translator.games.colors.corpus import split_games
 

@@ -13,15 +13,15 @@ import json
 import pytest
 import torch
 
-from training.import_messages import import_messages
-from training.translator_run import TranslatorRunArgs, train_translator
-from training.translators import BeliefBuildArgs
+from training.colors.import_messages import import_messages
+from training.colors.translator_run import TranslatorRunArgs, train_translator
+from training.colors.translators import BeliefBuildArgs
 from translator.games.colors.corpus import load_rounds
 from translator.models.channels import canonical_symbols
-from translator.models.learned_speaker import LearnedMessageModel
-from translator.models.message_model import beam_search
-from translator.translate.api import Translator
-from translator.translate.belief import BeliefTranslator
+from translator.models.colors.learned_speaker import LearnedMessageModel
+from translator.models.colors.message_model import beam_search
+from translator.translate.colors.api import Translator
+from translator.translate.colors.belief import BeliefTranslator
 
 torch.set_num_threads(1)
 

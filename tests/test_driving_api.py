@@ -15,7 +15,7 @@ from translator.games.driving.logs import read_logs
 from translator.games.driving.play import ReplayDriver
 from translator.games.driving.translators import build_translators
 from translator.storage.bundle import BundleError
-from translator.translate.driving_api import DrivingTranslator, RecordError
+from translator.translate.driving.api import DrivingTranslator, RecordError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "driving"
 SEED = 3  # the tiny run's seed (tests/conftest.py)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval.driving_run import driving_dir, is_driving_file
+from eval.driving.run import driving_dir, is_driving_file
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.apps.games import evaluate_file as evaluate
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig

@@ -26,8 +26,8 @@ from translator.games.driving.env import N_ACTIONS
 from translator.games.driving.env import new_state as make_state
 from translator.games.driving.logs import read_logs
 from translator.storage.bundle import BundleError, reseal
-from translator.translate.driving_api import DrivingTranslator
-from translator.translate.driving_faithfulness import (
+from translator.translate.driving.api import DrivingTranslator
+from translator.translate.driving.faithfulness import (
     CONTEXT_FEATURES,
     FEATURES,
     FOLDER,
@@ -35,7 +35,7 @@ from translator.translate.driving_faithfulness import (
     DrivingFaithfulness,
     Reading,
 )
-from translator.translate.driving_faithfulness_rows import AgentListener, Heard, HumanListener, Rows
+from translator.translate.driving.faithfulness_rows import AgentListener, Heard, HumanListener, Rows
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "driving"
 WIDTH = len(FEATURES) + len(CONTEXT_FEATURES)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval.driving_import import translation_agreement
+from eval.driving.import_agreement import translation_agreement
 from training.driving import import_episodes as importer
 from training.driving.message_model import MessageModelArgs
 from translator.apps.cli import main
@@ -21,7 +21,7 @@ from translator.games.driving.episodes import EpisodeError
 from translator.games.driving.export import self_play_steps, write_episode_file
 from translator.games.driving.imported import ImportedAgent, is_import
 from translator.storage.bundle import read_json
-from translator.translate.driving_api import DrivingTranslator
+from translator.translate.driving.api import DrivingTranslator
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from translator.apps.service import create_app
-from translator.translate.driving_api import DrivingTranslator
+from translator.translate.driving.api import DrivingTranslator
 
 CAR = {"cell": [6, 5], "heading": "N", "goal": [0, 3]}
 ITEMS = [

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from translator.apps.live_cli import add_live_commands
 from translator.apps.stream import run_stream
-from translator.translate.driving_api import DrivingTranslator
+from translator.translate.driving.api import DrivingTranslator
 
 CAR = {"cell": [6, 5], "heading": "N", "goal": [0, 3]}
 GOOD = [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval import driving as ev
+from eval.driving import evaluate as ev
 from training.driving.english import examples, split_games, train_driver, train_speaker
 from translator.games.driving.agents import DrivingAgent, DrivingAgentConfig
 from translator.games.driving.collection import message_pool, paired_corpus

@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 
-from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
+from training.colors.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
 from translator.games.colors.corpus import contexts_tensor
-from translator.models.cnn_listener import CNNListener, EvaluationListener
-from translator.models.listener import EnglishListener, ListenerConfig
+from translator.models.colors.cnn_listener import CNNListener, EvaluationListener
+from translator.models.colors.listener import EnglishListener, ListenerConfig
 from translator.models.tokenizer import Tokenizer
 from translator.storage.bundle import BundleError, reseal
 
@@ -137,14 +137,14 @@ def test_training_is_deterministic_for_a_seed(corpus):
 
 
 def test_model_rejects_bad_kernel_sizes():
-    from translator.models.cnn_listener import CNNListenerConfig
+    from translator.models.colors.cnn_listener import CNNListenerConfig
 
     with pytest.raises(ValueError, match="kernel_sizes"):
         CNNListener(CNNListenerConfig(vocab_size=10, kernel_sizes=[0, 2]))
 
 
 def test_game_subsets_split_whole_games_and_complement_each_other(corpus):
-    from training.eval_listener import select_games
+    from training.colors.eval_listener import select_games
 
     train = corpus[0]
     assert select_games(train, EvalListenerArgs()) is train

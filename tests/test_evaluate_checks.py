@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from eval.colors.translation import evaluate_translation
 from eval.evaluate import evaluate, prepare_out
-from eval.translation import evaluate_translation
 from translator.apps.cli import main
 from translator.models.channels import ChannelConfig
-from translator.translate.registry import BELIEF_KIND
+from translator.translate.colors.registry import BELIEF_KIND
 
 MISSING_DATA = "no-such-file.csv"  # evaluate would fail on it, but only after the output check
 

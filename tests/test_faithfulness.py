@@ -17,10 +17,10 @@ from training.faithfulness import threshold_for_precision
 from translator.apps.stream import translate_batch
 from translator.models.logistic import Logistic, fit_logistic
 from translator.storage.bundle import FORMAT_VERSION, BundleError, read_json, write_json
-from translator.translate.api import Translator
-from translator.translate.belief import BeliefTranslator
+from translator.translate.colors.api import Translator
+from translator.translate.colors.belief import BeliefTranslator
+from translator.translate.colors.faithfulness_reading import english_features, neuralese_features
 from translator.translate.faithfulness import FEATURES, FILE, agreement_features, attach, load
-from translator.translate.faithfulness_reading import english_features, neuralese_features
 
 torch.set_num_threads(1)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.import_messages import MAX_LINE_BYTES, import_messages, read_messages
-from training.learned_speaker import LearnedSpeakerArgs, fit_message_model
+from training.colors.import_messages import MAX_LINE_BYTES, import_messages, read_messages
+from training.colors.learned_speaker import LearnedSpeakerArgs, fit_message_model
 from translator.games.colors.corpus import CorpusError, load_rounds
 from translator.games.colors.record import features
-from translator.models.agents import Agents
 from translator.models.channels import MAX_DIM, MAX_LEN, MAX_VOCAB, ChannelConfig
-from translator.translate.collection import collect, load_collection
+from translator.models.colors.agents import Agents
+from translator.translate.colors.collection import collect, load_collection
 
 torch.set_num_threads(1)
 
@@ -79,7 +79,7 @@ def test_discrete_file_is_padded_and_inferred(tmp_path):
 
 def test_our_own_collection_survives_export_and_import(game_slice, tmp_path):
     """Agents' messages written out as JSON Lines and read back give the same corpus."""
-    from training.agents import AgentTrainArgs, train_agents
+    from training.colors.agents import AgentTrainArgs, train_agents
 
     agents: Agents = train_agents(load_rounds(game_slice(0, 4)), AgentTrainArgs.for_channel("gumbel", steps=5, batch_size=16,
                                                                                             eval_every=0, progress=False))

@@ -1,4 +1,4 @@
-"""Property-based tests of the import reader (`training.import_messages.read_messages`).
+"""Property-based tests of the import reader (`training.colors.import_messages.read_messages`).
 
 Hypothesis writes hostile JSON Lines files: near-valid rounds with fields swapped for any JSON
 value (wrong types, NaN and infinities, integers beyond any float, deep nesting, lone surrogates,
@@ -20,7 +20,7 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from training.import_messages import REQUIRED, read_messages
+from training.colors.import_messages import REQUIRED, read_messages
 from translator.games.colors.corpus import CorpusError
 from translator.models.channels import MAX_LEN, check_message
 

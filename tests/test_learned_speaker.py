@@ -10,16 +10,16 @@ import pytest
 import torch
 from datasets import Dataset
 
-from training.agents import AgentTrainArgs, train_agents
-from training.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_message_model
+from training.colors.agents import AgentTrainArgs, train_agents
+from training.colors.learned_speaker import LearnedSpeakerArgs, compare_beliefs, fit_message_model
 from translator.games.colors.corpus import load_rounds
 from translator.games.colors.sampling import sample_contexts
 from translator.games.split import split_by_game
 from translator.models.channels import ChannelConfig
-from translator.models.learned_speaker import LearnedMessageModel
-from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+from translator.models.colors.learned_speaker import LearnedMessageModel
+from translator.models.colors.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 from translator.storage.bundle import BundleError
-from translator.translate.collection import collect
+from translator.translate.colors.collection import collect
 
 torch.set_num_threads(1)
 
@@ -186,7 +186,7 @@ def test_beam_search_finds_the_most_likely_message():
     import itertools
 
     from translator.models.channels import canonical_symbols, make_channel
-    from translator.models.message_model import beam_search
+    from translator.models.colors.message_model import beam_search
 
     torch.manual_seed(0)
     decoder = make_channel(ChannelConfig(kind="gumbel", vocab_size=5, max_len=3), 16)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from translator.games.colors.corpus import contexts_tensor
-from translator.models.listener import EnglishListener, ListenerConfig
-from translator.models.speaker import EnglishSpeaker, SpeakerConfig
+from translator.models.colors.listener import EnglishListener, ListenerConfig
+from translator.models.colors.speaker import EnglishSpeaker, SpeakerConfig
 from translator.models.tokenizer import BOS, EOS, PAD, pad_batch
 
 VOCAB = 40
@@ -242,7 +242,7 @@ def test_trained_speaker_describes_the_target(english_models, small_rounds):
 
 def test_speaker_beside_the_listener_trains_to_the_same_weights(small_rounds):
     """`jobs=2` trains the speaker in a process of its own: the same weights as one after the other."""
-    from training.english import EnglishTrainArgs, train_english
+    from training.colors.english import EnglishTrainArgs, train_english
 
     torch.set_num_threads(1)
     args = EnglishTrainArgs(seed=3, vocab_size=200, batch_size=32, max_steps=15, listener_epochs=1, speaker_epochs=1)

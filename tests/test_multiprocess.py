@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from training.agents import self_play_accuracy
+from training.colors.agents import self_play_accuracy
 from translator.games.colors.corpus import load_rounds
-from translator.models.agents import Agents
+from translator.models.colors.agents import Agents
 
 
 @pytest.mark.slow

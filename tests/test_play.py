@@ -275,7 +275,7 @@ def _hsl_css(c) -> str:
 
 
 def test_play_api_both_roles(server, held_out, saved_belief_translator, tiny_agents):
-    from translator.translate.api import Translator
+    from translator.translate.colors.api import Translator
 
     url, rounds = server.url, held_out[1]
     before = len(PlaysDB(server.db).rows())

@@ -1,4 +1,4 @@
-"""The shortlists of `translator/models/prerank.py`. In context, the bilinear stand-in for the English
+"""The shortlists of `translator/models/colors/prerank.py`. In context, the bilinear stand-in for the English
 listener approximates its beliefs closely; context-free, the low-rank stand-in for the candidate
 table ranks as the exact divergences do. In both, the exact re-scoring of the shortlist finds the
 candidate an exhaustive search over every candidate would (measured values in comments)."""
@@ -11,9 +11,9 @@ import dataclasses
 import pytest
 import torch
 
-from training.translators import split_pairs
-from translator.models.message_model import beliefs_from_log_probs, row_log_probs
-from translator.models.prerank import LowRankDivergence
+from training.colors.translators import split_pairs
+from translator.models.colors.message_model import beliefs_from_log_probs, row_log_probs
+from translator.models.colors.prerank import LowRankDivergence
 from translator.translate.matching import pointwise_divergence
 
 

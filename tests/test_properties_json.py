@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import translator.apps.stream as stream
 from translator.apps.stream import run_stream, run_stream_parallel
-from translator.translate.api import Translator
+from translator.translate.colors.api import Translator
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 DIM = 64  # the test translator's continuous channel

@@ -14,9 +14,9 @@ from datasets import Dataset, List, Value, load_from_disk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training.import_messages import import_messages
+from training.colors.import_messages import import_messages
 from translator.games.colors.record import COLUMNS, PlayedRounds, RecordError, conform, features
-from translator.translate.collection import DATASET_INFO_FILE, load_collection, save_collection
+from translator.translate.colors.collection import DATASET_INFO_FILE, load_collection, save_collection
 
 HSL = [[10.0, 50.0, 50.0], [120.0, 40.5, 60.0], [240.0, 50.0, 25.25]]
 

@@ -15,16 +15,16 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.apps.service import Result, create_app
-from translator.models.message_model import ExactMessageModel
+from translator.models.colors.message_model import ExactMessageModel
 from translator.storage.bundle import CONFIG_FILE, FILES_KEY, BundleError, record_files
 from translator.storage.run_layout import LEGACY_PAIR_FILE
-from translator.translate.api import Translator
-from translator.translate.registry import TRANSLATORS, bundle_channel, bundle_kind
-from translator.translate.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
-from translator.translate.seq2seq import Seq2SeqConfig
-from translator.translate.seq2seq_pair import Seq2SeqPair
+from translator.translate.colors.api import Translator
+from translator.translate.colors.registry import TRANSLATORS, bundle_channel, bundle_kind
+from translator.translate.colors.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
+from translator.translate.colors.seq2seq import Seq2SeqConfig
+from translator.translate.colors.seq2seq_pair import Seq2SeqPair
 from translator.translate.translations import Translation, Translations
 
 TINY = dict(d_model=32, layers=1, heads=2, ffn_dim=64, max_text_len=24, prefix_tokens=2)
@@ -57,7 +57,7 @@ def pair(english_models, tiny_agents, tiny_pairs) -> Seq2SeqPair:
 @pytest.fixture(scope="module")
 def bundles(pair, saved_belief_translator, english_models, tiny_agents, tiny_pairs, tmp_path_factory) -> dict[str, Path]:
     """One saved bundle of every kind."""
-    from training.translators import build_direct_translator
+    from training.colors.translators import build_direct_translator
 
     root = tmp_path_factory.mktemp("kinds")
     shutil.copytree(saved_belief_translator, root / "belief")

@@ -1,4 +1,4 @@
-"""Report writing (`eval.report`, `eval.translation_report`) on synthetic metrics: files, tables, plots, HTML."""
+"""Report writing (`eval.colors.report`, `eval.colors.translation_report`) on synthetic metrics: files, tables, plots, HTML."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval.report import format_table, write_report
-from eval.translation_report import COLUMNS, gallery_html, hsl_css, translation_markdown
+from eval.colors.report import format_table, write_report
+from eval.colors.translation_report import COLUMNS, gallery_html, hsl_css, translation_markdown
 from translator.games.accuracy import accuracy_report, agreement_report
 from translator.games.colors.corpus import CONDITIONS
 

@@ -1,4 +1,4 @@
-"""Seq2seq to English with the listener reranking n-best hypotheses (`translator.translate.reranked_seq2seq`)."""
+"""Seq2seq to English with the listener reranking n-best hypotheses (`translator.translate.colors.reranked_seq2seq`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import shutil
 import pytest
 import torch
 
-from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
-from translator.models.message_model import ExactMessageModel
+from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from translator.models.colors.message_model import ExactMessageModel
 from translator.storage.bundle import BundleError, reseal
+from translator.translate.colors.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
+from translator.translate.colors.seq2seq import Seq2SeqConfig
 from translator.translate.matching import pointwise_divergence
-from translator.translate.reranked_seq2seq import RerankConfig, RerankedSeq2Seq
-from translator.translate.seq2seq import Seq2SeqConfig
 
 TINY = dict(d_model=32, layers=1, heads=2, ffn_dim=64, max_text_len=24, prefix_tokens=2)
 
@@ -96,7 +96,7 @@ def test_bad_arguments_are_refused(reranked, english_models, tiny_agents):
     with pytest.raises(ValueError, match="criterion"):
         RerankConfig(criterion="cosine")
     plain = Seq2SeqConfig(direction="to_english", channel=tiny_agents.channel, **TINY, text_vocab_size=english_models.tokenizer.vocab_size)
-    from translator.translate.seq2seq import Seq2SeqTranslator
+    from translator.translate.colors.seq2seq import Seq2SeqTranslator
 
     with pytest.raises(ValueError, match="reads beliefs"):
         RerankedSeq2Seq(Seq2SeqTranslator(plain, english_models.tokenizer), english_models)

@@ -1,6 +1,6 @@
 """A planted code: agents fine-tuned to also signal the distractors' order on the speaker's screen,
 something no person talks about. Per-message faithfulness flags miss it (the bit hides under the
-channel noise); the residual check over a batch finds it (`translator/translate/residuals.py`)."""
+channel noise); the residual check over a batch finds it (`translator/translate/colors/residuals.py`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from translator.games.colors.corpus import load_rounds
-from translator.models.agents import Agents, to_speaker_order
 from translator.models.channels import ChannelConfig
-from translator.translate.api import Translator
-from translator.translate.residuals import check_residuals
+from translator.models.colors.agents import Agents, to_speaker_order
+from translator.translate.colors.api import Translator
+from translator.translate.colors.residuals import check_residuals
 
 
 def _order_bit(speaker_colors: torch.Tensor, speaker_targets: torch.Tensor) -> torch.Tensor:

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eval.colors.report import format_table
+from eval.colors.translation_report import fmt_acc, fmt_agreement
 from eval.evaluate import evaluate
-from eval.report import format_table
 from eval.seeds import aggregate, file_sha256, is_current, seed_runs
-from eval.translation_report import fmt_acc, fmt_agreement
 
 
 def _acc(a: float, lo: float, hi: float, rounds: int = 10) -> dict:

@@ -1,4 +1,4 @@
-"""Sequence-to-sequence translators (`translator.translate.seq2seq`, `training.seq2seq`): tiny models only.
+"""Sequence-to-sequence translators (`translator.translate.colors.seq2seq`, `training.colors.seq2seq`): tiny models only.
 
 The learning tests train small encoder-decoders on synthetic mappings (four distinct messages <->
 four distinct phrases) until they must get every one right: a translator that ignores its input
@@ -13,11 +13,11 @@ import shutil
 import pytest
 import torch
 
-from training.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
+from training.colors.seq2seq import Pairs, Seq2SeqTrainArgs, train_seq2seq
 from translator.models.channels import ChannelConfig, check_message
 from translator.models.tokenizer import Tokenizer
 from translator.storage.bundle import BundleError
-from translator.translate.seq2seq import KIND, Seq2SeqConfig, Seq2SeqTranslator
+from translator.translate.colors.seq2seq import KIND, Seq2SeqConfig, Seq2SeqTranslator
 
 torch.set_num_threads(1)
 
@@ -145,8 +145,8 @@ def test_belief_input_reads_the_message_models_belief(tok, tmp_path):
     """Phrase = the hue of the colour an (untrained) agent speaker's message points at: the encoder
     is told each colour's belief, learns to name the one believed in, and the bundle carries its
     message model."""
-    from translator.models.agents import AgentConfig, Agents
-    from translator.models.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
+    from translator.models.colors.agents import AgentConfig, Agents
+    from translator.models.colors.message_model import ExactMessageModel, beliefs_from_log_probs, row_log_probs
 
     torch.manual_seed(0)
     channel = ChannelConfig(kind="continuous", dim=16, noise=0.001)  # little noise: sharp beliefs

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from translator.translate.api import Translator
+from translator.translate.colors.api import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BATCH, MAX_BODY = 16, 200_000

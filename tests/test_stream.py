@@ -16,7 +16,7 @@ import translator.apps.stream as stream
 from translator.apps.live_cli import add_live_commands
 from translator.apps.stream import batches, run_stream, run_stream_parallel, translate_batch
 from translator.storage.bundle import BundleError
-from translator.translate.api import Translator
+from translator.translate.colors.api import Translator
 
 
 @pytest.fixture(scope="module")

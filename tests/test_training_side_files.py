@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.agents import STATE_KIND, AgentTrainArgs, read_state, train_agents
 from training.checkpoint import OPTIMIZER_FILE, OPTIMIZER_KIND, load_optimizer, save_optimizer
+from training.colors.agents import STATE_KIND, AgentTrainArgs, read_state, train_agents
 from training.driving import a2c
 from translator.games.driving.agents import DrivingAgentConfig
 from translator.models.channels import ChannelConfig

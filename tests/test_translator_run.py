@@ -8,17 +8,17 @@ import shutil
 import pytest
 import torch
 
-from eval.translation import NAMES, evaluate_translation, load_translators
+from eval.colors.translation import NAMES, evaluate_translation, load_translators
+from training.colors.seq2seq import Seq2SeqTrainArgs
+from training.colors.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator
+from training.colors.translators import BeliefBuildArgs
 from training.faithfulness import calibrate_bundle
-from training.seq2seq import Seq2SeqTrainArgs
-from training.translator_run import TranslatorRunArgs, belief_matched_pairs, train_translator
-from training.translators import BeliefBuildArgs
 from translator.games.colors.corpus import load_rounds
-from translator.models.learned_speaker import LearnedMessageModel
+from translator.models.colors.learned_speaker import LearnedMessageModel
 from translator.storage.bundle import CONFIG_FILE, check_header, read_json
-from translator.translate.belief import BeliefTranslator
-from translator.translate.collection import save_collection
-from translator.translate.seq2seq_pair import KIND as PAIR_KIND
+from translator.translate.colors.belief import BeliefTranslator
+from translator.translate.colors.collection import save_collection
+from translator.translate.colors.seq2seq_pair import KIND as PAIR_KIND
 
 SMALL = BeliefBuildArgs(contexts=16, min_count=2)
 
@@ -120,7 +120,7 @@ def test_every_translator_is_evaluated_on_unseen_games(run, game_slice, english_
         header = read_json(pair)
         check_header(pair, header, PAIR_KIND)  # kind, format version, and the hashes match
         assert set(header["files"]) == {"to_english/config.json", "to_neuralese/config.json"}
-    from training.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
+    from training.colors.eval_listener import EvalListenerArgs, save_eval_listener, train_eval_listener
 
     listener = train_eval_listener(load_rounds(game_slice(0, 40)), english_models.tokenizer, EvalListenerArgs(max_steps=30, epochs=1))
     save_eval_listener(listener, run)

@@ -1,4 +1,4 @@
-"""Transplanted contexts (`eval.transplant`) and the message-blind baseline (`eval.blind`).
+"""Transplanted contexts (`eval.colors.transplant`) and the message-blind baseline (`eval.colors.blind`).
 
 A toy world first, where messages and utterances name a hue and every listener picks the colour
 nearest it: copying the source agrees with the agent's pick in any context, describing the
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval.blind import MessageBlind
-from eval.transplant import Transplant, transplant_permutation
+from eval.colors.blind import MessageBlind
+from eval.colors.transplant import Transplant, transplant_permutation
 from translator.games.colors.corpus import CONDITIONS
 
 N = 3000
@@ -125,7 +125,7 @@ def test_message_blind_is_at_chance_transplanted(world):
 
 @pytest.fixture(scope="module")
 def rounds_tensors(small_rounds):
-    from translator.models.agents import Agents
+    from translator.models.colors.agents import Agents
 
     colors, _, targets = Agents.round_inputs(small_rounds["test"])
     return colors, targets
@@ -142,7 +142,7 @@ def test_message_blind_says_what_the_listener_is_surest_of(tiny_belief_translato
     picked = b.english.listen(eng.translations, colors).argmax(-1)
     assert (picked == targets).float().mean() > 0.9  # the consulted listener follows it
     # the ranker's shortlist finds the same candidate (or one as sure) almost always
-    from translator.models.prerank import BilinearRanker
+    from translator.models.colors.prerank import BilinearRanker
 
     ranker = BilinearRanker(b.tables["cand_beliefs"], b.english.encode_colors(b.tables["contexts"]),
                             b.english.listener.config.temperature, b.config.prerank_rank)  # fmt: skip
@@ -151,7 +151,7 @@ def test_message_blind_says_what_the_listener_is_surest_of(tiny_belief_translato
 
 
 def test_message_blind_sends_the_agents_own_message(tiny_belief_translator, tiny_agents, rounds_tensors):
-    from translator.models.message_model import most_likely_messages
+    from translator.models.colors.message_model import most_likely_messages
 
     b = tiny_belief_translator
     colors, targets = rounds_tensors
@@ -166,9 +166,9 @@ def test_message_blind_sends_the_agents_own_message(tiny_belief_translator, tiny
 @pytest.mark.slow
 def test_a_channel_evaluation_reports_both_and_the_blind_baseline_loses_transplanted(
         tiny_belief_translator, tiny_agents, english_models, game_slice, tmp_path):  # fmt: skip
-    from eval.translation import evaluate_channel
+    from eval.colors.translation import evaluate_channel
     from translator.games.colors.corpus import load_rounds
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     tiny_belief_translator.save_pretrained(tmp_path / "continuous" / "belief")
     ds = collect(tiny_agents, load_rounds(game_slice(48, 68)))  # games no model saw

@@ -23,12 +23,12 @@ import torch
 from datasets import Dataset
 
 from translator.games.colors.record import PlayedRounds
+from translator.models.colors.message_model import beliefs_from_log_probs, row_log_probs
 from translator.models.logistic import fit_logistic
-from translator.models.message_model import beliefs_from_log_probs, row_log_probs
-from translator.translate.belief import BeliefTranslator
-from translator.translate.collection import load_collection
+from translator.translate.colors.belief import BeliefTranslator
+from translator.translate.colors.collection import load_collection
+from translator.translate.colors.faithfulness_reading import english_features, neuralese_features
 from translator.translate.faithfulness import PRECISION, Faithfulness, FlagModel, attach
-from translator.translate.faithfulness_reading import english_features, neuralese_features
 
 LABELS = (
     "R→H: the consulted English speaker's Bayesian listener picks, from the translation in the round, what the agents' "
@@ -111,7 +111,7 @@ def calibrate_bundle(
 ) -> Faithfulness:
     """Fit and attach the faithfulness models of a saved belief translator (one built before them):
     on the games it held out, from the pairs it was built from (its `training.json`) unless given."""
-    from training.translators import split_pairs
+    from training.colors.translators import split_pairs
 
     b = BeliefTranslator.from_pretrained(bundle)
     pairs_dir = pairs_dir or b.training.get("pairs_dir")

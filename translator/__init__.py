@@ -13,11 +13,11 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "Translator":  # imported on first use: `import translator` stays light
-        from translator.translate.api import Translator
+        from translator.translate.colors.api import Translator
 
         return Translator
     if name == "DrivingTranslator":
-        from translator.translate.driving_api import DrivingTranslator
+        from translator.translate.driving.api import DrivingTranslator
 
         return DrivingTranslator
     raise AttributeError(f"module 'translator' has no attribute {name!r}")

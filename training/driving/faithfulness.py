@@ -5,7 +5,7 @@ The training logs are split by game (`split_games`, a quarter held out, as
 from the rest; every held-out game is played twice per direction with the belief translator
 (translating as the Python API does), and each heard message gives one labelled row per
 translator (belief, direct, random, silent) read in the same state, so that the models also cover
-what the other translators say (`translator/translate/driving_faithfulness_rows.py`). One logistic
+what the other translators say (`translator/translate/driving/faithfulness_rows.py`). One logistic
 regression per direction and mode; the `faithful` threshold is chosen on the belief translator's
 own rows for `PRECISION`. Labels and features: docs/metrics.md ("Driving faithfulness").
 """
@@ -26,8 +26,8 @@ from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import LoggedGame, read_logs
 from translator.games.driving.translators import build_translators, driving_dir, run_info
 from translator.models.logistic import fit_logistic
-from translator.translate.driving_faithfulness import FEATURES, FOLDER, PRECISION, DrivingFaithfulness
-from translator.translate.driving_faithfulness_rows import (
+from translator.translate.driving.faithfulness import FEATURES, FOLDER, PRECISION, DrivingFaithfulness
+from translator.translate.driving.faithfulness_rows import (
     BELIEF,
     Rows,
     english_of,

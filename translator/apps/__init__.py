@@ -1,2 +1,3 @@
 """The apps built on the library: the `neuralese` command line, streaming translation, the HTTP
-service, the play page and the demo. They import the library; the library never imports them."""
+service and the demo; each game's own commands, entry in the game registry and pages in `colors/`
+and `driving/`. They import the library; the library never imports them."""

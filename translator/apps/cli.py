@@ -2,7 +2,7 @@
 
 Only the commands being parsed get their options (`build_parser(command)`), and handlers import
 the training and evaluation code inside, so `neuralese --help` and the live commands start without
-torch. The training commands are in `translator.apps.train_cli`, the live ones in `translator.apps.live_cli`.
+torch. The training commands are in `translator.apps.colors.train_cli`, the live ones in `translator.apps.live_cli`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from itertools import takewhile
 from pathlib import Path
 
 from translator.apps import games
+from translator.apps.colors.train_cli import THREADS_HELP, add_train_commands
 from translator.apps.live_cli import add_live_commands
-from translator.apps.train_cli import THREADS_HELP, add_train_commands
 from translator.settings.checks import int_in, non_negative_int, positive_int
 
 
 def _collect(args: argparse.Namespace) -> None:
     # deferred: heavy imports, loaded only when this command runs
     from translator.games.colors.corpus import load_rounds
-    from translator.models.agents import Agents
-    from translator.translate.collection import collect, save_collection
+    from translator.models.colors.agents import Agents
+    from translator.translate.colors.collection import collect, save_collection
 
     agents = Agents.from_pretrained(args.agents)
     rounds = load_rounds(args.data)
@@ -50,7 +50,7 @@ def _collect(args: argparse.Namespace) -> None:
 def _channel_options(args: argparse.Namespace) -> dict | None:
     """The channel fields given by `--channel-config FILE` and the flags (flags win); None: none given."""
     # deferred: heavy imports, loaded only when this command runs
-    from training.import_messages import given_channel
+    from training.colors.import_messages import given_channel
 
     fields: dict = {}
     if args.channel_config:
@@ -79,8 +79,8 @@ def _import_messages(args: argparse.Namespace) -> None:
     if app.import_messages is not None:
         return app.import_messages(args)
     # deferred: heavy imports, loaded only when this command runs
-    from training.import_messages import import_messages
-    from translator.translate.collection import load_collection
+    from training.colors.import_messages import import_messages
+    from translator.translate.colors.collection import load_collection
 
     ds = import_messages(args.file, args.out, _channel_options(args))
     info = load_collection(args.out)[1]
@@ -142,7 +142,7 @@ def _import_options(im: argparse.ArgumentParser) -> None:
 
 def _collect_options(co: argparse.ArgumentParser) -> None:
     # deferred: heavy import (torch), only when this command is parsed
-    from translator.translate.collection import collect
+    from translator.translate.colors.collection import collect
 
     co.add_argument("--agents", required=True, metavar="DIR", help="agents bundle (RUN/agents/CHANNEL)")
     co.add_argument("--data", required=True, metavar="CSV", help="corpus file to play")

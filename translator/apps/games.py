@@ -121,8 +121,8 @@ def add_game_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_builtin() -> None:
-    from translator.apps.game_colors import COLORS
-    from translator.apps.game_driving import DRIVING
+    from translator.apps.colors.entry import COLORS
+    from translator.apps.driving.entry import DRIVING
 
     register(COLORS)
     register(DRIVING)

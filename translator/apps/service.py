@@ -37,9 +37,9 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, Str
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from translator.apps import games
-from translator.apps.play import add_play_routes, load_play_rounds
+from translator.apps.colors.play import add_play_routes, load_play_rounds
 from translator.games.colors.plays_db import PlaysDB
-from translator.translate.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translator, load_run_translators, served_channels
+from translator.translate.colors.api import DEFAULT_NAME, MAX_UTTERANCE_CHARS, Translator, load_run_translators, served_channels
 from translator.translate.translations import Translation
 
 MAX_BATCH = 256  # rows per request, and per translator call
@@ -399,7 +399,7 @@ def create_app(run: str | Path | None = None, max_batch: int = MAX_BATCH, max_bo
     bundles the run holds (translator/apps/games.py): also each game's own routes, such as the
     driving game's `POST /v1/driving/translate`; a run may hold only those.
 
-    `plays_db`: also serve the play page (`/play`, translator/apps/play.py), storing rounds in this SQLite
+    `plays_db`: also serve the play page (`/play`, translator/apps/colors/play.py), storing rounds in this SQLite
     file; `play_data`: the corpus CSV its rounds come from (default: the bundled dev.csv).
     """
     _check_play_options(run, plays_db, play_data)

@@ -34,7 +34,7 @@ import orjson
 from translator.storage.run_layout import DIRECTIONS
 
 if TYPE_CHECKING:  # the parent of `run_stream_parallel`'s workers never loads torch
-    from translator.translate.api import Translator
+    from translator.translate.colors.api import Translator
     from translator.translate.translations import Translation
 
 MAX_LINE_BYTES = 1 << 20  # a 64-d message is ~1.5 KB; anything near this is a mistake, not a message
@@ -369,7 +369,7 @@ def _translate_in_worker(spec: tuple[str, str | None, int], to: str, lines: list
         # deferred: heavy imports, loaded in the worker processes only (the parent stays torch-free)
         import torch
 
-        from translator.translate.api import Translator
+        from translator.translate.colors.api import Translator
 
         bundle, channel_name, threads = spec
         torch.set_num_threads(threads)
@@ -384,7 +384,7 @@ def _worker_context() -> BaseContext:
     if "forkserver" not in get_all_start_methods():
         return get_context("spawn")
     ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(["translator.translate.api"])
+    ctx.set_forkserver_preload(["translator.translate.colors.api"])
     return ctx
 
 

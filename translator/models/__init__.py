@@ -1,2 +1,3 @@
-"""The models translators are built from: message channels, English listeners and speakers with
-their tokenizer, models of the agent speaker, seq2seq translators and small helpers."""
+"""The models translators are built from: game-free parts at the top (message channels, the English
+tokenizer, a small logistic regression); the colour game's networks in `colors/` (the driving game's
+live with it in `translator/games/driving/`)."""

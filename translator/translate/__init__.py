@@ -1,2 +1,3 @@
-"""Translation: belief matching and the baselines, the translator registry and bundles, the result
-type every translator returns, the faithfulness probability, and `Translator` (the Python API)."""
+"""Translation: the game-free parts at the top (belief matching as tensor algebra, the result type every
+translator returns, the faithfulness probability: features, flag, side file); each game's translators, bundles
+and Python API in its subpackage (`colors/`, `driving/`)."""

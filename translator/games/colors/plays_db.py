@@ -1,4 +1,4 @@
-"""SQLite store of rounds people played on the `/play` page (translator/apps/play.py), and their report.
+"""SQLite store of rounds people played on the `/play` page (translator/apps/colors/play.py), and their report.
 
     db = PlaysDB("plays.sqlite")              # created on first use; WAL mode
     token = db.issue({...round data...})       # a round handed to a player, kept server-side
