@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from eval import driving as ev
+from eval.driving import evaluate as ev
 from translator.games.driving.agents import DrivingAgent
 from translator.games.driving.english import HumanDriver, HumanSpeaker
 from translator.games.driving.logs import read_logs
