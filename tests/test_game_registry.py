@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,3 +170,9 @@ def test_names_are_unique(toy):
         games.register(TOY)
     with pytest.raises(ValueError, match="'all'"):
         games.register(games.GameApp("all", TOY.recognises, TOY.evaluate, TOY.stream))
+
+
+@pytest.mark.parametrize("module", ["translator.apps.colors.entry", "translator.apps.driving.entry", "translator.apps.games"])
+def test_each_entry_imports_on_its_own(module: str):
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import IO, Any
 
-from translator.apps.games import GameApp, StreamFn
+from translator.apps.game_app import GameApp, StreamFn
 
 
 def recognises(path: Path) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from translator.apps.driving.import_messages import add_driving_import_options, import_driving
-from translator.apps.games import GameApp, StreamFn
+from translator.apps.game_app import GameApp, StreamFn
 
 
 def recognises(path: Path) -> bool:
